@@ -1,0 +1,190 @@
+"""The name list, its vocabulary, the train/validation split and padded minibatches.
+
+Every name is one sequence framed by a boundary token: the model reads ``<> A b a l á`` and
+predicts ``A b a l á <>``, starting from a fresh state for each name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BOUNDARY = "\n"  # token 0: starts every name (as input) and ends it (as target)
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DEFAULT_NAMES = DATA_DIR / "municipios.txt"
+MIN_NAMES_TO_SPLIT = 10
+
+
+class DataError(ValueError):
+    """The names file cannot be used; the message says why, for people."""
+
+
+def normalize(name: str) -> str:
+    """NFC with surrounding whitespace removed; accents, ñ, ü, punctuation and case kept."""
+    return unicodedata.normalize("NFC", name.strip())
+
+
+def fold(name: str) -> str:
+    """Case- and accent-insensitive key: 'Acámbaro' and 'ACAMBARO' fold alike (ñ folds to n)."""
+    decomposed = unicodedata.normalize("NFD", normalize(name).casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def read_names(path: str | Path) -> list[str]:
+    """One name per line from a UTF-8 file; blank lines skipped. Raises DataError."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected a text file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 (bad byte at offset {exc.start})") from None
+    names = [normalize(line) for line in text.splitlines()]
+    names = [name for name in names if name]
+    if not names:
+        raise DataError(f"{path}: contains no names (one name per line expected)")
+    return names
+
+
+def data_sha256(names: Sequence[str]) -> str:
+    """Fingerprint of the training data as read (order and repeats included)."""
+    return hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
+
+
+def _split_key(name: str, seed: int) -> float:
+    """A stable pseudo-random number in [0, 1) for a name: same name, same side of the split."""
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[str]
+    val: list[str]
+    description: str
+
+
+def split_names(names: Sequence[str], val_fraction: float = 0.1, seed: int = 0) -> Split:
+    """Deterministic split over distinct names: repeats of a name never straddle it.
+
+    A name goes to validation when a hash of (seed, name) falls below ``val_fraction``, so the
+    split does not depend on file order and a different seed gives a different split.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise DataError(f"--val-fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+    distinct = sorted(set(names))
+    if len(distinct) < MIN_NAMES_TO_SPLIT:
+        raise DataError(
+            f"too few distinct names to split: {len(distinct)} (at least {MIN_NAMES_TO_SPLIT})"
+        )
+    val_set = {name for name in distinct if _split_key(name, seed) < val_fraction}
+    if not val_set or len(val_set) == len(distinct):
+        raise DataError(
+            f"--val-fraction {val_fraction} leaves an empty side with {len(distinct)} distinct names"
+        )
+    train = [name for name in names if name not in val_set]
+    val = [name for name in names if name in val_set]
+    description = (
+        f"sha256(seed:name) < {val_fraction} over distinct names, seed {seed}: "
+        f"{len(distinct) - len(val_set)} train / {len(val_set)} validation distinct names"
+    )
+    return Split(train=train, val=val, description=description)
+
+
+class Vocabulary:
+    """Characters <-> integer ids; id 0 is the boundary token."""
+
+    def __init__(self, chars: Sequence[str]):
+        if BOUNDARY in chars:
+            raise ValueError("the boundary token is implicit; do not list it")
+        self.chars = [BOUNDARY, *chars]
+        self.index = {ch: i for i, ch in enumerate(self.chars)}
+
+    @classmethod
+    def from_names(cls, names: Sequence[str]) -> Vocabulary:
+        return cls(sorted(set("".join(names))))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def unknown(self, text: str) -> list[str]:
+        """Characters of ``text`` the vocabulary lacks, in order of first appearance."""
+        return list(dict.fromkeys(ch for ch in text if ch not in self.index))
+
+    def encode(self, text: str) -> list[int]:
+        return [self.index[ch] for ch in text]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return "".join(self.chars[i] for i in ids)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A padded minibatch, time-major.
+
+    inputs  (T, B) int  -- boundary, then the name's characters, then padding (0)
+    targets (T, B) int  -- the name's characters, then boundary, then padding (0)
+    mask    (T, B) float -- 1 where a target is real, 0 on padding
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    mask: np.ndarray
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.mask.sum())
+
+
+def make_batch(encoded: Sequence[Sequence[int]], dtype=np.float32) -> Batch:
+    """Pad encoded names (lists of ids) into one time-major batch."""
+    T = max(len(ids) for ids in encoded) + 1
+    B = len(encoded)
+    inputs = np.zeros((T, B), dtype=np.int64)
+    targets = np.zeros((T, B), dtype=np.int64)
+    mask = np.zeros((T, B), dtype=dtype)
+    for b, ids in enumerate(encoded):
+        n = len(ids)
+        inputs[1 : n + 1, b] = ids
+        targets[:n, b] = ids
+        mask[: n + 1, b] = 1.0
+    return Batch(inputs, targets, mask)
+
+
+def length_bucketed_batches(
+    encoded: Sequence[Sequence[int]],
+    batch_size: int,
+    rng: np.random.Generator | None = None,
+) -> list[Batch]:
+    """Batches of names of similar length (little padding), in shuffled order when rng is given.
+
+    Names are sorted by length with random tie-breaking, cut into batches, and the batches are
+    shuffled, so each epoch sees different neighbours without paying for long padding.
+    """
+    order = np.arange(len(encoded))
+    if rng is not None:
+        order = rng.permutation(len(encoded))
+    lengths = np.array([len(encoded[i]) for i in order])
+    order = order[np.argsort(lengths, kind="stable")]
+    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if rng is not None:
+        chunks = [chunks[i] for i in rng.permutation(len(chunks))]
+    return [make_batch([encoded[i] for i in chunk]) for chunk in chunks]
+
+
+def iter_encoded(vocab: Vocabulary, names: Sequence[str]) -> Iterator[tuple[str, list[int]]]:
+    """(name, ids) for names fully covered by the vocabulary; others are skipped."""
+    for name in names:
+        if not vocab.unknown(name):
+            yield name, vocab.encode(name)

@@ -1,0 +1,108 @@
+"""A trained character model as the rest of the product sees it: vocabulary + next-token logits.
+
+Every model kind (the neural ``rnn``/``lstm`` here, others elsewhere) offers the same small
+interface, so sampling, scoring, evaluation and the web service never ask which kind it is:
+
+    state = model.initial_state(n, cond)          # n sequences, each at the boundary token
+    logits, state = model.next_logits(ids, state) # ids (n,) -> logits (n, V)
+
+``load_model(path)`` reads any checkpoint and returns the right class.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from app import checkpoint, network
+from app.corpus import Batch, Vocabulary, make_batch
+from app.network import ModelConfig
+
+
+class NeuralLM:
+    """An RNN or LSTM with its vocabulary and training metadata."""
+
+    def __init__(self, config: ModelConfig, params: dict[str, np.ndarray], vocab: Vocabulary,
+                 metadata: dict | None = None):
+        self.config, self.params, self.vocab = config, params, vocab
+        self.metadata = metadata or {}
+        self.conditions: list[str] = self.metadata.get("conditions", [])
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+    def initial_state(self, n: int, cond: np.ndarray | None = None):
+        return (network.zero_state(self.config, n, self.params["out.W"].dtype), cond)
+
+    def next_logits(self, ids: np.ndarray, state):
+        layers, cond = state
+        logits, layers = network.step(self.config, self.params, ids, layers, cond)
+        return logits, (layers, cond)
+
+    def select(self, state, keep: np.ndarray):
+        """The state of the sequences at indices ``keep`` (to drop finished ones mid-batch)."""
+        layers, cond = state
+        layers = [tuple(s[keep] for s in layer) for layer in layers]
+        return layers, (None if cond is None else cond[keep])
+
+    def token_nll(self, batch: Batch, cond: np.ndarray | None = None) -> np.ndarray:
+        """(T, B) NLL in nats of every target in a batch (0 on padding), dropout off."""
+        return network.loss_and_grads(self.config, self.params, batch, cond=cond,
+                                      want_grads=False)[2]
+
+    def checkpoint(self, metadata: dict, optimizer_state=None) -> checkpoint.Checkpoint:
+        meta = {**metadata, "config": self.config.to_dict(), "vocab": self.vocab.chars[1:]}
+        return checkpoint.Checkpoint(kind=self.kind, arrays=self.params, metadata=meta,
+                                     optimizer_state=optimizer_state or {})
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: checkpoint.Checkpoint) -> NeuralLM:
+        config = ModelConfig(**ckpt.metadata["config"])
+        vocab = Vocabulary(ckpt.metadata["vocab"])
+        params = {k: v.astype(np.float32) for k, v in ckpt.arrays.items()}
+        return cls(config, params, vocab, ckpt.metadata)
+
+    @staticmethod
+    def expected_shapes(metadata: dict) -> dict[str, tuple[int, ...]]:
+        config = ModelConfig(**metadata["config"])
+        if config.vocab_size != len(metadata["vocab"]) + 1:
+            raise ValueError(f"config.vocab_size {config.vocab_size} does not match the vocabulary "
+                             f"({len(metadata['vocab'])} characters + boundary)")
+        return network.param_shapes(config)
+
+
+MODEL_CLASSES: dict[str, type] = {"rnn": NeuralLM, "lstm": NeuralLM}
+
+
+def _expected_shapes(kind, metadata):
+    if kind not in MODEL_CLASSES:
+        raise ValueError(f"unknown model kind {kind!r} (known: {', '.join(sorted(MODEL_CLASSES))})")
+    return MODEL_CLASSES[kind].expected_shapes(metadata)
+
+
+def load_model(path: str | Path):
+    """Load and validate any model checkpoint. Raises checkpoint.CheckpointError."""
+    ckpt = checkpoint.load(path, expected_shapes=_expected_shapes)
+    return MODEL_CLASSES[ckpt.kind].from_checkpoint(ckpt)
+
+
+def names_nll(model, names: list[str], cond: np.ndarray | None = None,
+              batch_size: int = 512) -> list[np.ndarray]:
+    """Per-token NLL (nats) of each name, its end token included: one array of len(name)+1 each.
+
+    Every name's characters must be in the model's vocabulary.
+    """
+    out: list[np.ndarray] = []
+    for start in range(0, len(names), batch_size):
+        chunk = names[start:start + batch_size]
+        batch = make_batch([model.vocab.encode(n) for n in chunk])
+        c = None if cond is None else cond[start:start + batch_size]
+        nll = model.token_nll(batch, c)
+        out.extend(nll[: len(name) + 1, b].astype(np.float64) for b, name in enumerate(chunk))
+    return out

@@ -1,0 +1,181 @@
+"""A character language model: input (one-hot or embedding) -> recurrent layers -> softmax.
+
+The recurrent cell is the RNN or the LSTM (``app.rnn``, ``app.lstm``); everything around it is
+shared here. An optional condition (e.g. the state a municipality belongs to) is embedded and
+joined to the input at every step.
+
+Parameters live in one flat dict of arrays, named as they are stored in checkpoints:
+``embed`` (V, E), ``cond_embed`` (C, K), ``layer{i}.W``, ``layer{i}.b``, ``out.W`` (H, V), ``out.b`` (V).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from types import ModuleType
+
+import numpy as np
+
+from app import lstm, rnn
+from app.corpus import Batch
+
+CELLS: dict[str, ModuleType] = {"rnn": rnn, "lstm": lstm}
+
+Params = dict[str, np.ndarray]
+State = list[tuple[np.ndarray, ...]]  # one state tuple per layer
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: str                 # "rnn" or "lstm"
+    vocab_size: int
+    hidden: int = 128
+    layers: int = 1
+    embed: int = 0            # 0 = one-hot input
+    dropout: float = 0.0      # on each layer's input (not one-hot) and on the last layer's output
+    forget_bias: float = 1.0  # LSTM only
+    conditions: int = 0       # number of condition values (0 = unconditioned)
+    cond_embed: int = 0       # size of the condition embedding
+
+    def __post_init__(self):
+        if self.kind not in CELLS:
+            raise ValueError(f"model kind must be one of {sorted(CELLS)}, got {self.kind!r}")
+        if self.conditions and not self.cond_embed:
+            raise ValueError("a conditioned model needs cond_embed > 0")
+
+    @property
+    def input_size(self) -> int:
+        return (self.embed or self.vocab_size) + (self.cond_embed if self.conditions else 0)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def init_params(config: ModelConfig, rng: np.random.Generator, dtype=np.float32) -> Params:
+    params: Params = {}
+    V, H = config.vocab_size, config.hidden
+    if config.embed:
+        params["embed"] = (rng.standard_normal((V, config.embed)) * 0.1).astype(dtype)
+    if config.conditions:
+        params["cond_embed"] = (rng.standard_normal((config.conditions, config.cond_embed))
+                                * 0.1).astype(dtype)
+    size = config.input_size
+    for i in range(config.layers):
+        extra = {"forget_bias": config.forget_bias} if config.kind == "lstm" else {}
+        layer = CELLS[config.kind].init_params(size, H, rng, dtype=dtype, **extra)
+        params.update({f"layer{i}.{k}": v for k, v in layer.items()})
+        size = H
+    params["out.W"] = (rng.standard_normal((H, V)) / np.sqrt(H)).astype(dtype)
+    params["out.b"] = np.zeros(V, dtype)
+    return params
+
+
+def param_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The shape every parameter must have, used to validate checkpoints."""
+    params = init_params(config, np.random.default_rng(0), dtype=np.float32)
+    return {name: p.shape for name, p in params.items()}
+
+
+def layer_params(params: Params, i: int) -> Params:
+    prefix = f"layer{i}."
+    return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def zero_state(config: ModelConfig, batch_size: int, dtype=np.float32) -> State:
+    cell = CELLS[config.kind]
+    return [cell.zero_state(batch_size, config.hidden, dtype) for _ in range(config.layers)]
+
+
+def _inputs(config: ModelConfig, params: Params, ids: np.ndarray, cond: np.ndarray | None):
+    """Input vectors for token ids of any shape (..., B) -> (..., B, input_size)."""
+    dtype = params["out.W"].dtype
+    x = params["embed"][ids] if config.embed else np.eye(config.vocab_size, dtype=dtype)[ids]
+    if config.conditions:
+        if cond is None:
+            raise ValueError("this model is conditioned: pass a condition id per name")
+        c = params["cond_embed"][cond]  # (B, K)
+        x = np.concatenate([x, np.broadcast_to(c, (*ids.shape, c.shape[-1]))], axis=-1)
+    return x
+
+
+def _dropout(x: np.ndarray, rate: float, rng: np.random.Generator | None):
+    """Inverted dropout; returns the output and the mask (None when off)."""
+    if rng is None or rate <= 0.0:
+        return x, None
+    keep = (rng.random(x.shape) >= rate).astype(x.dtype) / (1.0 - rate)
+    return x * keep, keep
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def loss_and_grads(config: ModelConfig, params: Params, batch: Batch, norm: float = 1.0,
+                   rng: np.random.Generator | None = None, cond: np.ndarray | None = None,
+                   want_grads: bool = True):
+    """Masked cross-entropy of a batch and its gradient w.r.t. every parameter.
+
+    Returns (loss, grads, token_nll) where loss = sum of masked token NLL / norm, and
+    token_nll (T, B) is each target's NLL (0 on padding). Dropout is on when rng is given.
+    Padding sits after each name's end, so it never reaches a real target (the net is causal)
+    and masking the loss is enough to make it invisible to both loss and gradients.
+    """
+    cell = CELLS[config.kind]
+    T, B = batch.inputs.shape
+    dtype = params["out.W"].dtype
+    mask = batch.mask.astype(dtype)
+    x = _inputs(config, params, batch.inputs, cond)            # (T, B, D)
+    if config.embed:
+        x, in_keep = _dropout(x, config.dropout, rng)
+    else:
+        in_keep = None
+    caches, keeps = [], []
+    state0 = zero_state(config, B, dtype)
+    for i in range(config.layers):
+        hs, _, cache = cell.forward(layer_params(params, i), x, state0[i])
+        caches.append(cache)
+        x, keep = _dropout(hs, config.dropout, rng)             # (T, B, H)
+        keeps.append(keep)
+    H = config.hidden
+    h_flat = x.reshape(T * B, H)
+    logp = _log_softmax(h_flat @ params["out.W"] + params["out.b"])  # (T*B, V)
+    targets = batch.targets.reshape(-1)
+    token_nll = -logp[np.arange(T * B), targets].reshape(T, B) * mask
+    loss = float(token_nll.sum()) / norm
+    if not want_grads:
+        return loss, None, token_nll
+
+    grads: Params = {}
+    dlogits = np.exp(logp)                                      # softmax - onehot, masked
+    dlogits[np.arange(T * B), targets] -= 1.0
+    dlogits *= mask.reshape(-1, 1) / norm
+    grads["out.W"] = h_flat.T @ dlogits
+    grads["out.b"] = dlogits.sum(axis=0)
+    dx = (dlogits @ params["out.W"].T).reshape(T, B, H)
+    for i in reversed(range(config.layers)):
+        if keeps[i] is not None:
+            dx = dx * keeps[i]
+        dx, layer_grads, _ = cell.backward(layer_params(params, i), dx, caches[i])
+        grads.update({f"layer{i}.{k}": v for k, v in layer_grads.items()})
+    if in_keep is not None:
+        dx = dx * in_keep
+    E = config.embed or config.vocab_size
+    if config.embed:
+        grads["embed"] = np.zeros_like(params["embed"])
+        np.add.at(grads["embed"], batch.inputs.reshape(-1), dx[..., :E].reshape(T * B, E))
+    if config.conditions:
+        grads["cond_embed"] = np.zeros_like(params["cond_embed"])
+        np.add.at(grads["cond_embed"], cond, dx[..., E:].sum(axis=0))
+    return loss, grads, token_nll
+
+
+def step(config: ModelConfig, params: Params, ids: np.ndarray, state: State,
+         cond: np.ndarray | None = None):
+    """Advance every sequence by one token: ids (B,) -> next-token logits (B, V), new state."""
+    cell = CELLS[config.kind]
+    x = _inputs(config, params, ids, cond)                      # (B, D)
+    new_state = []
+    for i in range(config.layers):
+        x, layer_state = cell.step(layer_params(params, i), x, state[i])
+        new_state.append(layer_state)
+    return x @ params["out.W"] + params["out.b"], new_state

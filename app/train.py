@@ -1,0 +1,262 @@
+"""Train an RNN or LSTM on the municipality names and save the best weights.
+
+    python -m app.train --model lstm
+
+Early stopping on validation NLL; the checkpoint is written atomically each time validation
+improves, so Ctrl-C (or a crash) leaves the best model so far, never half a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from app import checkpoint, network
+from app.checkpoint import CheckpointError
+from app.corpus import (
+    DEFAULT_NAMES,
+    DataError,
+    Vocabulary,
+    data_sha256,
+    length_bucketed_batches,
+    read_names,
+    split_names,
+)
+from app.lm import NeuralLM, load_model
+from app.network import ModelConfig
+from app.optim import OPTIMIZERS, clip_global_norm
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that shapes a training run; defaults are the best found for each kind."""
+
+    model: str = "lstm"
+    hidden: int = 128
+    layers: int = 2
+    embed: int = 32
+    dropout: float = 0.3
+    epochs: int = 60
+    batch_size: int = 32
+    lr: float = 3e-3
+    optimizer: str = "adam"
+    clip: float = 5.0
+    weight_decay: float = 0.0
+    patience: int = 6
+    val_fraction: float = 0.1
+    seed: int = 0
+
+
+# per-kind defaults, applied where the user gave no flag
+KIND_DEFAULTS: dict[str, dict] = {
+    "lstm": {},
+    "rnn": {"layers": 1, "hidden": 128, "dropout": 0.2},
+}
+
+
+def evaluate_nll(model: NeuralLM, batches) -> float:
+    """Mean NLL per predicted token (nats) over batches, dropout off."""
+    total = sum(float(model.token_nll(b).sum()) for b in batches)
+    return total / sum(b.n_tokens for b in batches)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(prog="python -m app.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=sorted(network.CELLS), default=d.model,
+                   help="recurrent cell (default: %(default)s)")
+    p.add_argument("--data", type=Path, default=DEFAULT_NAMES,
+                   help="UTF-8 text file, one name per line (default: data/municipios.txt)")
+    p.add_argument("--out", type=Path, help="checkpoint to write (default: models/<model>.npz)")
+    p.add_argument("--hidden", type=int, help=f"hidden units per layer (default: {d.hidden})")
+    p.add_argument("--layers", type=int, help=f"recurrent layers (default: {d.layers} for lstm, 1 for rnn)")
+    p.add_argument("--embed", type=int, help=f"character embedding size, 0 = one-hot (default: {d.embed})")
+    p.add_argument("--dropout", type=float, help=f"dropout rate in [0, 1) (default: {d.dropout})")
+    p.add_argument("--epochs", type=int, help=f"maximum epochs (default: {d.epochs})")
+    p.add_argument("--batch-size", type=int, help=f"names per minibatch (default: {d.batch_size})")
+    p.add_argument("--lr", type=float, help=f"learning rate (default: {d.lr})")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help=f"default: {d.optimizer}")
+    p.add_argument("--clip", type=float, help=f"max global gradient norm, 0 = off (default: {d.clip})")
+    p.add_argument("--weight-decay", type=float, help=f"decoupled weight decay (default: {d.weight_decay})")
+    p.add_argument("--patience", type=int, help=f"epochs without improvement before stopping (default: {d.patience})")
+    p.add_argument("--val-fraction", type=float, help=f"share of distinct names held out (default: {d.val_fraction})")
+    p.add_argument("--seed", type=int, help=f"seed for init, split, shuffling and dropout (default: {d.seed})")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from --out with its optimizer state and epoch counter")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def resolve_config(args: argparse.Namespace) -> TrainConfig:
+    """Flags given on the command line win; then the kind's defaults; then TrainConfig's."""
+    values = {**KIND_DEFAULTS[args.model], "model": args.model}
+    for f in fields(TrainConfig):
+        given = getattr(args, f.name, None)
+        if given is not None:
+            values[f.name] = given
+    cfg = TrainConfig(**values)
+    checks = [
+        (cfg.hidden >= 1, f"--hidden must be >= 1, got {cfg.hidden}"),
+        (cfg.layers >= 1, f"--layers must be >= 1, got {cfg.layers}"),
+        (cfg.embed >= 0, f"--embed must be >= 0 (0 = one-hot), got {cfg.embed}"),
+        (0.0 <= cfg.dropout < 1.0, f"--dropout must be in [0, 1), got {cfg.dropout}"),
+        (cfg.epochs >= 1, f"--epochs must be >= 1, got {cfg.epochs}"),
+        (cfg.batch_size >= 1, f"--batch-size must be >= 1, got {cfg.batch_size}"),
+        (cfg.lr > 0 and math.isfinite(cfg.lr), f"--lr must be a positive number, got {cfg.lr}"),
+        (cfg.clip >= 0, f"--clip must be >= 0, got {cfg.clip}"),
+        (cfg.weight_decay >= 0, f"--weight-decay must be >= 0, got {cfg.weight_decay}"),
+        (cfg.patience >= 1, f"--patience must be >= 1, got {cfg.patience}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise DataError(message)
+    return cfg
+
+
+class Trainer:
+    """One training run: data, model, optimiser, and the loop with early stopping."""
+
+    def __init__(self, cfg: TrainConfig, data: Path, out: Path, resume: bool = False,
+                 quiet: bool = False):
+        self.cfg, self.out, self.quiet = cfg, out, quiet
+        names = read_names(data)
+        self.split = split_names(names, cfg.val_fraction, cfg.seed)
+        self.data_info = {"data_path": str(data), "data_sha256": data_sha256(names),
+                          "split": self.split.description}
+        if resume:
+            self._resume()
+        else:
+            vocab = Vocabulary.from_names(self.split.train)
+            config = ModelConfig(kind=cfg.model, vocab_size=len(vocab), hidden=cfg.hidden,
+                                 layers=cfg.layers, embed=cfg.embed, dropout=cfg.dropout)
+            params = network.init_params(config, np.random.default_rng(cfg.seed))
+            self.model = NeuralLM(config, params, vocab)
+            self.optimizer = OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr,
+                                                       weight_decay=cfg.weight_decay)
+            self.history: list[dict] = []
+            self.best = {"val_nll": math.inf, "epoch": 0}
+            self.seconds = 0.0
+        vocab = self.model.vocab
+        self.train_encoded = [vocab.encode(n) for n in self.split.train]
+        self.val_encoded = [vocab.encode(n) for n in self.split.val if not vocab.unknown(n)]
+        self.val_skipped = len(self.split.val) - len(self.val_encoded)
+        self.val_batches = length_bucketed_batches(self.val_encoded, 256)
+        self.train_eval_batches = length_bucketed_batches(self.train_encoded, 256)
+
+    def _resume(self) -> None:
+        try:
+            model = load_model(self.out)
+        except CheckpointError as exc:
+            raise DataError(f"--resume: {exc}") from None
+        meta = model.metadata
+        if meta.get("data_sha256") != self.data_info["data_sha256"]:
+            raise DataError(f"--resume: {self.out} was trained on other data; drop --resume to start anew")
+        self.model = model
+        saved = checkpoint.load(self.out)
+        self.optimizer = OPTIMIZERS[self.cfg.optimizer](model.params, lr=self.cfg.lr,
+                                                        weight_decay=self.cfg.weight_decay)
+        if set(saved.optimizer_state) != set(self.optimizer.state):
+            raise DataError(f"--resume: {self.out} has no {self.cfg.optimizer} state to resume")
+        self.optimizer.state = saved.optimizer_state
+        self.history = meta["history"]
+        self.best = {"val_nll": meta["metrics"]["val_nll"], "epoch": meta["metrics"]["best_epoch"]}
+        self.seconds = meta["metrics"]["train_seconds"]
+
+    def run(self) -> dict:
+        cfg, model = self.cfg, self.model
+        n_tokens = sum(len(ids) + 1 for ids in self.train_encoded)
+        n_batches = math.ceil(len(self.train_encoded) / cfg.batch_size)
+        norm = n_tokens / n_batches  # a constant: long and short names weigh per character
+        start_epoch = len(self.history) + 1
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            if epoch - self.best["epoch"] > cfg.patience:
+                break
+            rng = np.random.default_rng([cfg.seed, epoch])
+            batches = length_bucketed_batches(self.train_encoded, cfg.batch_size, rng)
+            started, total = time.perf_counter(), 0.0
+            bar = tqdm(batches, desc=f"epoch {epoch:3d}", disable=self.quiet, leave=False,
+                       unit="batch", dynamic_ncols=True)
+            for i, batch in enumerate(bar, 1):
+                loss, grads, _ = network.loss_and_grads(model.config, model.params, batch,
+                                                        norm=norm, rng=rng)
+                clip_global_norm(grads, cfg.clip)
+                self.optimizer.step(model.params, grads)
+                total += loss * norm
+                if i % 10 == 0:
+                    elapsed = time.perf_counter() - started
+                    seen = sum(b.n_tokens for b in batches[:i])
+                    bar.set_postfix(loss=f"{loss:.3f}", chars_s=f"{seen / elapsed:,.0f}")
+            epoch_seconds = time.perf_counter() - started
+            self.seconds += epoch_seconds
+            val_nll = evaluate_nll(model, self.val_batches)
+            record = {"epoch": epoch, "train_nll": total / n_tokens, "val_nll": val_nll,
+                      "seconds": round(epoch_seconds, 3)}
+            self.history.append(record)
+            improved = val_nll < self.best["val_nll"]
+            if improved:
+                self.best = {"val_nll": val_nll, "epoch": epoch}
+                self._save(n_tokens * epoch / self.seconds)
+            self._log(f"epoch {epoch:3d}  train {record['train_nll']:.4f}  val {val_nll:.4f}  "
+                      f"{n_tokens / epoch_seconds:,.0f} chars/s" + ("  saved" if improved else ""))
+        return self.best
+
+    def _save(self, chars_per_second: float) -> None:
+        model = self.model
+        metrics = {
+            "train_nll": evaluate_nll(model, self.train_eval_batches),
+            "val_nll": self.best["val_nll"],
+            "best_epoch": self.best["epoch"],
+            "train_seconds": round(self.seconds, 2),
+            "chars_per_second": round(chars_per_second, 1),
+            "n_train_names": len(self.split.train),
+            "n_val_names": len(self.val_encoded),
+            "val_skipped": self.val_skipped,
+        }
+        meta = {**self.data_info, "train_config": asdict(self.cfg), "metrics": metrics,
+                "history": self.history}
+        checkpoint.save(self.out, model.checkpoint(meta, self.optimizer.state))
+
+    def _log(self, message: str) -> None:
+        if self.quiet:
+            print(message)
+        else:
+            tqdm.write(message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = resolve_config(args)
+        out = args.out or MODELS_DIR / f"{cfg.model}.npz"
+        trainer = Trainer(cfg, args.data, out, resume=args.resume, quiet=args.quiet)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("configuration:", ", ".join(f"{k}={v}" for k, v in asdict(cfg).items()))
+    print(f"data: {args.data} ({trainer.split.description}); vocabulary {len(trainer.model.vocab)} "
+          f"tokens; {trainer.model.n_params:,} parameters; writing {out}")
+    try:
+        best = trainer.run()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {out} holds the best model so far "
+              f"(epoch {trainer.best['epoch']}, val NLL {trainer.best['val_nll']:.4f})"
+              if trainer.best["epoch"] else "\ninterrupted before any checkpoint was written",
+              file=sys.stderr)
+        return 130
+    print(f"best validation NLL {best['val_nll']:.4f} nats/char at epoch {best['epoch']} "
+          f"({trainer.seconds:.1f} s of training); saved to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
