@@ -1,0 +1,44 @@
+"""Shared fixtures: tiny models built in a blink, so tests never depend on the committed weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app import checkpoint, network
+from app.corpus import Vocabulary
+from app.lm import NeuralLM
+from app.network import ModelConfig
+
+TINY_NAMES = ["Abalá", "Acala", "Ahome", "Álamos", "Bacum", "Bavispe", "Colima", "Durango",
+              "Etchojoa", "Guaymas", "Huépac", "Ixtlán", "Jalpa", "Mexicali", "Navojoa",
+              "Ñuu Savi", "Oaxaca", "Tepic", "Tulum", "Yécora"]
+
+
+def make_tiny_model(kind: str = "lstm", seed: int = 0, names=TINY_NAMES) -> NeuralLM:
+    """An untrained small model over the characters of ``names``."""
+    vocab = Vocabulary.from_names(names)
+    config = ModelConfig(kind=kind, vocab_size=len(vocab), hidden=16, layers=2, embed=8)
+    params = network.init_params(config, np.random.default_rng(seed))
+    metadata = {"metrics": {"val_nll": 3.0, "train_seconds": 0.1, "best_epoch": 1},
+                "data_sha256": "0" * 64, "history": []}
+    return NeuralLM(config, params, vocab, metadata)
+
+
+@pytest.fixture
+def tiny_lstm() -> NeuralLM:
+    return make_tiny_model("lstm")
+
+
+@pytest.fixture
+def tiny_rnn() -> NeuralLM:
+    return make_tiny_model("rnn")
+
+
+@pytest.fixture
+def tiny_models_dir(tmp_path):
+    """A models folder holding tiny lstm.npz and rnn.npz checkpoints."""
+    for kind in ("lstm", "rnn"):
+        model = make_tiny_model(kind)
+        checkpoint.save(tmp_path / f"{kind}.npz", model.checkpoint(model.metadata))
+    return tmp_path
