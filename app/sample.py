@@ -1,0 +1,79 @@
+"""Print invented municipality names, one per line.
+
+    python -m app.sample --model models/lstm.npz -n 20 --temperature 0.8 --seed 1
+
+Uses the same sampling function as the web service (``app.sampling.sample_names``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+from app.checkpoint import CheckpointError
+from app.lm import load_model
+from app.sampling import (
+    MAX_LENGTH_DEFAULT,
+    MAX_LENGTH_LIMIT,
+    TEMPERATURE_MAX,
+    SamplingError,
+    sample_names,
+)
+
+MAX_NAMES = 10_000
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m app.sample", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, default=Path("models/lstm.npz"),
+                   help="checkpoint to sample from (default: %(default)s)")
+    p.add_argument("-n", type=int, default=10, help=f"names to print, 1..{MAX_NAMES} "
+                                                    "(default: %(default)s)")
+    p.add_argument("--temperature", type=float, default=0.8,
+                   help=f"divides the logits: near 0 gives the most likely name, 1 samples "
+                        f"the model as trained, up to {TEMPERATURE_MAX} is wilder "
+                        "(default: %(default)s)")
+    p.add_argument("--top-k", type=int, help="sample only among the k most likely characters")
+    p.add_argument("--prefix", default="", help="every name starts with this text (case kept)")
+    p.add_argument("--max-length", type=int, default=MAX_LENGTH_DEFAULT,
+                   help=f"longest name, 1..{MAX_LENGTH_LIMIT}; longer draws are dropped "
+                        "(default: %(default)s)")
+    p.add_argument("--seed", type=int, help="same seed and options, same names (default: random)")
+    p.add_argument("--no-novel", action="store_true",
+                   help="also print names that exist in the real list")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not 1 <= args.n <= MAX_NAMES:
+        parser.error(f"-n must be between 1 and {MAX_NAMES}, got {args.n}")
+    if args.seed is not None and args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
+    try:
+        model = load_model(args.model)
+        result = sample_names(model, args.n, np.random.default_rng(args.seed),
+                              temperature=args.temperature, top_k=args.top_k,
+                              prefix=unicodedata.normalize("NFC", args.prefix),
+                              max_length=args.max_length, novel=not args.no_novel)
+    except SamplingError as exc:
+        parser.error(f"--{exc.field.replace('_', '-')}: {exc}")
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for sampled in result.names:
+        print(sampled.name)
+    if not result.complete:
+        print(f"warning: found {len(result.names)} of {args.n} names in {result.draws} draws",
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Invent names with any model: the one sampling function behind the CLI, the API and the tests.
+
+    python -m app.sample --model models/lstm.npz -n 20 --temperature 0.8
+
+Names are drawn as one batch, vectorised over names; only time steps are looped. A sequence
+leaves the batch when it emits the boundary token, so the batch shrinks as names finish.
+Rejected draws (real names when ``novel``, repeats, names hitting ``max_length``) are replaced
+by further rounds until ``n`` names are found or the draw budget is spent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.corpus import fold
+from app.gazetteer import Gazetteer, Nearest, load_gazetteer
+
+MAX_LENGTH_DEFAULT = 40
+MAX_LENGTH_LIMIT = 64
+TEMPERATURE_MAX = 5.0
+DRAWS_PER_NAME = 20   # budget: at most this many draws per requested name ...
+MIN_DRAWS = 256       # ... and never fewer than this, so small requests can survive bad luck
+
+
+class SamplingError(ValueError):
+    """A sampling request that cannot be served; ``field`` names the offending option."""
+
+    def __init__(self, field: str, message: str, **context):
+        super().__init__(message)
+        self.field, self.context = field, context
+
+
+@dataclass(frozen=True)
+class SampledName:
+    name: str
+    novel: bool
+    nll_per_char: float   # mean NLL (nats) over the name's characters and its end token, at T=1
+    nearest: Nearest
+
+
+@dataclass
+class SampleResult:
+    names: list[SampledName] = field(default_factory=list)
+    requested: int = 0
+    draws: int = 0            # sequences sampled, rejected ones included
+
+    @property
+    def complete(self) -> bool:
+        """False when the budget ran out before ``requested`` names were found."""
+        return len(self.names) >= self.requested
+
+
+def check_options(vocab, temperature: float, top_k: int | None, prefix: str,
+                  max_length: int) -> None:
+    """Raise SamplingError naming the field, the value and what is allowed."""
+    if not (math.isfinite(temperature) and 0.0 < temperature <= TEMPERATURE_MAX):
+        raise SamplingError("temperature", f"temperature must be > 0 and <= {TEMPERATURE_MAX}, "
+                                           f"got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise SamplingError("top_k", f"top_k must be >= 1 (or omitted), got {top_k}")
+    if not 1 <= max_length <= MAX_LENGTH_LIMIT:
+        raise SamplingError("max_length", f"max_length must be between 1 and "
+                                          f"{MAX_LENGTH_LIMIT}, got {max_length}")
+    if len(prefix) > max_length:
+        raise SamplingError("prefix", f"prefix has {len(prefix)} characters, more than "
+                                      f"max_length ({max_length})", max_length=max_length)
+    unknown = vocab.unknown(prefix)
+    if unknown:
+        shown = ", ".join(repr(ch) for ch in unknown)
+        raise SamplingError("prefix", f"prefix has characters the model never saw: {shown}",
+                            unknown=unknown)
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
+          rng: np.random.Generator) -> np.ndarray:
+    """One token per row from softmax(logits / T), optionally among the top_k only."""
+    # subtract the max before dividing, so a tiny T gives exp(0)=1 at the argmax and 0 elsewhere
+    z = (logits - logits.max(axis=1, keepdims=True)) / np.float32(temperature)
+    V = z.shape[1]
+    if top_k is not None and top_k < V:
+        kth = np.partition(z, V - top_k, axis=1)[:, V - top_k, None]
+        z = np.where(z >= kth, z, -np.inf)
+    cdf = np.cumsum(np.exp(z), axis=1)
+    u = rng.random(len(z), dtype=np.float32) * cdf[:, -1]
+    return (cdf > u[:, None]).argmax(axis=1)
+
+
+def draw(model, count: int, prefix: str, max_length: int, temperature: float,
+         top_k: int | None, rng: np.random.Generator) -> tuple[list[str | None], np.ndarray]:
+    """Sample ``count`` sequences starting with ``prefix``.
+
+    Returns each name (None when it hit ``max_length`` without ending) and its NLL per
+    character under the model (T=1, end token counted).
+    """
+    vocab = model.vocab
+    # feed the shared prefix once, then copy its state to every sequence in the batch
+    state = model.initial_state(1)
+    ids = np.zeros(1, dtype=np.int64)
+    prefix_nll = 0.0
+    for token in vocab.encode(prefix):
+        logits, state = model.next_logits(ids, state)
+        prefix_nll -= float(_log_softmax(logits)[0, token])
+        ids = np.array([token])
+    logits, state = model.next_logits(ids, state)
+    state = model.select(state, np.zeros(count, dtype=np.intp))
+    logits = np.repeat(logits, count, axis=0)
+
+    steps = max_length - len(prefix) + 1          # characters still allowed, then the end token
+    tokens = np.zeros((count, steps), dtype=np.int64)
+    nll = np.full(count, prefix_nll)
+    ends = np.full(count, -1)                      # step at which each sequence ended
+    alive = np.arange(count)                       # batch row -> sequence index
+    for t in range(steps):
+        picked = _pick(logits, temperature, top_k, rng)                 # (b,)
+        nll[alive] -= _log_softmax(logits)[np.arange(len(alive)), picked]
+        tokens[alive, t] = picked
+        ended = picked == 0
+        ends[alive[ended]] = t
+        keep = np.flatnonzero(~ended)
+        if t == steps - 1 or not len(keep):
+            break
+        if len(keep) < len(alive):
+            alive, state = alive[keep], model.select(state, keep)
+        logits, state = model.next_logits(picked[keep], state)
+
+    names = [None if end < 0 else prefix + vocab.decode(tokens[i, :end])
+             for i, end in enumerate(ends)]
+    lengths = np.array([len(prefix) + max(end, 0) + 1 for end in ends])
+    return names, nll / lengths
+
+
+def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0.8,
+                 top_k: int | None = None, prefix: str = "",
+                 max_length: int = MAX_LENGTH_DEFAULT, novel: bool = True,
+                 gazetteer: Gazetteer | None = None) -> SampleResult:
+    """Up to ``n`` distinct names from ``model``; see the module docstring for the options.
+
+    temperature: logits are divided by it; T -> 0 approaches the single most likely name,
+      T = 1 samples the model as trained, larger T gives wilder names. Allowed: (0, 5].
+    top_k: sample only among the k most likely characters at each step (None = all).
+    prefix: every name starts with it, case kept; its characters must be in the vocabulary.
+    max_length: most characters a name may have (1..64); a name reaching it unfinished is dropped.
+    novel: drop names that exist in the real list (folded comparison).
+    Raises SamplingError for invalid options.
+    """
+    check_options(model.vocab, temperature, top_k, prefix, max_length)
+    gazetteer = gazetteer or load_gazetteer()
+    result = SampleResult(requested=n)
+    seen: set[str] = set()
+    found: list[tuple[str, float]] = []
+    budget = max(MIN_DRAWS, DRAWS_PER_NAME * n)
+    while len(found) < n and result.draws < budget:
+        # size each round from the acceptance rate so far (optimistic at first)
+        rate = max(len(found) / result.draws, 0.05) if result.draws else 0.75
+        count = min(budget - result.draws, math.ceil((n - len(found)) / rate * 1.1) + 2)
+        names, nll = draw(model, count, prefix, max_length, temperature, top_k, rng)
+        result.draws += count
+        for name, score in zip(names, nll, strict=True):
+            if name is None or not name or name != name.strip():
+                continue
+            key = fold(name)
+            if key in seen or (novel and key in gazetteer.key_set):
+                continue
+            seen.add(key)
+            found.append((name, float(score)))
+            if len(found) == n:
+                break
+    nearest = gazetteer.nearest([name for name, _ in found])
+    result.names = [SampledName(name, near.distance > 0, score, near)
+                    for (name, score), near in zip(found, nearest, strict=True)]
+    return result
