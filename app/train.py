@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from app import checkpoint, network
+from app import checkpoint, markov, network
 from app.checkpoint import CheckpointError
 from app.corpus import (
     DEFAULT_NAMES,
@@ -51,6 +51,7 @@ class TrainConfig:
     optimizer: str = "adam"
     clip: float = 5.0
     weight_decay: float = 0.0
+    lr_decay: float = 0.5
     patience: int = 6
     val_fraction: float = 0.1
     seed: int = 0
@@ -73,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = argparse.ArgumentParser(prog="python -m app.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=sorted(network.CELLS), default=d.model,
-                   help="recurrent cell (default: %(default)s)")
+    p.add_argument("--model", choices=sorted([*network.CELLS, "markov"]), default=d.model,
+                   help="recurrent cell, or markov for the n-gram baseline (default: %(default)s)")
     p.add_argument("--data", type=Path, default=DEFAULT_NAMES,
                    help="UTF-8 text file, one name per line (default: data/municipios.txt)")
     p.add_argument("--out", type=Path, help="checkpoint to write (default: models/<model>.npz)")
@@ -88,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help=f"default: {d.optimizer}")
     p.add_argument("--clip", type=float, help=f"max global gradient norm, 0 = off (default: {d.clip})")
     p.add_argument("--weight-decay", type=float, help=f"decoupled weight decay (default: {d.weight_decay})")
+    p.add_argument("--lr-decay", type=float,
+                   help=f"multiply the learning rate by this after an epoch without improvement "
+                        f"(default: {d.lr_decay}; 1 = constant)")
     p.add_argument("--patience", type=int, help=f"epochs without improvement before stopping (default: {d.patience})")
     p.add_argument("--val-fraction", type=float, help=f"share of distinct names held out (default: {d.val_fraction})")
     p.add_argument("--seed", type=int, help=f"seed for init, split, shuffling and dropout (default: {d.seed})")
@@ -115,6 +119,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         (cfg.lr > 0 and math.isfinite(cfg.lr), f"--lr must be a positive number, got {cfg.lr}"),
         (cfg.clip >= 0, f"--clip must be >= 0, got {cfg.clip}"),
         (cfg.weight_decay >= 0, f"--weight-decay must be >= 0, got {cfg.weight_decay}"),
+        (0.0 < cfg.lr_decay <= 1.0, f"--lr-decay must be in (0, 1], got {cfg.lr_decay}"),
         (cfg.patience >= 1, f"--patience must be >= 1, got {cfg.patience}"),
     ]
     for ok, message in checks:
@@ -178,6 +183,7 @@ class Trainer:
         n_batches = math.ceil(len(self.train_encoded) / cfg.batch_size)
         norm = n_tokens / n_batches  # a constant: long and short names weigh per character
         start_epoch = len(self.history) + 1
+        lr_scale = self.history[-1]["lr_scale"] if self.history else 1.0
         for epoch in range(start_epoch, cfg.epochs + 1):
             if epoch - self.best["epoch"] > cfg.patience:
                 break
@@ -190,7 +196,7 @@ class Trainer:
                 loss, grads, _ = network.loss_and_grads(model.config, model.params, batch,
                                                         norm=norm, rng=rng)
                 clip_global_norm(grads, cfg.clip)
-                self.optimizer.step(model.params, grads)
+                self.optimizer.step(model.params, grads, lr_scale)
                 total += loss * norm
                 if i % 10 == 0:
                     elapsed = time.perf_counter() - started
@@ -199,13 +205,15 @@ class Trainer:
             epoch_seconds = time.perf_counter() - started
             self.seconds += epoch_seconds
             val_nll = evaluate_nll(model, self.val_batches)
-            record = {"epoch": epoch, "train_nll": total / n_tokens, "val_nll": val_nll,
-                      "seconds": round(epoch_seconds, 3)}
-            self.history.append(record)
             improved = val_nll < self.best["val_nll"]
+            record = {"epoch": epoch, "train_nll": total / n_tokens, "val_nll": val_nll,
+                      "seconds": round(epoch_seconds, 3), "lr_scale": lr_scale}
+            self.history.append(record)
             if improved:
                 self.best = {"val_nll": val_nll, "epoch": epoch}
                 self._save(n_tokens * epoch / self.seconds)
+            else:
+                lr_scale *= cfg.lr_decay  # a plateau: take smaller steps
             self._log(f"epoch {epoch:3d}  train {record['train_nll']:.4f}  val {val_nll:.4f}  "
                       f"{n_tokens / epoch_seconds:,.0f} chars/s" + ("  saved" if improved else ""))
         return self.best
@@ -235,6 +243,8 @@ class Trainer:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.model == "markov":  # counted, not trained by gradient: its own short path
+        return markov.train_cli(args, args.out or MODELS_DIR / "markov.npz", TrainConfig())
     try:
         cfg = resolve_config(args)
         out = args.out or MODELS_DIR / f"{cfg.model}.npz"

@@ -1,0 +1,77 @@
+"""Reading names, the vocabulary, the split and padded batches."""
+
+import numpy as np
+import pytest
+
+from app.corpus import (
+    DataError,
+    Vocabulary,
+    fold,
+    length_bucketed_batches,
+    make_batch,
+    read_names,
+    split_names,
+)
+
+
+def test_read_names_normalises_to_nfc_and_skips_blank_lines(tmp_path):
+    path = tmp_path / "names.txt"
+    path.write_text("Abala\u0301\n\n  \nSan Pedro Mártir  \n", encoding="utf-8")
+    assert read_names(path) == ["Abalá", "San Pedro Mártir"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "file not found"),
+    (b"", "contains no names"),
+    (b"\n \n", "contains no names"),
+    (b"Abal\xe1\n", "not UTF-8"),
+])
+def test_bad_files_give_clear_errors(tmp_path, content, message):
+    path = tmp_path / "names.txt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        read_names(path)
+
+
+def test_split_is_deterministic_and_repeats_never_straddle_it():
+    names = [f"Nombre {i}" for i in range(200)] + ["Abasolo"] * 5
+    a = split_names(names, 0.2, seed=0)
+    b = split_names(list(reversed(names)), 0.2, seed=0)
+    assert set(a.val) == set(b.val)
+    assert not set(a.train) & set(a.val)
+    assert len(a.train) + len(a.val) == len(names)
+    assert 20 <= len(set(a.val)) <= 60
+    assert set(split_names(names, 0.2, seed=1).val) != set(a.val)
+
+
+def test_too_few_names_to_split_is_an_error():
+    with pytest.raises(DataError, match="too few distinct names"):
+        split_names(["Ures", "Ures", "Opodepe"], 0.1)
+
+
+def test_vocabulary_round_trip_and_unknown_characters():
+    vocab = Vocabulary.from_names(["Ñuu", "Tepic"])
+    assert vocab.decode(vocab.encode("Tepic")) == "Tepic"
+    assert vocab.encode("Ñ")[0] != 0  # id 0 is the boundary token
+    assert vocab.unknown("Zapopán") == ["Z", "a", "o", "á", "n"]
+
+
+def test_fold_ignores_case_and_accents():
+    assert fold("ACÁMBARO") == fold("acambaro")
+    assert fold("Peñón") == "penon"
+
+
+def test_batch_frames_each_name_with_the_boundary_token():
+    batch = make_batch([[5, 6, 7], [9]])
+    np.testing.assert_array_equal(batch.inputs[:, 0], [0, 5, 6, 7])
+    np.testing.assert_array_equal(batch.targets[:, 0], [5, 6, 7, 0])
+    np.testing.assert_array_equal(batch.mask[:, 1], [1, 1, 0, 0])
+    assert batch.n_tokens == 6
+
+
+def test_bucketed_batches_cover_every_name_once():
+    encoded = [[1] * n for n in (3, 9, 4, 1, 7, 2, 8)]
+    batches = length_bucketed_batches(encoded, 3, np.random.default_rng(0))
+    assert sum(b.inputs.shape[1] for b in batches) == len(encoded)
+    assert sum(b.n_tokens for b in batches) == sum(n + 1 for n in (3, 9, 4, 1, 7, 2, 8))

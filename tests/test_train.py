@@ -1,0 +1,114 @@
+"""The training CLI: a smoke run, reproducibility, resume, interruption and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from app import evaluate, network, train
+from app.corpus import DEFAULT_NAMES, read_names
+from app.lm import load_model
+
+TINY = ["--hidden", "12", "--embed", "6", "--batch-size", "16", "--quiet"]
+
+
+@pytest.fixture
+def names_file(tmp_path):
+    path = tmp_path / "names.txt"
+    path.write_text("\n".join(read_names(DEFAULT_NAMES)[::20]), encoding="utf-8")  # ~120 names
+    return path
+
+
+def _train(names_file, out, *extra):
+    return train.main(["--data", str(names_file), "--out", str(out), *TINY, *extra])
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_a_few_epochs_lower_the_loss_and_write_a_loadable_checkpoint(names_file, tmp_path, kind):
+    out = tmp_path / f"{kind}.npz"
+    assert _train(names_file, out, "--model", kind, "--epochs", "4", "--lr", "0.01") == 0
+    model = load_model(out)
+    history = model.metadata["history"]
+    assert history[-1]["train_nll"] < history[0]["train_nll"]
+    metrics = model.metadata["metrics"]
+    assert metrics["val_nll"] == min(r["val_nll"] for r in history)
+    assert metrics["chars_per_second"] > 0
+    assert model.metadata["train_config"]["model"] == kind
+    assert len(model.metadata["data_sha256"]) == 64
+
+
+def test_same_seed_same_weights(names_file, tmp_path):
+    for name in ("a", "b"):
+        assert _train(names_file, tmp_path / f"{name}.npz", "--epochs", "2", "--seed", "3") == 0
+    a, b = load_model(tmp_path / "a.npz"), load_model(tmp_path / "b.npz")
+    for key in a.params:
+        np.testing.assert_array_equal(a.params[key], b.params[key])
+
+
+def test_resume_continues_with_the_epoch_counter(names_file, tmp_path):
+    out = tmp_path / "lstm.npz"
+    assert _train(names_file, out, "--epochs", "2", "--lr", "0.01") == 0
+    first = load_model(out).metadata["history"]
+    assert _train(names_file, out, "--epochs", "4", "--lr", "0.01", "--resume") == 0
+    history = load_model(out).metadata["history"]
+    assert [r["epoch"] for r in history][: len(first)] == [r["epoch"] for r in first]
+    assert history[-1]["epoch"] > first[-1]["epoch"]
+
+
+def test_interrupted_training_keeps_the_old_weights(names_file, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "lstm.npz"
+    assert _train(names_file, out, "--epochs", "1") == 0
+    before = out.read_bytes()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(network, "loss_and_grads", interrupted)
+    assert _train(names_file, out, "--epochs", "3", "--seed", "9") == 130
+    assert out.read_bytes() == before
+    assert "interrupted" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "/nonexistent/names.txt"], "file not found"),
+    (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
+    (["--val-fraction", "0"], "--val-fraction must be between 0 and 1"),
+    (["--epochs", "0"], "--epochs must be >= 1"),
+])
+def test_bad_input_is_a_message_and_exit_code_2(names_file, tmp_path, capsys, args, message):
+    argv = ["--data", str(names_file), "--out", str(tmp_path / "x.npz"), *TINY, *args]
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_too_few_names_and_non_utf8_files_exit_2(tmp_path, capsys):
+    few = tmp_path / "few.txt"
+    few.write_text("Ures\nOpodepe\n", encoding="utf-8")
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("Abalá\n".encode("latin-1"))
+    for path, message in ((few, "too few distinct names"), (latin1, "not UTF-8")):
+        assert train.main(["--data", str(path), "--out", str(tmp_path / "x.npz"), "--quiet"]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_evaluate_reports_nll_and_lists_skipped_names(names_file, tmp_path, capsys):
+    out = tmp_path / "rnn.npz"
+    assert _train(names_file, out, "--model", "rnn", "--epochs", "1") == 0
+    held_out = tmp_path / "held_out.txt"
+    held_out.write_text("Tepic\nZzyzx€\n", encoding="utf-8")
+    capsys.readouterr()
+    assert evaluate.main(["--model", str(out), "--names", str(held_out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_names"] == 1 and report["n_tokens"] == len("Tepic") + 1
+    assert report["skipped"] == {"count": 1, "names": ["Zzyzx€"]}
+    assert report["bits_per_char"] == pytest.approx(report["nll_per_char"] / np.log(2))
+    assert report["perplexity"] == pytest.approx(np.exp(report["nll_per_char"]))
+
+
+def test_evaluate_bad_checkpoint_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"nope")
+    assert evaluate.main(["--model", str(bad), "--names", str(DEFAULT_NAMES)]) == 2
+    assert "not a valid .npz" in capsys.readouterr().err
