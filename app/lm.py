@@ -17,6 +17,7 @@ import numpy as np
 
 from app import checkpoint, network
 from app.corpus import Batch, Vocabulary, make_batch
+from app.markov import MarkovLM
 from app.network import ModelConfig
 
 
@@ -77,7 +78,7 @@ class NeuralLM:
         return network.param_shapes(config)
 
 
-MODEL_CLASSES: dict[str, type] = {"rnn": NeuralLM, "lstm": NeuralLM}
+MODEL_CLASSES: dict[str, type] = {"rnn": NeuralLM, "lstm": NeuralLM, "markov": MarkovLM}
 
 
 def _expected_shapes(kind, metadata):
