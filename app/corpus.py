@@ -136,19 +136,22 @@ class Batch:
     inputs  (T, B) int  -- boundary, then the name's characters, then padding (0)
     targets (T, B) int  -- the name's characters, then boundary, then padding (0)
     mask    (T, B) float -- 1 where a target is real, 0 on padding
+    cond    (B,) int or None -- each name's condition id (its state) for conditioned models
     """
 
     inputs: np.ndarray
     targets: np.ndarray
     mask: np.ndarray
+    cond: np.ndarray | None = None
 
     @property
     def n_tokens(self) -> int:
         return int(self.mask.sum())
 
 
-def make_batch(encoded: Sequence[Sequence[int]], dtype=np.float32) -> Batch:
-    """Pad encoded names (lists of ids) into one time-major batch."""
+def make_batch(encoded: Sequence[Sequence[int]], dtype=np.float32,
+               cond: Sequence[int] | None = None) -> Batch:
+    """Pad encoded names (lists of ids) into one time-major batch, with optional condition ids."""
     T = max(len(ids) for ids in encoded) + 1
     B = len(encoded)
     inputs = np.zeros((T, B), dtype=np.int64)
@@ -159,13 +162,14 @@ def make_batch(encoded: Sequence[Sequence[int]], dtype=np.float32) -> Batch:
         inputs[1 : n + 1, b] = ids
         targets[:n, b] = ids
         mask[: n + 1, b] = 1.0
-    return Batch(inputs, targets, mask)
+    return Batch(inputs, targets, mask, None if cond is None else np.asarray(cond, np.int64))
 
 
 def length_bucketed_batches(
     encoded: Sequence[Sequence[int]],
     batch_size: int,
     rng: np.random.Generator | None = None,
+    cond: Sequence[int] | None = None,
 ) -> list[Batch]:
     """Batches of names of similar length (little padding), in shuffled order when rng is given.
 
@@ -180,7 +184,9 @@ def length_bucketed_batches(
     chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if rng is not None:
         chunks = [chunks[i] for i in rng.permutation(len(chunks))]
-    return [make_batch([encoded[i] for i in chunk]) for chunk in chunks]
+    return [make_batch([encoded[i] for i in chunk],
+                       cond=None if cond is None else [cond[i] for i in chunk])
+            for chunk in chunks]
 
 
 def iter_encoded(vocab: Vocabulary, names: Sequence[str]) -> Iterator[tuple[str, list[int]]]:

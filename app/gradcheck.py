@@ -22,7 +22,7 @@ NEGLIGIBLE = 1e-10  # entries where both gradients are below this carry no signa
 
 
 def small_problem(kind: str, seed: int = 0, layers: int = 2, embed: int = 4,
-                  conditions: int = 0) -> tuple[ModelConfig, dict, Batch, np.ndarray | None]:
+                  conditions: int = 0) -> tuple[ModelConfig, dict, Batch]:
     """A tiny float64 model and a batch of names of different lengths (so padding is exercised)."""
     rng = np.random.default_rng(seed)
     V = 7
@@ -32,12 +32,12 @@ def small_problem(kind: str, seed: int = 0, layers: int = 2, embed: int = 4,
     for p in params.values():  # random biases too, so every entry gets a gradient
         p += rng.normal(0.0, 0.3, p.shape)
     lengths = [4, 1, 3]
-    batch = make_batch([list(rng.integers(1, V, n)) for n in lengths], dtype=np.float64)
     cond = rng.integers(0, conditions, len(lengths)) if conditions else None
-    return config, params, batch, cond
+    batch = make_batch([list(rng.integers(1, V, n)) for n in lengths], np.float64, cond)
+    return config, params, batch
 
 
-def relative_errors(config, params, batch, cond=None, h: float = 1e-3) -> dict[str, float]:
+def relative_errors(config, params, batch, h: float = 1e-3) -> dict[str, float]:
     """Max relative error |a - n| / (|a| + |n|) between analytic and numerical gradient, per parameter.
 
     The numerical gradient uses the fourth-order centred stencil
@@ -45,9 +45,9 @@ def relative_errors(config, params, batch, cond=None, h: float = 1e-3) -> dict[s
     gradient entries (1e-6, common in LSTM gates) are still measured to ~1e-7 in float64.
     """
     def loss() -> float:
-        return network.loss_and_grads(config, params, batch, cond=cond, want_grads=False)[0]
+        return network.loss_and_grads(config, params, batch, want_grads=False)[0]
 
-    _, grads, _ = network.loss_and_grads(config, params, batch, cond=cond)
+    _, grads, _ = network.loss_and_grads(config, params, batch)
     errors = {}
     for name, p in params.items():
         numerical = np.zeros_like(p)

@@ -52,10 +52,9 @@ class NeuralLM:
         layers = [tuple(s[keep] for s in layer) for layer in layers]
         return layers, (None if cond is None else cond[keep])
 
-    def token_nll(self, batch: Batch, cond: np.ndarray | None = None) -> np.ndarray:
+    def token_nll(self, batch: Batch) -> np.ndarray:
         """(T, B) NLL in nats of every target in a batch (0 on padding), dropout off."""
-        return network.loss_and_grads(self.config, self.params, batch, cond=cond,
-                                      want_grads=False)[2]
+        return network.loss_and_grads(self.config, self.params, batch, want_grads=False)[2]
 
     def checkpoint(self, metadata: dict, optimizer_state=None) -> checkpoint.Checkpoint:
         meta = {**metadata, "config": self.config.to_dict(), "vocab": self.vocab.chars[1:]}
@@ -102,8 +101,8 @@ def names_nll(model, names: list[str], cond: np.ndarray | None = None,
     out: list[np.ndarray] = []
     for start in range(0, len(names), batch_size):
         chunk = names[start:start + batch_size]
-        batch = make_batch([model.vocab.encode(n) for n in chunk])
         c = None if cond is None else cond[start:start + batch_size]
-        nll = model.token_nll(batch, c)
+        batch = make_batch([model.vocab.encode(n) for n in chunk], cond=c)
+        nll = model.token_nll(batch)
         out.extend(nll[: len(name) + 1, b].astype(np.float64) for b, name in enumerate(chunk))
     return out

@@ -111,8 +111,7 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def loss_and_grads(config: ModelConfig, params: Params, batch: Batch, norm: float = 1.0,
-                   rng: np.random.Generator | None = None, cond: np.ndarray | None = None,
-                   want_grads: bool = True):
+                   rng: np.random.Generator | None = None, want_grads: bool = True):
     """Masked cross-entropy of a batch and its gradient w.r.t. every parameter.
 
     Returns (loss, grads, token_nll) where loss = sum of masked token NLL / norm, and
@@ -124,6 +123,7 @@ def loss_and_grads(config: ModelConfig, params: Params, batch: Batch, norm: floa
     T, B = batch.inputs.shape
     dtype = params["out.W"].dtype
     mask = batch.mask.astype(dtype)
+    cond = batch.cond
     x = _inputs(config, params, batch.inputs, cond)            # (T, B, D)
     if config.embed:
         x, in_keep = _dropout(x, config.dropout, rng)

@@ -24,7 +24,7 @@ def test_conditioned_model_gradients_include_the_condition_embedding(kind):
 
 
 def test_a_wrong_gradient_is_caught(monkeypatch):
-    config, params, batch, cond = small_problem("lstm", seed=3)
+    config, params, batch = small_problem("lstm", seed=3)
     real = network.loss_and_grads
 
     def off_by_a_bit(*args, **kwargs):
@@ -34,7 +34,7 @@ def test_a_wrong_gradient_is_caught(monkeypatch):
         return loss, grads, nll
 
     monkeypatch.setattr(network, "loss_and_grads", off_by_a_bit)
-    errors = relative_errors(config, params, batch, cond)
+    errors = relative_errors(config, params, batch)
     assert errors["layer1.W"] > TOLERANCE
 
 
@@ -45,7 +45,7 @@ def test_cli_passes_and_reports_every_parameter(capsys):
 
 
 def test_padding_never_changes_loss_or_gradients():
-    config, params, _, _ = small_problem("lstm", seed=4)
+    config, params, _ = small_problem("lstm", seed=4)
     rng = np.random.default_rng(0)
     names = [list(rng.integers(1, 7, n)) for n in (3, 5)]
     alone = [network.loss_and_grads(config, params, make_batch([ids], dtype=np.float64))
