@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model(args.model)
         result = sample_names(model, args.n, np.random.default_rng(args.seed),
                               temperature=args.temperature, top_k=args.top_k,
-                              prefix=unicodedata.normalize("NFC", args.prefix),
+                              prefix=args.prefix,
                               max_length=args.max_length, novel=not args.no_novel)
     except SamplingError as exc:
         parser.error(f"--{exc.field.replace('_', '-')}: {exc}")

@@ -11,6 +11,7 @@ by further rounds until ``n`` names are found or the draw budget is spent.
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,11 +27,15 @@ MIN_DRAWS = 256       # ... and never fewer than this, so small requests can sur
 
 
 class SamplingError(ValueError):
-    """A sampling request that cannot be served; ``field`` names the offending option."""
+    """A sampling request that cannot be served.
 
-    def __init__(self, field: str, message: str, **context):
+    ``field`` names the offending option, ``code`` says what is wrong with it (a stable key
+    the web layer turns into Spanish text) and ``context`` carries the details.
+    """
+
+    def __init__(self, field: str, code: str, message: str, **context):
         super().__init__(message)
-        self.field, self.context = field, context
+        self.field, self.code, self.context = field, code, context
 
 
 @dataclass(frozen=True)
@@ -57,21 +62,22 @@ def check_options(vocab, temperature: float, top_k: int | None, prefix: str,
                   max_length: int) -> None:
     """Raise SamplingError naming the field, the value and what is allowed."""
     if not (math.isfinite(temperature) and 0.0 < temperature <= TEMPERATURE_MAX):
-        raise SamplingError("temperature", f"temperature must be > 0 and <= {TEMPERATURE_MAX}, "
-                                           f"got {temperature}")
+        raise SamplingError("temperature", "out_of_range",
+                            f"temperature must be > 0 and <= {TEMPERATURE_MAX}, got {temperature}")
     if top_k is not None and top_k < 1:
-        raise SamplingError("top_k", f"top_k must be >= 1 (or omitted), got {top_k}")
+        raise SamplingError("top_k", "out_of_range", f"top_k must be >= 1 or omitted, got {top_k}")
     if not 1 <= max_length <= MAX_LENGTH_LIMIT:
-        raise SamplingError("max_length", f"max_length must be between 1 and "
-                                          f"{MAX_LENGTH_LIMIT}, got {max_length}")
+        raise SamplingError("max_length", "out_of_range",
+                            f"max_length must be from 1 to {MAX_LENGTH_LIMIT}, got {max_length}")
     if len(prefix) > max_length:
-        raise SamplingError("prefix", f"prefix has {len(prefix)} characters, more than "
-                                      f"max_length ({max_length})", max_length=max_length)
+        raise SamplingError("prefix", "prefix_too_long",
+                            f"prefix has {len(prefix)} characters, more than max_length "
+                            f"({max_length})", max_length=max_length)
     unknown = vocab.unknown(prefix)
     if unknown:
         shown = ", ".join(repr(ch) for ch in unknown)
-        raise SamplingError("prefix", f"prefix has characters the model never saw: {shown}",
-                            unknown=unknown)
+        raise SamplingError("prefix", "prefix_unknown_chars",
+                            f"prefix has characters the model never saw: {shown}", unknown=unknown)
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -146,11 +152,13 @@ def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0
     temperature: logits are divided by it; T -> 0 approaches the single most likely name,
       T = 1 samples the model as trained, larger T gives wilder names. Allowed: (0, 5].
     top_k: sample only among the k most likely characters at each step (None = all).
-    prefix: every name starts with it, case kept; its characters must be in the vocabulary.
+    prefix: every name starts with it (after NFC), case and spaces kept; its characters must be
+      in the vocabulary.
     max_length: most characters a name may have (1..64); a name reaching it unfinished is dropped.
     novel: drop names that exist in the real list (folded comparison).
     Raises SamplingError for invalid options.
     """
+    prefix = unicodedata.normalize("NFC", prefix)
     check_options(model.vocab, temperature, top_k, prefix, max_length)
     gazetteer = gazetteer or load_gazetteer()
     result = SampleResult(requested=n)

@@ -1,0 +1,113 @@
+"""The models the service serves: every ``*.npz`` in one folder, loaded once at start-up.
+
+    TOPONIMO_MODELS_DIR=/tmp/svc_models python -m app
+
+A file that cannot be loaded is logged with its reason and skipped; the others still serve.
+Each model also scores the real names once, so a score can be placed among them (percentile).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from app.gazetteer import Gazetteer
+from app.lm import load_model, names_nll
+
+MODELS_DIR_ENV = "TOPONIMO_MODELS_DIR"
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL = "lstm"
+
+# one line of Spanish per model kind, shown on the page and in /api/models
+DESCRIPTIONS = {
+    "lstm": "LSTM: recuerda más contexto; nombres largos y compuestos que suenan muy reales.",
+    "rnn": "RNN simple: memoria corta; nombres más libres y a veces más extraños.",
+    "markov": "Cadena de Márkov: solo mira las últimas letras; rápida y sin red neuronal.",
+}
+
+log = logging.getLogger("toponimo")
+
+
+class UnknownModel(KeyError):
+    """A request named a model that is not loaded; the message lists the ones that are."""
+
+    def __init__(self, name: str, available: list[str]):
+        self.name, self.available = name, available
+        listed = ", ".join(available) or "none (see /readyz)"
+        super().__init__(f"unknown model {name!r}; available: {listed}")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+@dataclass
+class ServedModel:
+    name: str              # the file's stem: models/lstm.npz -> "lstm"
+    model: object          # anything with the app.lm interface
+    real_nll: np.ndarray   # sorted NLL per char of the real names the vocabulary covers
+
+    @property
+    def description(self) -> str:
+        return DESCRIPTIONS.get(self.model.kind, f"Modelo de tipo {self.model.kind}.")
+
+    def nll_per_char(self, name: str) -> float:
+        return float(names_nll(self.model, [name])[0].mean())
+
+    def percentile(self, nll_per_char: float) -> float:
+        """Share (0-100) of real names the model finds less likely than this score."""
+        worse = len(self.real_nll) - np.searchsorted(self.real_nll, nll_per_char, side="right")
+        return 100.0 * float(worse) / len(self.real_nll) if len(self.real_nll) else 0.0
+
+
+@dataclass
+class Registry:
+    folder: Path
+    models: dict[str, ServedModel] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)   # file name -> reason
+
+    @property
+    def default(self) -> str | None:
+        if DEFAULT_MODEL in self.models:
+            return DEFAULT_MODEL
+        return next(iter(self.models), None)
+
+    def get(self, name: str) -> ServedModel:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise UnknownModel(name, sorted(self.models)) from None
+
+
+def models_dir() -> Path:
+    """The folder named by $TOPONIMO_MODELS_DIR, else the repository's models/."""
+    return Path(os.environ.get(MODELS_DIR_ENV) or DEFAULT_MODELS_DIR)
+
+
+def serve_model(name: str, model, gazetteer: Gazetteer) -> ServedModel:
+    known = [real for real in gazetteer.names if not model.vocab.unknown(real)]
+    real_nll = np.sort([float(nll.mean()) for nll in names_nll(model, known)])
+    return ServedModel(name, model, real_nll)
+
+
+def load_registry(folder: Path, gazetteer: Gazetteer) -> Registry:
+    """Load every ``folder/*.npz``; never raises for a bad file, records why it failed."""
+    registry = Registry(folder)
+    if not folder.is_dir():
+        registry.failures[str(folder)] = "models folder not found"
+        log.error("models folder %s not found; no model will serve", folder)
+        return registry
+    for path in sorted(folder.glob("*.npz")):
+        try:
+            registry.models[path.stem] = serve_model(path.stem, load_model(path), gazetteer)
+        except Exception as exc:  # noqa: BLE001 - any bad file must not stop the service
+            registry.failures[path.name] = str(exc) or type(exc).__name__
+            log.error("skipping model %s: %s", path.name, registry.failures[path.name])
+        else:
+            log.info("loaded model %s from %s", path.stem, path)
+    if not registry.models:
+        log.error("no loadable model in %s", folder)
+    return registry

@@ -1,0 +1,136 @@
+"""Request parameters and response bodies of the JSON API (they also drive the OpenAPI docs).
+
+The ranges declared here are the single source of truth: the API validates with them, the page
+validates its form with the same model, and error messages quote ``ALLOWED``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from app.sampling import MAX_LENGTH_DEFAULT, MAX_LENGTH_LIMIT, TEMPERATURE_MAX
+
+N_MAX = 100
+SEED_MAX = 2**32 - 1
+TOP_K_MAX = 1000
+SCORE_NAME_MAX = 64
+
+# what each parameter accepts, in words, quoted by every 422
+ALLOWED = {
+    "model": "the name of a loaded model (see /api/models)",
+    "n": f"an integer from 1 to {N_MAX}",
+    "temperature": f"a number greater than 0 and at most {TEMPERATURE_MAX:g}",
+    "prefix": f"at most max_length ({MAX_LENGTH_DEFAULT} by default) characters the model knows",
+    "seed": f"an integer from 0 to {SEED_MAX}, or empty for a random seed",
+    "top_k": f"an integer from 1 to {TOP_K_MAX}, or empty for all characters",
+    "max_length": f"an integer from 1 to {MAX_LENGTH_LIMIT}",
+    "novel": "true or false",
+    "name": f"1 to {SCORE_NAME_MAX} characters the model knows",
+}
+
+
+class NamesQuery(BaseModel):
+    """Options of one sampling request (``GET /api/names`` and the page's form)."""
+
+    model: str = Field("lstm", description="Model to sample from: the name of a loaded model "
+                                           "(file stem in models/, e.g. lstm or rnn).")
+    n: int = Field(10, ge=1, le=N_MAX, description=f"How many names, {ALLOWED['n']}.")
+    temperature: float = Field(
+        0.8, gt=0, le=TEMPERATURE_MAX, allow_inf_nan=False,
+        description="Divides the logits before sampling: near 0 gives the most likely name, "
+                    f"1 samples the model as trained, higher is wilder. {ALLOWED['temperature']}.")
+    prefix: str = Field("", max_length=MAX_LENGTH_LIMIT,
+                        description="Every name starts with this text, case kept; each character "
+                                    "must be in the model's vocabulary and it may not be longer "
+                                    "than max_length. Empty: no prefix.")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX,
+                             description="Same seed and options give the same names. "
+                                         f"{ALLOWED['seed']}; the response says which was used.")
+    top_k: int | None = Field(None, ge=1, le=TOP_K_MAX,
+                              description="Sample only among the k most likely characters at each "
+                                          f"step: {ALLOWED['top_k']}.")
+    max_length: int = Field(MAX_LENGTH_DEFAULT, ge=1, le=MAX_LENGTH_LIMIT,
+                            description="Longest name in characters; a draw that reaches it "
+                                        f"without ending is dropped, not cut. "
+                                        f"{ALLOWED['max_length']}.")
+    novel: bool = Field(True, description="Only names that are not real municipalities "
+                                          "(compared ignoring case and accents).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_means_default(cls, data: Any) -> Any:
+        """``seed=&top_k=`` (as an HTML form sends them) mean "not given"."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value != ""}
+        return data
+
+
+class NearestOut(BaseModel):
+    name: str = Field(description="The closest real municipality name.")
+    estado: str | None = Field(description="Its state, or null when unknown.")
+    distance: int = Field(description="Edit distance (Levenshtein) ignoring case and accents.")
+
+
+class NameOut(BaseModel):
+    name: str
+    novel: bool = Field(description="True when the name is not in the real list.")
+    nll_per_char: float = Field(description="Mean negative log-likelihood per character (nats), "
+                                            "end token included, under the model at T=1.")
+    nearest: NearestOut
+
+
+class NamesResponse(BaseModel):
+    model: str
+    temperature: float
+    seed: int = Field(description="The seed used: repeat it to get the same names.")
+    n_requested: int
+    complete: bool = Field(description="False when the draw budget ran out before n names were "
+                                       "found; `names` then holds what was found.")
+    draws: int = Field(description="Sequences sampled, rejected ones included.")
+    names: list[NameOut]
+    elapsed_ms: float
+
+
+class ModelInfo(BaseModel):
+    name: str
+    kind: str
+    description: str = Field(description="One line in Spanish.")
+    hyperparameters: dict[str, Any]
+    train_config: dict[str, Any]
+    n_params: int
+    vocab_size: int
+    val_nll: float | None = Field(description="Validation NLL per character (nats).")
+    train_seconds: float | None
+    data_sha256: str | None
+
+
+class ModelsResponse(BaseModel):
+    default: str | None = Field(description="The model used when none is named.")
+    models: list[ModelInfo]
+
+
+class ScoreResponse(BaseModel):
+    model: str
+    name: str
+    nll_per_char: float = Field(description="Mean NLL per character (nats), end token included.")
+    percentile: float = Field(description="Share (0-100) of real municipality names the model "
+                                          "finds less likely: 90 means it sounds more Mexican "
+                                          "than 90% of the real ones.")
+    n_reference: int = Field(description="How many real names the percentile compares with.")
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Failure(BaseModel):
+    file: str
+    reason: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    models: list[str]
+    failures: list[Failure]

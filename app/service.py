@@ -1,0 +1,59 @@
+"""What the API and the page both do with a request, free of HTTP: sample, describe, score.
+
+Errors are raised as ``registry.UnknownModel`` and ``sampling.SamplingError``; each web layer
+turns them into its own answer (JSON 404/422, or Spanish text on the page).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import numpy as np
+
+from app.corpus import normalize
+from app.registry import Registry, ServedModel
+from app.sampling import SamplingError, sample_names
+from app.schemas import SEED_MAX, ModelInfo, NamesQuery, NamesResponse, ScoreResponse
+
+
+def generate_names(registry: Registry, query: NamesQuery) -> NamesResponse:
+    served = registry.get(query.model)
+    seed = secrets.randbelow(SEED_MAX + 1) if query.seed is None else query.seed
+    start = time.perf_counter()
+    result = sample_names(served.model, query.n, np.random.default_rng(seed),
+                          temperature=query.temperature, top_k=query.top_k,
+                          prefix=query.prefix, max_length=query.max_length,
+                          novel=query.novel)
+    elapsed_ms = (time.perf_counter() - start) * 1000
+    return NamesResponse(model=served.name, temperature=query.temperature, seed=seed,
+                         n_requested=query.n, complete=result.complete, draws=result.draws,
+                         names=[{"name": s.name, "novel": s.novel, "nll_per_char": s.nll_per_char,
+                                 "nearest": vars(s.nearest)} for s in result.names],
+                         elapsed_ms=round(elapsed_ms, 3))
+
+
+def model_info(served: ServedModel) -> ModelInfo:
+    meta = served.model.metadata
+    metrics = meta.get("metrics", {})
+    return ModelInfo(name=served.name, kind=served.model.kind, description=served.description,
+                     hyperparameters=meta.get("config", {}),
+                     train_config=meta.get("train_config", {}),
+                     n_params=served.model.n_params, vocab_size=len(served.model.vocab),
+                     val_nll=metrics.get("val_nll"), train_seconds=metrics.get("train_seconds"),
+                     data_sha256=meta.get("data_sha256"))
+
+
+def score_name(registry: Registry, model: str, name: str) -> ScoreResponse:
+    served = registry.get(model)
+    name = normalize(name)
+    if not name:
+        raise SamplingError("name", "empty", "name is empty after removing surrounding spaces")
+    unknown = served.model.vocab.unknown(name)
+    if unknown:
+        shown = ", ".join(repr(ch) for ch in unknown)
+        raise SamplingError("name", "unknown_chars",
+                            f"name has characters the model never saw: {shown}", unknown=unknown)
+    nll = served.nll_per_char(name)
+    return ScoreResponse(model=served.name, name=name, nll_per_char=nll,
+                         percentile=served.percentile(nll), n_reference=len(served.real_nll))
