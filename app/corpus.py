@@ -6,7 +6,9 @@ predicts ``A b a l á <>``, starting from a fresh state for each name.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ import numpy as np
 BOUNDARY = "\n"  # token 0: starts every name (as input) and ends it (as target)
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_NAMES = DATA_DIR / "municipios.txt"
+DEFAULT_STATES_CSV = DATA_DIR / "municipios_por_estado.csv"
 MIN_NAMES_TO_SPLIT = 10
 
 
@@ -73,13 +76,19 @@ class Split:
     train: list[str]
     val: list[str]
     description: str
+    train_index: list[int]  # positions in the input list, to pick parallel data (e.g. states)
+    val_index: list[int]
 
 
-def split_names(names: Sequence[str], val_fraction: float = 0.1, seed: int = 0) -> Split:
+def split_names(names: Sequence[str], val_fraction: float = 0.1, seed: int = 0,
+                strata: Sequence[str] | None = None) -> Split:
     """Deterministic split over distinct names: repeats of a name never straddle it.
 
     A name goes to validation when a hash of (seed, name) falls below ``val_fraction``, so the
     split does not depend on file order and a different seed gives a different split.
+    With ``strata`` (e.g. each name's state), every stratum instead sends its own share of
+    names to validation: the ones with the smallest hashes. A name shared by several states is
+    held out from all of them, so a few states may give slightly more than their share.
     """
     if not 0.0 < val_fraction < 1.0:
         raise DataError(f"--val-fraction must be between 0 and 1 (exclusive), got {val_fraction}")
@@ -88,18 +97,57 @@ def split_names(names: Sequence[str], val_fraction: float = 0.1, seed: int = 0) 
         raise DataError(
             f"too few distinct names to split: {len(distinct)} (at least {MIN_NAMES_TO_SPLIT})"
         )
-    val_set = {name for name in distinct if _split_key(name, seed) < val_fraction}
+    if strata is None:
+        val_set = {name for name in distinct if _split_key(name, seed) < val_fraction}
+        how = f"sha256(seed:name) < {val_fraction} over distinct names"
+    else:
+        by_stratum: dict[str, set[str]] = {}
+        for name, stratum in zip(names, strata, strict=True):
+            by_stratum.setdefault(stratum, set()).add(name)
+        val_set = set()
+        for members in by_stratum.values():
+            quota = round(val_fraction * len(members))
+            val_set.update(sorted(members, key=lambda n: _split_key(n, seed))[:quota])
+        how = f"the {val_fraction:.0%} of each stratum with the smallest sha256(seed:name)"
     if not val_set or len(val_set) == len(distinct):
         raise DataError(
             f"--val-fraction {val_fraction} leaves an empty side with {len(distinct)} distinct names"
         )
-    train = [name for name in names if name not in val_set]
-    val = [name for name in names if name in val_set]
+    train_index = [i for i, name in enumerate(names) if name not in val_set]
+    val_index = [i for i, name in enumerate(names) if name in val_set]
     description = (
-        f"sha256(seed:name) < {val_fraction} over distinct names, seed {seed}: "
+        f"{how}, seed {seed}: "
         f"{len(distinct) - len(val_set)} train / {len(val_set)} validation distinct names"
     )
-    return Split(train=train, val=val, description=description)
+    return Split(train=[names[i] for i in train_index], val=[names[i] for i in val_index],
+                 description=description, train_index=train_index, val_index=val_index)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Names as read, with each one's state when the file gives it (the INEGI CSV)."""
+
+    names: list[str]
+    states: list[str] | None = None
+    state_codes: dict[str, str] | None = None  # state name -> two-digit INEGI code
+
+
+def read_corpus(path: str | Path) -> Corpus:
+    """A .csv with ``estado`` and ``municipio`` columns, or a text file with one name per line."""
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        return Corpus(read_names(path))
+    text = "\n".join(read_names(path))  # same errors for missing, empty or non-UTF-8 files
+    rows = list(csv.DictReader(io.StringIO(text)))
+    missing = {"estado", "municipio"} - set(rows[0] if rows else {})
+    if missing:
+        raise DataError(f"{path}: CSV needs the columns estado and municipio (missing {sorted(missing)})")
+    rows = [r for r in rows if (r["municipio"] or "").strip()]
+    if not rows:
+        raise DataError(f"{path}: contains no names")
+    codes = {normalize(r["estado"]): (r.get("cve_ent") or "").strip() for r in rows}
+    return Corpus(names=[normalize(r["municipio"]) for r in rows],
+                  states=[normalize(r["estado"]) for r in rows], state_codes=codes)
 
 
 class Vocabulary:

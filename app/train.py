@@ -12,6 +12,7 @@ import argparse
 import math
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -22,11 +23,13 @@ from app import checkpoint, markov, network
 from app.checkpoint import CheckpointError
 from app.corpus import (
     DEFAULT_NAMES,
+    DEFAULT_STATES_CSV,
+    Corpus,
     DataError,
     Vocabulary,
     data_sha256,
     length_bucketed_batches,
-    read_names,
+    read_corpus,
     split_names,
 )
 from app.lm import NeuralLM, load_model
@@ -55,6 +58,8 @@ class TrainConfig:
     patience: int = 6
     val_fraction: float = 0.1
     seed: int = 0
+    condition: str = "none"   # "estado": the model is told each name's state
+    cond_embed: int = 16
 
 
 # per-kind defaults, applied where the user gave no flag
@@ -76,8 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=sorted([*network.CELLS, "markov"]), default=d.model,
                    help="recurrent cell, or markov for the n-gram baseline (default: %(default)s)")
-    p.add_argument("--data", type=Path, default=DEFAULT_NAMES,
-                   help="UTF-8 text file, one name per line (default: data/municipios.txt)")
+    p.add_argument("--data", type=Path,
+                   help="UTF-8 text file, one name per line, or a CSV with estado and municipio "
+                        "columns (default: data/municipios.txt; with --condition estado, "
+                        "data/municipios_por_estado.csv)")
+    p.add_argument("--condition", choices=["none", "estado"],
+                   help="'estado' trains a model told each name's state (default: none)")
+    p.add_argument("--cond-embed", type=int, help=f"size of the state embedding (default: {d.cond_embed})")
     p.add_argument("--out", type=Path, help="checkpoint to write (default: models/<model>.npz)")
     p.add_argument("--hidden", type=int, help=f"hidden units per layer (default: {d.hidden})")
     p.add_argument("--layers", type=int, help=f"recurrent layers (default: {d.layers} for lstm, 1 for rnn)")
@@ -121,6 +131,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         (cfg.weight_decay >= 0, f"--weight-decay must be >= 0, got {cfg.weight_decay}"),
         (0.0 < cfg.lr_decay <= 1.0, f"--lr-decay must be in (0, 1], got {cfg.lr_decay}"),
         (cfg.patience >= 1, f"--patience must be >= 1, got {cfg.patience}"),
+        (cfg.cond_embed >= 1, f"--cond-embed must be >= 1, got {cfg.cond_embed}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -134,29 +145,56 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, data: Path, out: Path, resume: bool = False,
                  quiet: bool = False):
         self.cfg, self.out, self.quiet = cfg, out, quiet
-        names = read_names(data)
-        self.split = split_names(names, cfg.val_fraction, cfg.seed)
-        self.data_info = {"data_path": str(data), "data_sha256": data_sha256(names),
+        corpus = read_corpus(data)
+        if cfg.condition == "estado" and corpus.states is None:
+            raise DataError(f"--condition estado needs a CSV with an estado column; {data} has none")
+        self.split = split_names(corpus.names, cfg.val_fraction, cfg.seed, strata=corpus.states)
+        self.data_info = {"data_path": str(data), "data_sha256": data_sha256(corpus.names),
                           "split": self.split.description}
+        self.conditions = self._conditions(corpus)
         if resume:
             self._resume()
         else:
             vocab = Vocabulary.from_names(self.split.train)
             config = ModelConfig(kind=cfg.model, vocab_size=len(vocab), hidden=cfg.hidden,
-                                 layers=cfg.layers, embed=cfg.embed, dropout=cfg.dropout)
+                                 layers=cfg.layers, embed=cfg.embed, dropout=cfg.dropout,
+                                 conditions=len(self.conditions.get("conditions", [])),
+                                 cond_embed=cfg.cond_embed if self.conditions else 0)
             params = network.init_params(config, np.random.default_rng(cfg.seed))
-            self.model = NeuralLM(config, params, vocab)
+            self.model = NeuralLM(config, params, vocab, dict(self.conditions))
             self.optimizer = OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr,
                                                        weight_decay=cfg.weight_decay)
             self.history: list[dict] = []
             self.best = {"val_nll": math.inf, "epoch": 0}
             self.seconds = 0.0
         vocab = self.model.vocab
+        cond_ids = self._condition_ids(corpus)
         self.train_encoded = [vocab.encode(n) for n in self.split.train]
-        self.val_encoded = [vocab.encode(n) for n in self.split.val if not vocab.unknown(n)]
-        self.val_skipped = len(self.split.val) - len(self.val_encoded)
-        self.val_batches = length_bucketed_batches(self.val_encoded, 256)
-        self.train_eval_batches = length_bucketed_batches(self.train_encoded, 256)
+        self.train_cond = cond_ids and [cond_ids[i] for i in self.split.train_index]
+        val = [(vocab.encode(corpus.names[i]), cond_ids and cond_ids[i])
+               for i in self.split.val_index if not vocab.unknown(corpus.names[i])]
+        self.n_val_names = len(val)
+        self.val_skipped = len(self.split.val) - len(val)
+        self.val_batches = length_bucketed_batches(
+            [ids for ids, _ in val], 256, cond=cond_ids and [c for _, c in val])
+        self.train_eval_batches = length_bucketed_batches(self.train_encoded, 256,
+                                                          cond=self.train_cond)
+
+    def _conditions(self, corpus: Corpus) -> dict:
+        """Checkpoint metadata naming the condition values (states in INEGI order) and counts."""
+        if self.cfg.condition != "estado":
+            return {}
+        states = sorted(corpus.state_codes, key=lambda s: (corpus.state_codes[s], s))
+        counts = Counter(corpus.states)
+        return {"condition": "estado", "conditions": states,
+                "condition_codes": [corpus.state_codes[s] for s in states],
+                "condition_counts": [counts[s] for s in states]}
+
+    def _condition_ids(self, corpus: Corpus) -> list[int] | None:
+        if not self.conditions:
+            return None
+        index = {s: i for i, s in enumerate(self.conditions["conditions"])}
+        return [index[s] for s in corpus.states]
 
     def _resume(self) -> None:
         try:
@@ -188,7 +226,8 @@ class Trainer:
             if epoch - self.best["epoch"] > cfg.patience:
                 break
             rng = np.random.default_rng([cfg.seed, epoch])
-            batches = length_bucketed_batches(self.train_encoded, cfg.batch_size, rng)
+            batches = length_bucketed_batches(self.train_encoded, cfg.batch_size, rng,
+                                              cond=self.train_cond)
             started, total = time.perf_counter(), 0.0
             bar = tqdm(batches, desc=f"epoch {epoch:3d}", disable=self.quiet, leave=False,
                        unit="batch", dynamic_ncols=True)
@@ -227,11 +266,11 @@ class Trainer:
             "train_seconds": round(self.seconds, 2),
             "chars_per_second": round(chars_per_second, 1),
             "n_train_names": len(self.split.train),
-            "n_val_names": len(self.val_encoded),
+            "n_val_names": self.n_val_names,
             "val_skipped": self.val_skipped,
         }
-        meta = {**self.data_info, "train_config": asdict(self.cfg), "metrics": metrics,
-                "history": self.history}
+        meta = {**self.data_info, **self.conditions, "train_config": asdict(self.cfg),
+                "metrics": metrics, "history": self.history}
         checkpoint.save(self.out, model.checkpoint(meta, self.optimizer.state))
 
     def _log(self, message: str) -> None:
@@ -247,13 +286,15 @@ def main(argv: list[str] | None = None) -> int:
         return markov.train_cli(args, args.out or MODELS_DIR / "markov.npz", TrainConfig())
     try:
         cfg = resolve_config(args)
-        out = args.out or MODELS_DIR / f"{cfg.model}.npz"
-        trainer = Trainer(cfg, args.data, out, resume=args.resume, quiet=args.quiet)
+        conditioned = cfg.condition != "none"
+        data = args.data or (DEFAULT_STATES_CSV if conditioned else DEFAULT_NAMES)
+        out = args.out or MODELS_DIR / f"{cfg.model}{'_estado' if conditioned else ''}.npz"
+        trainer = Trainer(cfg, data, out, resume=args.resume, quiet=args.quiet)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print("configuration:", ", ".join(f"{k}={v}" for k, v in asdict(cfg).items()))
-    print(f"data: {args.data} ({trainer.split.description}); vocabulary {len(trainer.model.vocab)} "
+    print(f"data: {data} ({trainer.split.description}); vocabulary {len(trainer.model.vocab)} "
           f"tokens; {trainer.model.n_params:,} parameters; writing {out}")
     try:
         best = trainer.run()

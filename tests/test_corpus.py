@@ -9,6 +9,7 @@ from app.corpus import (
     fold,
     length_bucketed_batches,
     make_batch,
+    read_corpus,
     read_names,
     split_names,
 )
@@ -75,3 +76,29 @@ def test_bucketed_batches_cover_every_name_once():
     batches = length_bucketed_batches(encoded, 3, np.random.default_rng(0))
     assert sum(b.inputs.shape[1] for b in batches) == len(encoded)
     assert sum(b.n_tokens for b in batches) == sum(n + 1 for n in (3, 9, 4, 1, 7, 2, 8))
+
+
+def test_csv_corpus_gives_states_and_codes(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("cve_ent,estado,cve_mun,municipio\n26,Sonora,001,Aconchi\n31,Yucatán,001,Abalá\n",
+                    encoding="utf-8")
+    corpus = read_corpus(path)
+    assert corpus.names == ["Aconchi", "Abalá"]
+    assert corpus.states == ["Sonora", "Yucatán"]
+    assert corpus.state_codes == {"Sonora": "26", "Yucatán": "31"}
+
+
+def test_csv_without_the_needed_columns_is_an_error(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("nombre\nAconchi\n", encoding="utf-8")
+    with pytest.raises(DataError, match="estado and municipio"):
+        read_corpus(path)
+
+
+def test_stratified_split_holds_out_a_share_of_every_stratum():
+    names = [f"Norte {i}" for i in range(100)] + [f"Sur {i}" for i in range(20)] + ["Compartido"] * 2
+    strata = ["Norte"] * 100 + ["Sur"] * 20 + ["Norte", "Sur"]
+    split = split_names(names, 0.1, seed=0, strata=strata)
+    held = [strata[i] for i in split.val_index]
+    assert 10 <= held.count("Norte") <= 12 and 2 <= held.count("Sur") <= 4
+    assert not set(split.train) & set(split.val)  # a name in two states stays on one side

@@ -112,3 +112,24 @@ def test_evaluate_bad_checkpoint_exits_2(tmp_path, capsys):
     bad.write_bytes(b"nope")
     assert evaluate.main(["--model", str(bad), "--names", str(DEFAULT_NAMES)]) == 2
     assert "not a valid .npz" in capsys.readouterr().err
+
+
+def test_conditioned_training_records_the_states(tmp_path):
+    rows = ["cve_ent,estado,cve_mun,municipio"]
+    rows += [f"26,Sonora,{i:03d},{name}" for i, name in enumerate(read_names(DEFAULT_NAMES)[:40])]
+    rows += [f"31,Yucatán,{i:03d},{name}" for i, name in enumerate(read_names(DEFAULT_NAMES)[-40:])]
+    data = tmp_path / "states.csv"
+    data.write_text("\n".join(rows), encoding="utf-8")
+    out = tmp_path / "lstm_estado.npz"
+    assert train.main(["--data", str(data), "--out", str(out), "--condition", "estado",
+                       "--epochs", "1", *TINY]) == 0
+    model = load_model(out)
+    assert model.conditions == ["Sonora", "Yucatán"]
+    assert model.metadata["condition_codes"] == ["26", "31"]
+    assert model.metadata["condition_counts"] == [40, 40]
+    assert model.params["cond_embed"].shape == (2, 16)
+
+
+def test_condition_needs_states_in_the_data(names_file, tmp_path, capsys):
+    assert _train(names_file, tmp_path / "x.npz", "--condition", "estado") == 2
+    assert "needs a CSV with an estado column" in capsys.readouterr().err
