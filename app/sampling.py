@@ -86,17 +86,28 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
-          rng: np.random.Generator) -> np.ndarray:
-    """One token per row from softmax(logits / T), optionally among the top_k only."""
-    # subtract the max before dividing, so a tiny T gives exp(0)=1 at the argmax and 0 elsewhere
-    z = (logits - logits.max(axis=1, keepdims=True)) / np.float32(temperature)
-    V = z.shape[1]
-    if top_k is not None and top_k < V:
-        kth = np.partition(z, V - top_k, axis=1)[:, V - top_k, None]
-        z = np.where(z >= kth, z, -np.inf)
-    cdf = np.cumsum(np.exp(z), axis=1)
-    u = rng.random(len(z), dtype=np.float32) * cdf[:, -1]
-    return (cdf > u[:, None]).argmax(axis=1)
+          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One token per row from softmax(logits / T), optionally among the top_k only.
+
+    Returns the tokens (b,) and their NLL under the model itself (T=1, no top_k).
+    """
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    weights = np.exp(shifted)
+    V = shifted.shape[1]
+    rows = np.arange(len(shifted))
+    if temperature != 1.0 or (top_k is not None and top_k < V):
+        # dividing after the max is subtracted: a tiny T gives 1 at the argmax and 0 elsewhere
+        z = shifted / np.float32(temperature)
+        if top_k is not None and top_k < V:
+            kth = np.partition(z, V - top_k, axis=1)[:, V - top_k, None]
+            z = np.where(z >= kth, z, -np.inf)
+        cdf = np.cumsum(np.exp(z), axis=1)
+    else:
+        cdf = np.cumsum(weights, axis=1)
+    u = rng.random(len(cdf), dtype=np.float32) * cdf[:, -1]
+    picked = (cdf > u[:, None]).argmax(axis=1)
+    nll = np.log(weights.sum(axis=1)) - shifted[rows, picked]
+    return picked, nll
 
 
 def draw(model, count: int, prefix: str, max_length: int, temperature: float,
@@ -125,8 +136,8 @@ def draw(model, count: int, prefix: str, max_length: int, temperature: float,
     ends = np.full(count, -1)                      # step at which each sequence ended
     alive = np.arange(count)                       # batch row -> sequence index
     for t in range(steps):
-        picked = _pick(logits, temperature, top_k, rng)                 # (b,)
-        nll[alive] -= _log_softmax(logits)[np.arange(len(alive)), picked]
+        picked, picked_nll = _pick(logits, temperature, top_k, rng)     # (b,), (b,)
+        nll[alive] += picked_nll
         tokens[alive, t] = picked
         ended = picked == 0
         ends[alive[ended]] = t
