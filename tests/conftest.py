@@ -42,3 +42,13 @@ def tiny_models_dir(tmp_path):
         model = make_tiny_model(kind)
         checkpoint.save(tmp_path / f"{kind}.npz", model.checkpoint(model.metadata))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_models_folder(tmp_path_factory):
+    """Like tiny_models_dir, created once per session for app-level tests (read-only)."""
+    folder = tmp_path_factory.mktemp("tiny_models")
+    for kind in ("lstm", "rnn"):
+        model = make_tiny_model(kind)
+        checkpoint.save(folder / f"{kind}.npz", model.checkpoint(model.metadata))
+    return folder

@@ -1,0 +1,177 @@
+"""The sampling engine: options, reproducibility, novelty, limits, budget and scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.corpus import Vocabulary, fold
+from app.gazetteer import load_gazetteer
+from app.lm import names_nll
+from app.sampling import DRAWS_PER_NAME, MIN_DRAWS, SamplingError, sample_names
+
+
+class ListModel:
+    """A model that spells, uniformly at random, one of a few given names (app.lm interface)."""
+
+    kind = "list"
+    n_params = 0
+    metadata: dict = {}
+
+    def __init__(self, names: list[str]):
+        self.vocab = Vocabulary.from_names(names)
+        self.names = [self.vocab.encode(n) + [0] for n in names]
+
+    def initial_state(self, n, cond=None):
+        return np.zeros((n, 0), dtype=np.int64)          # tokens read so far, boundary excluded
+
+    def next_logits(self, ids, state):
+        if state.shape[1] or ids.any():
+            state = np.concatenate([state, ids[:, None]], axis=1)
+        logits = np.full((len(ids), len(self.vocab)), -50.0, dtype=np.float32)
+        for row, history in enumerate(state.tolist()):
+            for name in self.names:
+                if name[:len(history)] == history and len(name) > len(history):
+                    logits[row, name[len(history)]] = 0.0
+        return logits, state
+
+    def select(self, state, keep):
+        return state[keep]
+
+
+class EndsSoon:
+    """Wraps a model and pushes its end token up a little more at every step."""
+
+    def __init__(self, model, push: float = 1.5):
+        self.model, self.push = model, push
+        self.vocab, self.kind = model.vocab, model.kind
+
+    def initial_state(self, n, cond=None):
+        return self.model.initial_state(n, cond), np.zeros(n)
+
+    def next_logits(self, ids, state):
+        inner, steps = state
+        logits, inner = self.model.next_logits(ids, inner)
+        logits = logits.copy()
+        logits[:, 0] += self.push * steps
+        return logits, (inner, steps + 1)
+
+    def select(self, state, keep):
+        return self.model.select(state[0], keep), state[1][keep]
+
+
+def greedy_name(model, prefix: str = "", max_length: int = 64) -> str | None:
+    """The argmax name, one step at a time (independent of app.sampling)."""
+    state = model.initial_state(1)
+    ids, text = [0, *model.vocab.encode(prefix)], prefix
+    for token in ids[:-1]:
+        _, state = model.next_logits(np.array([token]), state)
+    token = ids[-1]
+    while len(text) <= max_length:
+        logits, state = model.next_logits(np.array([token]), state)
+        token = int(logits[0].argmax())
+        if token == 0:
+            return text
+        text += model.vocab.chars[token]
+    return None
+
+
+def test_same_seed_same_names_other_seed_other_names(tiny_lstm):
+    first = sample_names(tiny_lstm, 8, np.random.default_rng(5), temperature=1.0)
+    again = sample_names(tiny_lstm, 8, np.random.default_rng(5), temperature=1.0)
+    other = sample_names(tiny_lstm, 8, np.random.default_rng(6), temperature=1.0)
+    assert [s.name for s in first.names] == [s.name for s in again.names]
+    assert [s.name for s in first.names] != [s.name for s in other.names]
+
+
+@pytest.mark.parametrize("kind", ["lstm", "rnn"])
+def test_tiny_temperature_gives_the_argmax_name(kind, tiny_lstm, tiny_rnn):
+    model = EndsSoon(tiny_lstm if kind == "lstm" else tiny_rnn)
+    expected = greedy_name(model)
+    assert expected
+    result = sample_names(model, 1, np.random.default_rng(0), temperature=1e-6, novel=False)
+    assert [s.name for s in result.names] == [expected]
+    # top_k=1 is the argmax at any temperature
+    result = sample_names(model, 1, np.random.default_rng(1), temperature=2.0, top_k=1,
+                          novel=False)
+    assert [s.name for s in result.names] == [expected]
+
+
+def test_prefix_is_kept_and_continued_greedily(tiny_lstm):
+    model = EndsSoon(tiny_lstm)
+    names = sample_names(model, 6, np.random.default_rng(2), prefix="Ta", temperature=1.0).names
+    assert names and all(s.name.startswith("Ta") for s in names)
+    greedy = sample_names(model, 1, np.random.default_rng(0), prefix="Ñu", temperature=1e-6,
+                          novel=False)
+    assert [s.name for s in greedy.names] == [greedy_name(model, "Ñu")]
+
+
+def test_top_k_only_uses_the_k_best_characters(tiny_lstm):
+    model = EndsSoon(tiny_lstm)
+    names = sample_names(model, 10, np.random.default_rng(0), top_k=2, temperature=1.0).names
+    first_logits, _ = model.next_logits(np.zeros(1, dtype=np.int64), model.initial_state(1))
+    allowed = {model.vocab.chars[i] for i in np.argsort(first_logits[0])[-2:]}
+    assert names and {s.name[0] for s in names} <= allowed
+
+
+def test_novel_filter_excludes_real_names_and_reports_shortfall():
+    model = ListModel(["Tepic", "Colima", "Tepiquillo"])
+    gazetteer = load_gazetteer()
+    assert gazetteer.is_real("Tepic") and gazetteer.is_real("COLIMA")
+    assert not gazetteer.is_real("Tepiquillo")
+    result = sample_names(model, 3, np.random.default_rng(0), temperature=1.0)
+    assert [s.name for s in result.names] == ["Tepiquillo"]
+    assert not result.complete and result.draws == max(MIN_DRAWS, DRAWS_PER_NAME * 3)
+    everything = sample_names(model, 3, np.random.default_rng(0), temperature=1.0, novel=False)
+    assert sorted((s.name, s.novel) for s in everything.names) == [
+        ("Colima", False), ("Tepic", False), ("Tepiquillo", True)]
+
+
+def test_names_are_never_repeated_even_by_case_or_accents():
+    model = ListModel(["Xochi", "XOCHI", "Xóchi", "Zapa"])
+    result = sample_names(model, 4, np.random.default_rng(0), temperature=1.0)
+    keys = [fold(s.name) for s in result.names]
+    assert sorted(keys) == ["xochi", "zapa"]
+
+
+def test_max_length_drops_long_names_instead_of_cutting():
+    model = ListModel(["Abcdefghij", "Abc"])
+    result = sample_names(model, 2, np.random.default_rng(0), max_length=5, temperature=1.0)
+    assert [s.name for s in result.names] == ["Abc"]
+    exact = sample_names(model, 2, np.random.default_rng(0), max_length=10, temperature=1.0)
+    assert sorted(s.name for s in exact.names) == ["Abc", "Abcdefghij"]
+
+
+def test_every_name_respects_max_length(tiny_rnn):
+    result = sample_names(tiny_rnn, 20, np.random.default_rng(3), max_length=6, temperature=1.5)
+    assert result.names and all(len(s.name) <= 6 for s in result.names)
+
+
+def test_nll_per_char_matches_scoring_the_name(tiny_lstm):
+    result = sample_names(tiny_lstm, 5, np.random.default_rng(4), prefix="Ma", temperature=0.7)
+    scored = names_nll(tiny_lstm, [s.name for s in result.names])
+    assert np.allclose([s.nll_per_char for s in result.names], [x.mean() for x in scored],
+                       rtol=1e-4)
+
+
+def test_nearest_real_name_with_state():
+    result = sample_names(ListModel(["Tepicc"]), 1, np.random.default_rng(0), temperature=1.0)
+    (sampled,) = result.names
+    assert (sampled.nearest.name, sampled.nearest.estado, sampled.nearest.distance) == (
+        "Tepic", "Nayarit", 1)
+
+
+@pytest.mark.parametrize(("options", "field", "code"), [
+    ({"prefix": "T<"}, "prefix", "prefix_unknown_chars"),
+    ({"prefix": "Tulum", "max_length": 3}, "prefix", "prefix_too_long"),
+    ({"temperature": 0.0}, "temperature", "out_of_range"),
+    ({"temperature": float("nan")}, "temperature", "out_of_range"),
+    ({"temperature": 5.5}, "temperature", "out_of_range"),
+    ({"max_length": 65}, "max_length", "out_of_range"),
+    ({"top_k": 0}, "top_k", "out_of_range"),
+])
+def test_bad_options_name_the_field(tiny_lstm, options, field, code):
+    with pytest.raises(SamplingError) as caught:
+        sample_names(tiny_lstm, 3, np.random.default_rng(0), **options)
+    assert (caught.value.field, caught.value.code) == (field, code)
+    assert field in str(caught.value)
