@@ -1,6 +1,7 @@
 """Score a trained model on a list of names: NLL per character, bits per character, perplexity.
 
     python -m app.evaluate --model models/lstm.npz --names data/municipios.txt
+    python -m app.evaluate --report    # every model in models/ -> models/report.json
 
 Prints one JSON object. Every name counts its end token, so a model is also judged on knowing
 where names stop. Names with characters outside the model's vocabulary are skipped and listed.
@@ -40,9 +41,18 @@ def evaluate_names(model, names: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, required=True, help="checkpoint (.npz) to score with")
-    parser.add_argument("--names", type=Path, required=True, help="UTF-8 file, one name per line")
+    parser.add_argument("--model", type=Path, help="checkpoint (.npz) to score with")
+    parser.add_argument("--names", type=Path, help="UTF-8 file, one name per line")
+    parser.add_argument("--report", action="store_true",
+                        help="compare every model in models/ (NLL, cost, samples at several "
+                             "temperatures); writes models/report.json and prints Markdown")
     args = parser.parse_args(argv)
+    if args.report:
+        from app import report  # samples through the service's sampler: only loaded when asked
+        report.run()
+        return 0
+    if args.model is None or args.names is None:
+        parser.error("--model and --names are required (or give --report)")
     try:
         model = load_model(args.model)
         names = read_names(args.names)

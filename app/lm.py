@@ -18,6 +18,7 @@ import numpy as np
 from app import checkpoint, network
 from app.corpus import Batch, Vocabulary, make_batch
 from app.markov import MarkovLM
+from app.mixture import MixtureLM
 from app.network import ModelConfig
 
 
@@ -77,7 +78,8 @@ class NeuralLM:
         return network.param_shapes(config)
 
 
-MODEL_CLASSES: dict[str, type] = {"rnn": NeuralLM, "lstm": NeuralLM, "markov": MarkovLM}
+MODEL_CLASSES: dict[str, type] = {"rnn": NeuralLM, "lstm": NeuralLM, "markov": MarkovLM,
+                                  "mezcla": MixtureLM}
 
 
 def _expected_shapes(kind, metadata):

@@ -15,7 +15,6 @@ start with <s> keep raw counts) was measured worse here: 1.500 against 1.481 nat
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -24,12 +23,13 @@ import numpy as np
 
 from app import checkpoint
 from app.corpus import (
+    DEFAULT_NAMES,
     Batch,
     DataError,
     Vocabulary,
     data_sha256,
     make_batch,
-    read_names,
+    read_corpus,
     split_names,
 )
 
@@ -73,16 +73,14 @@ def _keys(grams: np.ndarray, V: int) -> np.ndarray:
 def _discounts(counts: np.ndarray) -> tuple[float, float, float]:
     """Modified Kneser-Ney discounts D1, D2, D3+ from the count-of-counts n1..n4.
 
-    Each D_k is kept within [0, k] so no count is ever discounted below zero (the
-    probabilities still sum to 1); tiny corpora with missing count-of-counts fall back to 0.5 k.
+    A corpus too small to have every count-of-count gets D = (0.5, 1, 1.5); each D_k is kept
+    within [0, k] so no count is ever discounted below zero (the probabilities sum to 1).
     """
     n = [int((counts == k).sum()) for k in range(1, 5)]
-    y = n[0] / (n[0] + 2 * n[1]) if n[0] + 2 * n[1] > 0 else 0.5
-    out = []
-    for k in (1, 2, 3):
-        d = k - (k + 1) * y * n[k] / n[k - 1] if n[k - 1] > 0 else 0.5 * k
-        out.append(float(min(max(d, 0.0), k)) if math.isfinite(d) else 0.5 * k)
-    return out[0], out[1], out[2]
+    if min(n) == 0:
+        return 0.5, 1.0, 1.5
+    y = n[0] / (n[0] + 2 * n[1])
+    return tuple(float(min(max(k - (k + 1) * y * n[k] / n[k - 1], 0.0), k)) for k in (1, 2, 3))
 
 
 def count_ngrams(encoded: list[list[int]], order: int, V: int) -> dict[str, np.ndarray]:
@@ -177,7 +175,7 @@ class MarkovLM:
     def select(self, state: np.ndarray, keep: np.ndarray) -> np.ndarray:
         return state[keep]
 
-    def token_nll(self, batch: Batch, cond: np.ndarray | None = None) -> np.ndarray:
+    def token_nll(self, batch: Batch) -> np.ndarray:
         """(T, B) NLL in nats of every target in a batch (0 on padding)."""
         T, B = batch.inputs.shape
         state = self.initial_state(B)
@@ -231,8 +229,9 @@ class MarkovTrainConfig:
 def train(cfg: MarkovTrainConfig, data, out, log=print) -> MarkovLM:
     """Fit every order on the training names, keep the best on validation, save it to ``out``."""
     started = time.perf_counter()
-    names = read_names(data)
-    split = split_names(names, cfg.val_fraction, cfg.seed)
+    corpus = read_corpus(data)  # as the neural trainer reads it, so the split is the same
+    names = corpus.names
+    split = split_names(names, cfg.val_fraction, cfg.seed, strata=corpus.states)
     vocab = Vocabulary.from_names(split.train)
     train_encoded = [vocab.encode(n) for n in split.train]
     val_encoded = [vocab.encode(n) for n in split.val if not vocab.unknown(n)]
@@ -289,7 +288,7 @@ def train_cli(args, out, defaults) -> int:
         seed=defaults.seed if args.seed is None else args.seed)
     print("configuration:", ", ".join(f"{k}={v}" for k, v in asdict(cfg).items()))
     try:
-        train(cfg, args.data, out)
+        train(cfg, args.data or DEFAULT_NAMES, out)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

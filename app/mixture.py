@@ -1,0 +1,207 @@
+"""Mezcla: a mixture of two models' next-character distributions, weighted on validation.
+
+    python -m app.mixture --neural models/lstm.npz --ngram models/markov.npz --out models/mezcla.npz
+
+P(c | history) = w * P_lstm(c | history) + (1 - w) * P_ngram(c | history). The weight maximises
+the likelihood of the validation names (EM on the per-token probabilities, a concave problem);
+the checkpoint is written only if the mixture beats both components there. It is
+self-contained: each component's arrays are stored under a prefix (``c0/``, ``c1/``) with its
+own metadata, so loading rebuilds the components with their own classes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app import checkpoint
+from app.checkpoint import CheckpointError
+from app.corpus import DEFAULT_NAMES, Batch, DataError, data_sha256, read_corpus, split_names
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _model_classes() -> dict[str, type]:
+    # app.lm registers this class, so the registry is looked up when needed, not at import
+    from app.lm import MODEL_CLASSES
+    return MODEL_CLASSES
+
+
+class MixtureLM:
+    """A weighted mixture of models sharing one vocabulary; same interface as NeuralLM."""
+
+    kind = "mezcla"
+
+    def __init__(self, components: list, weights, metadata: dict | None = None):
+        self.components = components
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.vocab = components[0].vocab
+        if any(c.vocab.chars != self.vocab.chars for c in components):
+            raise ValueError("mixture components must share one vocabulary")
+        if len(self.weights) != len(components) or not np.isclose(self.weights.sum(), 1.0):
+            raise ValueError(f"need one weight per component, summing to 1: {self.weights}")
+        self.metadata = metadata or {}
+        self.conditions: list[str] = []
+        self._log_w = np.log(np.maximum(self.weights, 1e-300))
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(c.n_params for c in self.components)) + len(self.weights)
+
+    def initial_state(self, n: int, cond: np.ndarray | None = None):
+        return tuple(c.initial_state(n, cond) for c in self.components)
+
+    def next_logits(self, ids: np.ndarray, state):
+        """log P of the next token under the mixture (usable as logits)."""
+        outputs = [c.next_logits(ids, s) for c, s in zip(self.components, state, strict=True)]
+        logp = np.stack([_log_softmax(logits.astype(np.float64)) for logits, _ in outputs])
+        mixed = np.logaddexp.reduce(logp + self._log_w[:, None, None], axis=0)
+        return mixed.astype(np.float32), tuple(s for _, s in outputs)
+
+    def select(self, state, keep: np.ndarray):
+        return tuple(c.select(s, keep) for c, s in zip(self.components, state, strict=True))
+
+    def token_nll(self, batch: Batch) -> np.ndarray:
+        """(T, B) NLL in nats of every target in a batch (0 on padding)."""
+        nll = np.stack([c.token_nll(batch).astype(np.float64) for c in self.components])
+        return -np.logaddexp.reduce(self._log_w[:, None, None] - nll, axis=0) * batch.mask
+
+    def checkpoint(self, metadata: dict, optimizer_state=None) -> checkpoint.Checkpoint:
+        arrays, parts = {}, []
+        for i, c in enumerate(self.components):
+            ckpt = c.checkpoint(c.metadata)
+            arrays.update({f"c{i}/{k}": v for k, v in ckpt.arrays.items()})
+            parts.append({**ckpt.metadata, "kind": c.kind})
+        meta = {**metadata, "weights": self.weights.tolist(), "components": parts,
+                "vocab": self.vocab.chars[1:]}
+        return checkpoint.Checkpoint(kind=self.kind, arrays=arrays, metadata=meta)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: checkpoint.Checkpoint) -> MixtureLM:
+        classes, components = _model_classes(), []
+        for i, meta in enumerate(ckpt.metadata["components"]):
+            prefix = f"c{i}/"
+            arrays = {k[len(prefix):]: v for k, v in ckpt.arrays.items() if k.startswith(prefix)}
+            part = checkpoint.Checkpoint(kind=meta["kind"], arrays=arrays, metadata=meta)
+            components.append(classes[meta["kind"]].from_checkpoint(part))
+        return cls(components, ckpt.metadata["weights"], ckpt.metadata)
+
+    @staticmethod
+    def expected_shapes(metadata: dict) -> dict[str, tuple[int, ...]]:
+        classes, shapes = _model_classes(), {}
+        for i, meta in enumerate(metadata["components"]):
+            if meta["kind"] not in classes or meta["kind"] == MixtureLM.kind:
+                raise ValueError(f"component {i} has unsupported kind {meta['kind']!r}")
+            shapes.update({f"c{i}/{k}": s
+                           for k, s in classes[meta["kind"]].expected_shapes(meta).items()})
+        return shapes
+
+
+def fit_weights(probs: np.ndarray, iterations: int = 500, tol: float = 1e-10) -> np.ndarray:
+    """Mixture weights maximising sum(log(probs @ w)) for probs (N, K), by EM from uniform."""
+    w = np.full(probs.shape[1], 1.0 / probs.shape[1])
+    for _ in range(iterations):
+        resp = probs * w
+        resp /= resp.sum(axis=1, keepdims=True)
+        new = resp.mean(axis=0)
+        if np.abs(new - w).max() < tol:
+            return new
+        w = new
+    return w
+
+
+def build(neural, ngram, data: Path = DEFAULT_NAMES, log=print) -> tuple[MixtureLM, dict]:
+    """Tune the mixture of two loaded models on their shared validation names.
+
+    Returns the mixture and a summary {component and mixture validation NLL, weight, curve}.
+    Raises DataError when the components were not trained on the same data and split.
+    """
+    from app.lm import names_nll
+
+    started = time.perf_counter()
+    corpus = read_corpus(data)
+    names = corpus.names
+    for key in ("data_sha256", "split"):
+        values = {neural.metadata.get(key), ngram.metadata.get(key)}
+        if len(values) != 1:
+            raise DataError(f"the components differ in {key}: {sorted(map(str, values))}")
+    if data_sha256(names) != neural.metadata["data_sha256"]:
+        raise DataError(f"{data}: not the data the components were trained on")
+    cfg = neural.metadata["train_config"]
+    split = split_names(names, cfg["val_fraction"], cfg["seed"], strata=corpus.states)
+    val = [n for n in split.val if not neural.vocab.unknown(n)]
+    nll = np.stack([np.concatenate(names_nll(m, val)) for m in (neural, ngram)], axis=1)
+    probs = np.exp(-nll)                                                  # (N tokens, 2)
+    weights = fit_weights(probs)
+    curve = [{"weight": round(float(w), 2), "val_nll": float(-np.log(probs @ [w, 1 - w]).mean())}
+             for w in np.linspace(0.0, 1.0, 21)]
+    summary = {
+        "weight": float(weights[0]),
+        "val_nll": float(-np.log(probs @ weights).mean()),
+        "component_val_nll": {neural.kind: float(nll[:, 0].mean()),
+                              ngram.kind: float(nll[:, 1].mean())},
+    }
+    for name, value in summary["component_val_nll"].items():
+        log(f"{name:8s} validation NLL {value:.4f}")
+    log(f"mezcla   validation NLL {summary['val_nll']:.4f} with weight {weights[0]:.3f} on "
+        f"{neural.kind} and {weights[1]:.3f} on {ngram.kind}")
+    seconds = time.perf_counter() - started
+    metrics = {
+        "val_nll": summary["val_nll"],
+        "weights": weights.tolist(),
+        "component_val_nll": summary["component_val_nll"],
+        # the components' training plus tuning the weight
+        "train_seconds": round(neural.metadata["metrics"]["train_seconds"]
+                               + ngram.metadata["metrics"]["train_seconds"] + seconds, 2),
+        "tune_seconds": round(seconds, 3),
+        "n_val_names": len(val),
+    }
+    metadata = {
+        "data_path": str(data), "data_sha256": neural.metadata["data_sha256"],
+        "split": split.description, "metrics": metrics,
+        "train_config": {"model": MixtureLM.kind, "val_fraction": cfg["val_fraction"],
+                         "seed": cfg["seed"], "components": [neural.kind, ngram.kind]},
+        "history": curve,  # validation NLL against the neural component's weight
+    }
+    return MixtureLM([neural, ngram], weights, metadata), summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    from app.lm import load_model
+
+    parser = argparse.ArgumentParser(prog="python -m app.mixture", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    models = Path(__file__).resolve().parent.parent / "models"
+    parser.add_argument("--neural", type=Path, default=models / "lstm.npz",
+                        help="neural component (default: models/lstm.npz)")
+    parser.add_argument("--ngram", type=Path, default=models / "markov.npz",
+                        help="n-gram component (default: models/markov.npz)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_NAMES,
+                        help="the names both were trained on (default: data/municipios.txt)")
+    parser.add_argument("--out", type=Path, default=models / "mezcla.npz",
+                        help="where to write the mixture if it wins (default: models/mezcla.npz)")
+    args = parser.parse_args(argv)
+    try:
+        mixture, summary = build(load_model(args.neural), load_model(args.ngram), args.data)
+    except (CheckpointError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    best_single = min(summary["component_val_nll"].values())
+    if summary["val_nll"] >= best_single:
+        print(f"the mixture does not beat its best component ({best_single:.4f}); "
+              f"{args.out} not written", file=sys.stderr)
+        return 1
+    checkpoint.save(args.out, mixture.checkpoint(mixture.metadata))
+    print(f"saved to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
