@@ -55,7 +55,12 @@ class ServedModel:
         return DESCRIPTIONS.get(self.model.kind, f"Modelo de tipo {self.model.kind}.")
 
     def nll_per_char(self, name: str) -> float:
-        return float(names_nll(self.model, [name])[0].mean())
+        """Mean NLL per token of ``name``; a state-conditioned model uses its likeliest state."""
+        conditions = getattr(self.model, "conditions", None)
+        if not conditions:
+            return float(names_nll(self.model, [name])[0].mean())
+        per_state = names_nll(self.model, [name] * len(conditions), cond=np.arange(len(conditions)))
+        return float(min(nll.mean() for nll in per_state))
 
     def percentile(self, nll_per_char: float) -> float:
         """Share (0-100) of real names the model finds less likely than this score."""
@@ -88,9 +93,18 @@ def models_dir() -> Path:
 
 
 def serve_model(name: str, model, gazetteer: Gazetteer) -> ServedModel:
-    known = [real for real in gazetteer.names if not model.vocab.unknown(real)]
-    real_nll = np.sort([float(nll.mean()) for nll in names_nll(model, known)])
-    return ServedModel(name, model, real_nll)
+    """Wrap a loaded model with the scores of the real names (under their own state, if the
+    model is conditioned on it)."""
+    pairs = [(real, estado) for real, estado in zip(gazetteer.names, gazetteer.states, strict=True)
+             if not model.vocab.unknown(real)]
+    conditions = getattr(model, "conditions", None)
+    cond = None
+    if conditions:
+        index = {estado: i for i, estado in enumerate(conditions)}
+        pairs = [(real, estado) for real, estado in pairs if estado in index]
+        cond = np.array([index[estado] for _, estado in pairs], dtype=np.int64)
+    scores = names_nll(model, [real for real, _ in pairs], cond=cond)
+    return ServedModel(name, model, np.sort([float(nll.mean()) for nll in scores]))
 
 
 def load_registry(folder: Path, gazetteer: Gazetteer) -> Registry:

@@ -111,28 +111,23 @@ def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
 
 
 def draw(model, count: int, prefix: str, max_length: int, temperature: float,
-         top_k: int | None, rng: np.random.Generator) -> tuple[list[str | None], np.ndarray]:
-    """Sample ``count`` sequences starting with ``prefix``.
+         top_k: int | None, rng: np.random.Generator,
+         cond: np.ndarray | None = None) -> tuple[list[str | None], np.ndarray]:
+    """Sample ``count`` sequences starting with ``prefix`` (conditioned on ``cond`` if given).
 
     Returns each name (None when it hit ``max_length`` without ending) and its NLL per
     character under the model (T=1, end token counted).
     """
     vocab = model.vocab
-    # feed the shared prefix once, then copy its state to every sequence in the batch
-    state = model.initial_state(1)
-    ids = np.zeros(1, dtype=np.int64)
-    prefix_nll = 0.0
+    state = model.initial_state(count, cond)
+    nll = np.zeros(count)
+    logits, state = model.next_logits(np.zeros(count, dtype=np.int64), state)
     for token in vocab.encode(prefix):
-        logits, state = model.next_logits(ids, state)
-        prefix_nll -= float(_log_softmax(logits)[0, token])
-        ids = np.array([token])
-    logits, state = model.next_logits(ids, state)
-    state = model.select(state, np.zeros(count, dtype=np.intp))
-    logits = np.repeat(logits, count, axis=0)
+        nll -= _log_softmax(logits)[:, token]
+        logits, state = model.next_logits(np.full(count, token, dtype=np.int64), state)
 
     steps = max_length - len(prefix) + 1          # characters still allowed, then the end token
     tokens = np.zeros((count, steps), dtype=np.int64)
-    nll = np.full(count, prefix_nll)
     ends = np.full(count, -1)                      # step at which each sequence ended
     alive = np.arange(count)                       # batch row -> sequence index
     for t in range(steps):
@@ -173,6 +168,7 @@ def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0
     check_options(model.vocab, temperature, top_k, prefix, max_length)
     gazetteer = gazetteer or load_gazetteer()
     result = SampleResult(requested=n)
+    conditions = getattr(model, "conditions", None)
     seen: set[str] = set()
     found: list[tuple[str, float]] = []
     budget = max(MIN_DRAWS, DRAWS_PER_NAME * n)
@@ -180,7 +176,9 @@ def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0
         # size each round from the acceptance rate so far (optimistic at first)
         rate = max(len(found) / result.draws, 0.05) if result.draws else 0.75
         count = min(budget - result.draws, math.ceil((n - len(found)) / rate * 1.1) + 2)
-        names, nll = draw(model, count, prefix, max_length, temperature, top_k, rng)
+        # a model conditioned on the state gets a random state per draw
+        cond = rng.integers(len(conditions), size=count) if conditions else None
+        names, nll = draw(model, count, prefix, max_length, temperature, top_k, rng, cond)
         result.draws += count
         for name, score in zip(names, nll, strict=True):
             if name is None or not name or name != name.strip():

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import TINY_NAMES
 
+from app import network
 from app.corpus import Vocabulary, fold
 from app.gazetteer import load_gazetteer
-from app.lm import names_nll
+from app.lm import NeuralLM, names_nll
+from app.network import ModelConfig
 from app.sampling import DRAWS_PER_NAME, MIN_DRAWS, SamplingError, sample_names
 
 
@@ -38,13 +41,23 @@ class ListModel:
     def select(self, state, keep):
         return state[keep]
 
+    def token_nll(self, batch, cond=None):
+        """(T, B) NLL of each target, stepping through the batch (for app.lm.names_nll)."""
+        state = self.initial_state(batch.inputs.shape[1])
+        nll = np.zeros(batch.inputs.shape)
+        for t, (ids, targets) in enumerate(zip(batch.inputs, batch.targets, strict=True)):
+            logits, state = self.next_logits(ids, state)
+            logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+            nll[t] = -logp[np.arange(len(ids)), targets] * batch.mask[t]
+        return nll
+
 
 class EndsSoon:
     """Wraps a model and pushes its end token up a little more at every step."""
 
     def __init__(self, model, push: float = 1.5):
         self.model, self.push = model, push
-        self.vocab, self.kind = model.vocab, model.kind
+        self.vocab, self.kind, self.conditions = model.vocab, model.kind, model.conditions
 
     def initial_state(self, n, cond=None):
         return self.model.initial_state(n, cond), np.zeros(n)
@@ -175,3 +188,18 @@ def test_bad_options_name_the_field(tiny_lstm, options, field, code):
         sample_names(tiny_lstm, 3, np.random.default_rng(0), **options)
     assert (caught.value.field, caught.value.code) == (field, code)
     assert field in str(caught.value)
+
+
+def make_state_model() -> NeuralLM:
+    """A tiny LSTM conditioned on three states."""
+    vocab = Vocabulary.from_names(TINY_NAMES)
+    config = ModelConfig(kind="lstm", vocab_size=len(vocab), hidden=8, embed=4, conditions=3,
+                         cond_embed=2)
+    params = network.init_params(config, np.random.default_rng(0))
+    return NeuralLM(config, params, vocab, {"conditions": ["Colima", "Nayarit", "Sonora"]})
+
+
+def test_state_conditioned_model_samples_with_a_random_state_per_name():
+    model = make_state_model()
+    result = sample_names(EndsSoon(model), 5, np.random.default_rng(0), prefix="Te")
+    assert len(result.names) == 5 and all(s.name.startswith("Te") for s in result.names)

@@ -1,0 +1,224 @@
+"""API and page contracts through TestClient (lifespan included), with tiny models only."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from test_sampling import ListModel
+
+from app.corpus import fold
+from app.gazetteer import load_gazetteer
+from app.main import create_app
+from app.registry import serve_model
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+@pytest.fixture(scope="module")
+def client(tiny_models_folder):
+    with TestClient(create_app(tiny_models_folder)) as client:
+        yield client
+
+
+def detail_for(response, field: str) -> str:
+    assert response.status_code == 422, response.text
+    messages = [e["msg"] for e in response.json()["detail"] if e["loc"][-1] == field]
+    assert messages, response.json()
+    return messages[0]
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"ready": True, "models": ["lstm", "rnn"], "failures": []}
+
+
+def test_models_describe_each_loaded_model(client):
+    body = client.get("/api/models").json()
+    assert body["default"] == "lstm"
+    by_name = {m["name"]: m for m in body["models"]}
+    assert set(by_name) == {"lstm", "rnn"}
+    lstm = by_name["lstm"]
+    assert lstm["kind"] == "lstm" and lstm["hyperparameters"]["hidden"] == 16
+    assert lstm["n_params"] > 0 and lstm["vocab_size"] > 20
+    assert lstm["val_nll"] == 3.0 and lstm["train_seconds"] == 0.1
+    assert lstm["data_sha256"] == "0" * 64 and lstm["description"]
+
+
+def test_names_default_request(client):
+    response = client.get("/api/names", params={"seed": 1})
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert (body["model"], body["temperature"], body["seed"], body["n_requested"]) == (
+        "lstm", 0.8, 1, 10)
+    assert 1 <= len(body["names"]) <= 10 and body["elapsed_ms"] >= 0
+    first = body["names"][0]
+    assert set(first) == {"name", "novel", "nll_per_char", "nearest"}
+    assert set(first["nearest"]) == {"name", "estado", "distance"}
+    assert math.isfinite(first["nll_per_char"])
+
+
+def test_names_are_reproducible_with_a_seed_and_report_a_random_one(client):
+    params = {"model": "rnn", "n": 5, "seed": 42, "temperature": 1.2}
+    first = client.get("/api/names", params=params).json()["names"]
+    assert client.get("/api/names", params=params).json()["names"] == first
+    unseeded = client.get("/api/names", params={"n": 3}).json()
+    replay = client.get("/api/names", params={"n": 3, "seed": unseeded["seed"]}).json()
+    assert replay["names"] == unseeded["names"]
+
+
+def test_prefix_is_kept_and_blank_options_mean_defaults(client):
+    query = "/api/names?model=lstm&n=5&temperature=0.8&prefix=Ta&seed=&top_k=&max_length=&novel=true"
+    body = client.get(query).json()
+    assert body["names"] and all(n["name"].startswith("Ta") for n in body["names"])
+
+
+def test_novel_filter_excludes_real_names(client):
+    # a model that only knows two real names and one invented one
+    registry = client.app.state.registry
+    registry.models["lista"] = serve_model("lista", ListModel(["Tepic", "Colima", "Tepiquillo"]),
+                                           load_gazetteer())
+    try:
+        novel = client.get("/api/names", params={"model": "lista", "n": 3, "seed": 0}).json()
+        assert [n["name"] for n in novel["names"]] == ["Tepiquillo"]
+        assert novel["complete"] is False
+        everything = client.get("/api/names", params={"model": "lista", "n": 3, "novel": False})
+        assert {(n["name"], n["novel"]) for n in everything.json()["names"]} == {
+            ("Tepic", False), ("Colima", False), ("Tepiquillo", True)}
+    finally:
+        del registry.models["lista"]
+
+
+def test_names_in_one_response_are_distinct(client):
+    body = client.get("/api/names", params={"model": "rnn", "n": 100, "seed": 3,
+                                            "novel": "false"}).json()
+    keys = [fold(n["name"]) for n in body["names"]]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize(("params", "field", "allowed"), [
+    ({"n": 0}, "n", "1 to 100"),
+    ({"n": 101}, "n", "1 to 100"),
+    ({"n": "ten"}, "n", "1 to 100"),
+    ({"temperature": 0}, "temperature", "greater than 0 and at most 5"),
+    ({"temperature": -1}, "temperature", "greater than 0"),
+    ({"temperature": 5.01}, "temperature", "at most 5"),
+    ({"temperature": "nan"}, "temperature", "at most 5"),
+    ({"temperature": "inf"}, "temperature", "at most 5"),
+    ({"temperature": "warm"}, "temperature", "at most 5"),
+    ({"max_length": 65}, "max_length", "1 to 64"),
+    ({"max_length": 0}, "max_length", "1 to 64"),
+    ({"seed": -1}, "seed", "0 to 4294967295"),
+    ({"seed": "1.5"}, "seed", "0 to 4294967295"),
+    ({"top_k": 0}, "top_k", "1 to 1000"),
+    ({"novel": "maybe"}, "novel", "true or false"),
+])
+def test_bad_parameters_get_422_naming_field_and_range(client, params, field, allowed):
+    message = detail_for(client.get("/api/names", params=params), field)
+    assert message.startswith(f"{field}:") and allowed in message
+
+
+def test_prefix_with_unknown_characters_names_them(client):
+    response = client.get("/api/names", params={"prefix": "Ta<$"})
+    message = detail_for(response, "prefix")
+    assert "'<'" in message and "'$'" in message
+    assert response.json()["detail"][0]["ctx"] == {"unknown": ["<", "$"]}
+
+
+def test_prefix_longer_than_max_length(client):
+    message = detail_for(client.get("/api/names", params={"prefix": "Tulum", "max_length": 4}),
+                         "prefix")
+    assert "max_length (4)" in message
+
+
+def test_unknown_model_is_404_listing_available(client):
+    for url in ("/api/names?model=gpt", "/api/score?name=Tepic&model=gpt"):
+        response = client.get(url)
+        assert response.status_code == 404
+        assert response.json()["available"] == ["lstm", "rnn"]
+        assert "lstm, rnn" in response.json()["detail"]
+
+
+def test_score_places_name_among_real_ones(client):
+    body = client.get("/api/score", params={"name": " Tepic ", "model": "rnn"}).json()
+    assert body["name"] == "Tepic" and body["model"] == "rnn"
+    assert body["nll_per_char"] > 0 and 0 <= body["percentile"] <= 100
+    assert body["n_reference"] > 100
+
+
+def test_score_errors(client):
+    assert "'#'" in detail_for(client.get("/api/score", params={"name": "Te#pic"}), "name")
+    assert "required" in detail_for(client.get("/api/score"), "name").lower()
+    assert "1 to 64" in detail_for(client.get("/api/score", params={"name": "a" * 65}), "name")
+    assert "empty" in detail_for(client.get("/api/score", params={"name": "   "}), "name")
+
+
+def test_page_renders_names_server_side(client):
+    response = client.get("/", params={"n": 4, "seed": 9, "model": "rnn", "novel": "true"})
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    html = response.text
+    assert '<html lang="es">' in html and "Inventar nombres" in html
+    listed = html.split('<ol id="nombres">')[1].split("</ol>")[0]
+    assert listed.count('<li class="resultado">') == 4
+    assert "se parece a:" in html and "semilla 9" in html
+    assert 'value="rnn" checked' in html
+
+
+def test_page_novel_checkbox_without_javascript(client):
+    unticked = client.get("/?n=2&novel=false").text
+    ticked = client.get("/?n=2&novel=false&novel=true").text
+    assert 'value="true" >' in unticked and 'value="true" checked>' in ticked
+
+
+def test_page_shows_script_prefix_as_text_with_spanish_error(client):
+    response = client.get("/", params={"prefix": "<script>alert(1)</script>"})
+    assert response.status_code == 422
+    html = response.text
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "el modelo no conoce estos caracteres: «&lt;»" in html
+
+
+def test_page_errors_are_in_spanish(client):
+    assert "Cuántos: escribe un número entero del 1 al 100." in client.get("/?n=500").text
+    assert "Temperatura:" in client.get("/?temperature=0").text
+    missing = client.get("/?model=gpt")
+    assert missing.status_code == 404 and "Modelo: elige uno" in missing.text
+
+
+def test_startup_skips_a_corrupt_checkpoint_beside_a_good_one(tmp_path, tiny_models_folder):
+    (tmp_path / "lstm.npz").write_bytes((tiny_models_folder / "lstm.npz").read_bytes())
+    (tmp_path / "broken.npz").write_bytes(b"not a checkpoint")
+    (tmp_path / "cut.npz").write_bytes((tiny_models_folder / "rnn.npz").read_bytes()[:300])
+    with TestClient(create_app(tmp_path)) as client:
+        ready = client.get("/readyz").json()
+        assert ready["ready"] is True and ready["models"] == ["lstm"]
+        assert {f["file"] for f in ready["failures"]} == {"broken.npz", "cut.npz"}
+        assert all("not a valid .npz" in f["reason"] for f in ready["failures"])
+        assert client.get("/api/names", params={"n": 2}).status_code == 200
+
+
+def test_startup_without_any_model_still_serves_and_says_why(tmp_path):
+    with TestClient(create_app(tmp_path / "missing")) as client:
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["failures"][0]["reason"] == "models folder not found"
+        names = client.get("/api/names")
+        assert names.status_code == 404 and names.json()["available"] == []
+        page = client.get("/")
+        assert page.status_code == 503 and "No hay ningún modelo cargado" in page.text
+
+
+@pytest.mark.skipif(not any(MODELS.glob("*.npz")), reason="no committed models/*.npz yet")
+def test_committed_models_load():
+    with TestClient(create_app(MODELS)) as client:
+        ready = client.get("/readyz").json()
+        assert ready["failures"] == []
+        assert ready["models"] == sorted(path.stem for path in MODELS.glob("*.npz"))
