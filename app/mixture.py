@@ -48,7 +48,8 @@ class MixtureLM:
         if len(self.weights) != len(components) or not np.isclose(self.weights.sum(), 1.0):
             raise ValueError(f"need one weight per component, summing to 1: {self.weights}")
         self.metadata = metadata or {}
-        self.conditions: list[str] = []
+        # a state-conditioned component makes the mixture conditioned (the others ignore it)
+        self.conditions: list[str] = next((c.conditions for c in components if c.conditions), [])
         self._log_w = np.log(np.maximum(self.weights, 1e-300))
 
     @property

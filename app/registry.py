@@ -27,6 +27,7 @@ DESCRIPTIONS = {
     "lstm": "LSTM: recuerda más contexto; nombres largos y compuestos que suenan muy reales.",
     "rnn": "RNN simple: memoria corta; nombres más libres y a veces más extraños.",
     "markov": "Cadena de Márkov: solo mira las últimas letras; rápida y sin red neuronal.",
+    "mezcla": "Mezcla: promedia letra a letra la LSTM y la cadena de Márkov; la mejor en validación.",
 }
 
 log = logging.getLogger("toponimo")
@@ -54,13 +55,18 @@ class ServedModel:
     def description(self) -> str:
         return DESCRIPTIONS.get(self.model.kind, f"Modelo de tipo {self.model.kind}.")
 
-    def nll_per_char(self, name: str) -> float:
-        """Mean NLL per token of ``name``; a state-conditioned model uses its likeliest state."""
+    def token_nll(self, name: str) -> np.ndarray:
+        """NLL of each character of ``name`` and of its end token; a state-conditioned model
+        uses its likeliest state."""
         conditions = getattr(self.model, "conditions", None)
         if not conditions:
-            return float(names_nll(self.model, [name])[0].mean())
+            return names_nll(self.model, [name])[0]
         per_state = names_nll(self.model, [name] * len(conditions), cond=np.arange(len(conditions)))
-        return float(min(nll.mean() for nll in per_state))
+        return min(per_state, key=lambda nll: nll.mean())
+
+    def nll_per_char(self, name: str) -> float:
+        """Mean NLL per token of ``name``, end token included."""
+        return float(self.token_nll(name).mean())
 
     def percentile(self, nll_per_char: float) -> float:
         """Share (0-100) of real names the model finds less likely than this score."""

@@ -108,9 +108,12 @@ def sample_model(model, n: int, temperature: float, rng: np.random.Generator,
                  bar: tqdm | None = None) -> list[str | None]:
     """``n`` raw samples in chunks (nothing filtered: copies and repeats are what we measure)."""
     out: list[str | None] = []
+    conditions = getattr(model, "conditions", None)
     while len(out) < n:
         count = min(CHUNK, n - len(out))
-        names, _ = draw(model, count, "", MAX_LENGTH_DEFAULT, temperature, None, rng)
+        # a model conditioned on the state gets a random state per draw, as in the service
+        cond = rng.integers(len(conditions), size=count) if conditions else None
+        names, _ = draw(model, count, "", MAX_LENGTH_DEFAULT, temperature, None, rng, cond)
         out.extend(names)
         if bar is not None:
             bar.update(count)

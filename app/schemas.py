@@ -111,6 +111,12 @@ class ModelsResponse(BaseModel):
     models: list[ModelInfo]
 
 
+class CharProbability(BaseModel):
+    char: str
+    probability: float = Field(description="P(this character | the ones before it) under the "
+                                           "model; the lower, the more surprising.")
+
+
 class ScoreResponse(BaseModel):
     model: str
     name: str
@@ -119,6 +125,10 @@ class ScoreResponse(BaseModel):
                                           "finds less likely: 90 means it sounds more Mexican "
                                           "than 90% of the real ones.")
     n_reference: int = Field(description="How many real names the percentile compares with.")
+    characters: list[CharProbability] = Field(description="Each character's probability given "
+                                                          "the ones before it, in order.")
+    end_probability: float = Field(description="Probability that the name ends after its last "
+                                               "character.")
 
 
 class Health(BaseModel):

@@ -14,7 +14,14 @@ import numpy as np
 from app.corpus import normalize
 from app.registry import Registry, ServedModel
 from app.sampling import SamplingError, sample_names
-from app.schemas import SEED_MAX, ModelInfo, NamesQuery, NamesResponse, ScoreResponse
+from app.schemas import (
+    SEED_MAX,
+    CharProbability,
+    ModelInfo,
+    NamesQuery,
+    NamesResponse,
+    ScoreResponse,
+)
 
 
 def generate_names(registry: Registry, query: NamesQuery) -> NamesResponse:
@@ -54,6 +61,11 @@ def score_name(registry: Registry, model: str, name: str) -> ScoreResponse:
         shown = ", ".join(repr(ch) for ch in unknown)
         raise SamplingError("name", "unknown_chars",
                             f"name has characters the model never saw: {shown}", unknown=unknown)
-    nll = served.nll_per_char(name)
+    token_nll = served.token_nll(name)
+    nll = float(token_nll.mean())
+    probabilities = np.exp(-token_nll).tolist()
     return ScoreResponse(model=served.name, name=name, nll_per_char=nll,
-                         percentile=served.percentile(nll), n_reference=len(served.real_nll))
+                         percentile=served.percentile(nll), n_reference=len(served.real_nll),
+                         characters=[CharProbability(char=c, probability=p)
+                                     for c, p in zip(name, probabilities[:-1], strict=True)],
+                         end_probability=probabilities[-1])
