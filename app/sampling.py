@@ -22,6 +22,7 @@ from app.gazetteer import Gazetteer, Nearest, load_gazetteer
 MAX_LENGTH_DEFAULT = 40
 MAX_LENGTH_LIMIT = 64
 TEMPERATURE_MAX = 5.0
+MIN_TEMPERATURE = 1e-30  # smaller temperatures act like this one: the argmax already
 DRAWS_PER_NAME = 20   # budget: at most this many draws per requested name ...
 MIN_DRAWS = 256       # ... and never fewer than this, so small requests can survive bad luck
 
@@ -97,7 +98,8 @@ def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
     rows = np.arange(len(shifted))
     if temperature != 1.0 or (top_k is not None and top_k < V):
         # dividing after the max is subtracted: a tiny T gives 1 at the argmax and 0 elsewhere
-        z = shifted / np.float32(temperature)
+        # (T is floored so that float32 never sees it as 0)
+        z = shifted / np.float32(max(temperature, MIN_TEMPERATURE))
         if top_k is not None and top_k < V:
             kth = np.partition(z, V - top_k, axis=1)[:, V - top_k, None]
             z = np.where(z >= kth, z, -np.inf)

@@ -104,6 +104,9 @@ def test_tiny_temperature_gives_the_argmax_name(kind, tiny_lstm, tiny_rnn):
     assert expected
     result = sample_names(model, 1, np.random.default_rng(0), temperature=1e-6, novel=False)
     assert [s.name for s in result.names] == [expected]
+    # an absurdly small temperature is no division by zero, still the argmax
+    result = sample_names(model, 1, np.random.default_rng(0), temperature=1e-300, novel=False)
+    assert [s.name for s in result.names] == [expected]
     # top_k=1 is the argmax at any temperature
     result = sample_names(model, 1, np.random.default_rng(1), temperature=2.0, top_k=1,
                           novel=False)
