@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from threadpoolctl import threadpool_limits
 
-from app import api, pages
+from app import api, compare, pages
 from app.gazetteer import load_gazetteer
 from app.registry import UnknownModel, load_registry, models_dir
 from app.sampling import SamplingError
@@ -77,6 +77,7 @@ def create_app(models_folder: Path | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(compare.router)
     return app
 
 

@@ -68,10 +68,6 @@ def form_values(registry: Registry, request: Request) -> dict[str, str]:
     return values
 
 
-def comparar_exists(request: Request) -> bool:
-    return any(getattr(route, "path", None) == "/comparar" for route in request.app.routes)
-
-
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> HTMLResponse:
     """Form plus results; random output, so never cached."""
@@ -100,7 +96,6 @@ def index(request: Request) -> HTMLResponse:
         "mensajes": MENSAJES,
         "limits": {"n": N_MAX, "temperature": TEMPERATURE_MAX, "max_length": MAX_LENGTH_LIMIT,
                    "seed": SEED_MAX},
-        "comparar": comparar_exists(request),
     }
     response = templates.TemplateResponse(request, "index.html", context, status_code=status)
     response.headers["Cache-Control"] = "no-store"

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import checkpoint, report
+from app.charts import nice_ticks
 from app.main import create_app
 from app.markov import MarkovLM
 from tests.conftest import TINY_NAMES, make_tiny_model
@@ -57,3 +58,57 @@ def test_score_gives_each_characters_probability(client):
     assert all(0.0 < p <= 1.0 for p in probabilities)
     # the NLL per char is the mean of -log of exactly these probabilities
     assert body["nll_per_char"] == pytest.approx(-sum(map(math.log, probabilities)) / 6)
+
+
+def test_page_renders_the_report_table_and_svg_charts(client):
+    page = client.get("/comparar")
+    assert page.status_code == 200
+    html = page.text
+    assert 'id="tabla-modelos"' in html and 'id="tabla-muestras"' in html
+    for name in ("rnn", "lstm", "markov"):
+        assert f'<th scope="row">{name}</th>' in html
+    # training curves, n-gram order, novelty and length against temperature
+    assert html.count("<svg") == 4
+    for title in ("NLL por carácter durante el entrenamiento", "según el orden del n-grama",
+                  "Nombres nuevos según la temperatura", "Longitud media según la temperatura"):
+        assert title in html
+    assert "lstm validación" in html and "lstm entrenamiento" in html  # legend entries
+    assert "temperatura</text>" in html and "época</text>" in html     # axis labels
+    assert "La LSTM predice la siguiente letra" in html                  # the written comparison
+
+
+def test_try_a_name_scores_it_with_every_model(client):
+    html = client.get("/comparar", params={"nombre": "Tulum"}).text
+    assert html.count('class="puntaje"') == 3
+    assert html.count('class="celda fin"') == 3
+    assert html.count('class="celda"') == 3 * len("Tulum")
+    assert "nats por carácter" in html and "nombres reales" in html
+
+
+def test_try_a_name_with_unknown_characters_or_markup(client):
+    html = client.get("/comparar", params={"nombre": "<script>ø</script>"}).text
+    assert "<script>ø" not in html and "&lt;script&gt;" in html
+    assert html.count("este modelo no conoce") == 3
+
+
+def test_api_report_serves_the_report_and_the_main_page_links_here(client, compare_folder):
+    body = client.get("/api/report").json()
+    assert [m["name"] for m in body["models"]] == ["rnn", "lstm", "markov"]
+    assert body["temperatures"] == [0.5, 0.8, 1.0, 1.2]
+    assert 'href="/comparar"' in client.get("/").text
+
+
+def test_without_a_report_the_page_says_how_to_make_one(tmp_path):
+    model = make_tiny_model("lstm")
+    checkpoint.save(tmp_path / "lstm.npz", model.checkpoint(model.metadata))
+    with TestClient(create_app(tmp_path)) as client:
+        assert client.get("/api/report").status_code == 404
+        page = client.get("/comparar")
+        assert page.status_code == 200 and "python -m app.evaluate --report" in page.text
+
+
+def test_nice_ticks_cover_the_data_with_round_steps():
+    assert nice_ticks(0.5, 1.2) == [0.4, 0.6, 0.8, 1.0, 1.2]
+    assert nice_ticks(1, 3, 6, integer=True) == [1, 2, 3]
+    ticks = nice_ticks(1.37, 3.21)
+    assert ticks[0] <= 1.37 and ticks[-1] >= 3.21 and len(ticks) <= 8

@@ -1,0 +1,246 @@
+"""The /comparar page (Spanish) and GET /api/report: how the models compare, measured.
+
+The report (``models/report.json``, written by ``python -m app.evaluate --report``) gives the
+numbers and samples; each served checkpoint gives its training history. Charts are inline SVG
+drawn here. "Prueba un nombre" scores a name with every model through ``app.service``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from markupsafe import Markup
+
+from app.charts import Series, line_chart
+from app.pages import templates
+from app.registry import Registry
+from app.sampling import SamplingError
+from app.schemas import SCORE_NAME_MAX
+from app.service import score_name
+
+router = APIRouter()
+
+COLORS = {"rnn": "#E69F00", "lstm": "#0072B2", "markov": "#009E73", "mezcla": "#CC79A7"}
+SPARE_COLORS = ("#D55E00", "#56B4E9", "#000000", "#999999")
+MAX_SURPRISE = 5.0  # nats: a character this unexpected (p <= 0.7%) gets the darkest cell
+
+
+def load_report(folder: Path) -> dict | None:
+    """The report JSON in the models folder, or None when it has not been generated."""
+    try:
+        return json.loads((folder / "report.json").read_text("utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+@router.get("/api/report", tags=["api"], responses={
+    200: {"description": "The report written by `python -m app.evaluate --report`."},
+    404: {"description": "No report has been generated for the served models folder."}})
+def api_report(request: Request) -> JSONResponse:
+    """Every model compared: size, validation NLL, training cost, and sample statistics at
+    temperatures 0.5, 0.8, 1.0 and 1.2 (novelty, copies, distinct, length, examples)."""
+    registry: Registry = request.app.state.registry
+    data = load_report(registry.folder)
+    if data is None:
+        return JSONResponse(status_code=404, content={
+            "detail": "no report yet: run python -m app.evaluate --report"})
+    return JSONResponse(data)
+
+
+def color_for(name: str, names: list[str]) -> str:
+    if name in COLORS:
+        return COLORS[name]
+    spare = [n for n in names if n not in COLORS]
+    return SPARE_COLORS[spare.index(name) % len(SPARE_COLORS)] if name in spare else "#666666"
+
+
+def training_chart(registry: Registry) -> str | None:
+    """Train (dashed) and validation NLL per epoch of each neural model; the models fitted
+    without epochs (n-gram, mixture) appear as a dotted line at their validation NLL."""
+    names = list(registry.models)
+    curves, flat = [], []
+    for name, served in registry.models.items():
+        history = [h for h in served.model.metadata.get("history", []) if "epoch" in h]
+        color = color_for(name, names)
+        if history:
+            curves.append(Series(f"{name} validación",
+                                 [(h["epoch"], h["val_nll"]) for h in history], color))
+            curves.append(Series(f"{name} entrenamiento",
+                                 [(h["epoch"], h["train_nll"]) for h in history], color,
+                                 dashed=True, markers=False))
+        elif served.model.metadata.get("metrics", {}).get("val_nll") is not None:
+            flat.append((name, served.model.metadata["metrics"]["val_nll"], color))
+    if not curves:
+        return None
+    epochs = [x for s in curves for x, _ in s.points]
+    for name, val_nll, color in flat:
+        curves.append(Series(f"{name} validación", [(min(epochs), val_nll), (max(epochs), val_nll)],
+                             color, dashed=True, markers=False))
+    return line_chart(curves, "NLL por carácter durante el entrenamiento", "época",
+                      "NLL (nats por carácter)", x_format="{:g}".format,
+                      y_format="{:.2f}".format, chart_id="curvas", integer_x=True)
+
+
+def temperature_chart(report: dict, key: str, title: str, y_label: str, chart_id: str,
+                      percent: bool = False, reference: tuple[str, float] | None = None) -> str:
+    """One line per model of a sampling metric against temperature."""
+    names = [m["name"] for m in report["models"]]
+    scale = 100.0 if percent else 1.0
+    series = [Series(m["name"], [(s["temperature"], s[key] * scale) for s in m["sampling"]],
+                     color_for(m["name"], names)) for m in report["models"]]
+    if reference is not None:
+        temps = report["temperatures"]
+        series.append(Series(reference[0], [(min(temps), reference[1]), (max(temps), reference[1])],
+                             "#555555", dashed=True, markers=False))
+    y_format = "{:.0f} %".format if percent else "{:.1f}".format
+    return line_chart(series, title, "temperatura", y_label, x_format="{:g}".format,
+                      y_format=y_format, chart_id=chart_id)
+
+
+def order_chart(registry: Registry) -> str | None:
+    """Train and validation NLL of the n-gram against its order (its "history")."""
+    for name, served in registry.models.items():
+        history = [h for h in served.model.metadata.get("history", []) if "order" in h]
+        if served.model.kind == "markov" and history:
+            color = color_for(name, list(registry.models))
+            return line_chart(
+                [Series("validación", [(h["order"], h["val_nll"]) for h in history], color),
+                 Series("entrenamiento", [(h["order"], h["train_nll"]) for h in history], color,
+                        dashed=True)],
+                f"{name}: NLL según el orden del n-grama", "orden n (contexto de n-1 letras)",
+                "NLL (nats por carácter)", y_format="{:.2f}".format, chart_id="orden",
+                integer_x=True)
+    return None
+
+
+def _at(model: dict, temperature: float) -> dict | None:
+    return next((s for s in model["sampling"] if s["temperature"] == temperature), None)
+
+
+def comentario(report: dict) -> list[str]:
+    """A short Spanish reading of the report, every claim carrying its number."""
+    by_name = {m["name"]: m for m in report["models"]}
+    rnn, lstm, markov, mezcla = (by_name.get(k) for k in ("rnn", "lstm", "markov", "mezcla"))
+    real = report["real"]
+    out = []
+    if rnn and lstm and rnn["val_nll"] and lstm["val_nll"]:
+        gain = rnn["val_nll"] - lstm["val_nll"]
+        r1, l1 = _at(rnn, 1.0), _at(lstm, 1.0)
+        text = (f"La LSTM predice la siguiente letra de un nombre que nunca vio con "
+                f"{lstm['val_nll']:.3f} nats por carácter, contra {rnn['val_nll']:.3f} de la RNN "
+                f"simple ({'mejor' if gain > 0 else 'peor'} por {abs(gain):.3f}): en promedio "
+                f"duda entre {math.exp(lstm['val_nll']):.1f} letras en vez de "
+                f"{math.exp(rnn['val_nll']):.1f}. Sus compuertas conservan lo que se decidió "
+                f"al principio del nombre («San …», «Santa María …») y saben cuándo cerrarlo")
+        if r1 and l1:
+            text += (f": a temperatura 1 sus nombres miden {l1['mean_length']:.1f} caracteres "
+                     f"y los de la RNN {r1['mean_length']:.1f}, con {real['mean_length']:.1f} en "
+                     f"la lista real")
+        out.append(text + ".")
+    if markov and markov["val_nll"]:
+        text = (f"El n-grama con suavizado Kneser-Ney, que solo cuenta qué letra sigue a las "
+                f"últimas pocas, llega a {markov['val_nll']:.3f} nats por carácter")
+        if lstm and lstm["val_nll"]:
+            text += (f" ({'mejor' if markov['val_nll'] < lstm['val_nll'] else 'peor'} que la "
+                     f"LSTM por {abs(markov['val_nll'] - lstm['val_nll']):.3f})")
+        text += (". Con unos 2,000 nombres hechos de piezas que se repiten (San, Santa, de, "
+                 "-tlán, -tepec, -huacán) contar es casi todo lo que hay que aprender, y una red "
+                 "con cientos de miles de parámetros tiene pocos ejemplos para ganar más. Su "
+                 "debilidad es la memoria literal")
+        cold_m, cold_l = _at(markov, 0.5), lstm and _at(lstm, 0.5)
+        if cold_m:
+            text += f": a temperatura 0.5 el {cold_m['copy_rate']:.0%} de sus muestras copia un " \
+                    f"nombre de entrenamiento"
+            if cold_l:
+                text += f", contra {cold_l['copy_rate']:.0%} de la LSTM"
+        out.append(text + ".")
+    if mezcla and mezcla["val_nll"] and lstm and markov:
+        best = min(lstm["val_nll"], markov["val_nll"])
+        out.append(f"Promediar letra a letra las probabilidades de la LSTM y del n-grama (la "
+                   f"mezcla) baja la NLL de validación a {mezcla['val_nll']:.3f}, "
+                   f"{best - mezcla['val_nll']:.3f} menos que el mejor de los dos: se equivocan "
+                   f"en lugares distintos, y donde uno duda el otro suele acertar.")
+    costs = [m for m in (rnn, lstm, markov) if m and m["train_seconds"] is not None]
+    if len(costs) >= 2:
+        parts = [f"{m['name']}, {m['n_params']:,} parámetros"
+                 f"{' (conteos)' if m['kind'] == 'markov' else ''} y {m['train_seconds']:.1f} s"
+                 for m in costs]
+        out.append("Costo de entrenamiento en esta máquina de 2 núcleos: " + "; ".join(parts) +
+                   ". El n-grama se ajusta en segundos; las redes deben ganarse su costo.")
+    temps = [m for m in report["models"] if _at(m, 0.5) and _at(m, 1.2)]
+    if temps:
+        m = next((x for x in temps if x["name"] == "lstm"), temps[0])
+        cold, hot = _at(m, 0.5), _at(m, 1.2)
+        out.append(f"La temperatura cambia credibilidad por novedad. Con {m['name']}, a 0.5 el "
+                   f"{cold['novelty_rate']:.0%} de las muestras es nuevo y el "
+                   f"{cold['distinct_rate']:.0%} distinto (nombres típicos, a veces repetidos); "
+                   f"a 1.2 sube a {hot['novelty_rate']:.0%} nuevos y {hot['distinct_rate']:.0%} "
+                   f"distintos, pero aparecen combinaciones raras de letras y nombres de más de "
+                   f"tres palabras ({hot['over_three_words']:.0%}, contra "
+                   f"{real['over_three_words']:.0%} en la lista real).")
+    return out
+
+
+def cell_style(probability: float) -> str:
+    """Background of one character's cell: the less expected, the darker."""
+    surprise = min(-math.log(max(probability, 1e-12)) / MAX_SURPRISE, 1.0)
+    color = "#ffffff" if surprise > 0.55 else "#1a1a1a"
+    return f"background: hsl(22, 85%, {96 - 66 * surprise:.0f}%); color: {color}"
+
+
+def score_everywhere(registry: Registry, nombre: str) -> list[dict]:
+    """The name scored by every served model: cells, NLL per char, percentile, or an error."""
+    results = []
+    for name in registry.models:
+        try:
+            scored = score_name(registry, name, nombre)
+        except SamplingError as exc:
+            unknown = exc.context.get("unknown", [])
+            error = ("este modelo no conoce " + ", ".join(f"«{c}»" for c in unknown)
+                     if unknown else "escribe un nombre")
+            results.append({"model": name, "error": error})
+            continue
+        cells = [{"char": c.char, "probability": c.probability, "style": cell_style(c.probability)}
+                 for c in scored.characters]
+        cells.append({"char": "fin", "probability": scored.end_probability, "end": True,
+                      "style": cell_style(scored.end_probability)})
+        results.append({"model": name, "nll_per_char": scored.nll_per_char,
+                        "percentile": scored.percentile, "n_reference": scored.n_reference,
+                        "cells": cells})
+    return results
+
+
+@router.get("/comparar", response_class=HTMLResponse, include_in_schema=False)
+def comparar(request: Request, nombre: str = "") -> HTMLResponse:
+    registry: Registry = request.app.state.registry
+    report = load_report(registry.folder)
+    nombre = nombre.strip()
+    charts = {}
+    if report and report["models"]:
+        real = report["real"]
+        charts["novedad"] = temperature_chart(report, "novelty_rate", "Nombres nuevos según la "
+                                              "temperatura", "nuevos (% de las muestras)",
+                                              "novedad", percent=True)
+        charts["longitud"] = temperature_chart(report, "mean_length", "Longitud media según la "
+                                               "temperatura", "caracteres", "longitud",
+                                               reference=("nombres reales",
+                                                          real["mean_length"]))
+    for key, svg in (("curvas", training_chart(registry)), ("orden", order_chart(registry))):
+        if svg:
+            charts[key] = svg
+    too_long = len(nombre) > SCORE_NAME_MAX
+    context = {
+        "report": report,
+        "charts": {k: Markup(v) for k, v in charts.items()},  # noqa: S704 - built with escape()
+        "comentario": comentario(report) if report else [],
+        "nombre": nombre,
+        "nombre_max": SCORE_NAME_MAX,
+        "scores": score_everywhere(registry, nombre) if nombre and not too_long else [],
+        "too_long": too_long,
+        "models": list(registry.models),
+    }
+    return templates.TemplateResponse(request, "comparar.html", context)
