@@ -90,8 +90,9 @@ def temperature_chart(report: dict, key: str, title: str, y_label: str, chart_id
     """One line per model of a sampling metric against temperature."""
     names = [m["name"] for m in report["models"]]
     scale = 100.0 if percent else 1.0
-    series = [Series(m["name"], [(s["temperature"], s[key] * scale) for s in m["sampling"]],
-                     color_for(m["name"], names)) for m in report["models"]]
+    series = [Series(m["name"], [(s["temperature"], s[key] * scale) for s in m["sampling"]
+                                 if s[key] is not None], color_for(m["name"], names))
+              for m in report["models"]]
     if reference is not None:
         temps = report["temperatures"]
         series.append(Series(reference[0], [(min(temps), reference[1]), (max(temps), reference[1])],
@@ -136,7 +137,7 @@ def comentario(report: dict) -> list[str]:
                 f"duda entre {math.exp(lstm['val_nll']):.1f} letras en vez de "
                 f"{math.exp(rnn['val_nll']):.1f}. Sus compuertas conservan lo que se decidió "
                 f"al principio del nombre («San …», «Santa María …») y saben cuándo cerrarlo")
-        if r1 and l1:
+        if r1 and l1 and r1["mean_length"] and l1["mean_length"]:
             text += (f": a temperatura 1 sus nombres miden {l1['mean_length']:.1f} caracteres "
                      f"y los de la RNN {r1['mean_length']:.1f}, con {real['mean_length']:.1f} en "
                      f"la lista real")

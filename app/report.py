@@ -49,7 +49,7 @@ def name_stats(names: Sequence[str]) -> dict:
     """Length and word-count profile of a list of names (real or sampled)."""
     return {
         "n": len(names),
-        "mean_length": float(np.mean([len(n) for n in names])) if names else float("nan"),
+        "mean_length": float(np.mean([len(n) for n in names])) if names else None,
         "over_three_words": float(np.mean([words(n) > 3 for n in names])) if names else 0.0,
     }
 
@@ -187,7 +187,7 @@ def markdown(report: dict) -> str:
         for s in m["sampling"]:
             lines.append(f"| {m['name']} | {s['temperature']} | {s['novelty_rate']:.1%} | "
                          f"{s['copy_rate']:.1%} | {s['held_out_rate']:.1%} | "
-                         f"{s['distinct_rate']:.1%} | {s['mean_length']:.1f} | "
+                         f"{s['distinct_rate']:.1%} | {_fmt(s['mean_length'], '.1f')} | "
                          f"{s['over_three_words']:.1%} | {', '.join(s['examples'][:3])} |")
     return "\n".join(lines)
 

@@ -43,6 +43,7 @@ def test_lengths_words_and_unfinished_samples():
     assert stats["novelty_rate"] == pytest.approx(2 / 3)
     assert stats["examples"] == ["Ab", "San Juan de los Lagos"]
     assert report.name_stats(["San Juan de Dios", "Tepic"])["over_three_words"] == 0.5
+    assert report.sample_stats([None, None], REAL, TRAIN)["mean_length"] is None  # valid JSON
 
 
 def memorising_markov() -> MarkovLM:
