@@ -101,7 +101,7 @@ def _dropout(x: np.ndarray, rate: float, rng: np.random.Generator | None):
     """Inverted dropout; returns the output and the mask (None when off)."""
     if rng is None or rate <= 0.0:
         return x, None
-    keep = (rng.random(x.shape) >= rate).astype(x.dtype) / (1.0 - rate)
+    keep = (rng.random(x.shape, dtype=np.float32) >= rate).astype(x.dtype) / (1.0 - rate)
     return x * keep, keep
 
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from app import checkpoint, markov, network
@@ -297,7 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data: {data} ({trainer.split.description}); vocabulary {len(trainer.model.vocab)} "
           f"tokens; {trainer.model.n_params:,} parameters; writing {out}")
     try:
-        best = trainer.run()
+        # one BLAS thread: these small matmuls gain nothing from two, and on shared cores the
+        # second thread's busy-waiting makes training 5-10x slower
+        with threadpool_limits(limits=1, user_api="blas"):
+            best = trainer.run()
     except KeyboardInterrupt:
         print(f"\ninterrupted: {out} holds the best model so far "
               f"(epoch {trainer.best['epoch']}, val NLL {trainer.best['val_nll']:.4f})"
