@@ -175,9 +175,10 @@ def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0
     found: list[tuple[str, float]] = []
     budget = max(MIN_DRAWS, DRAWS_PER_NAME * n)
     while len(found) < n and result.draws < budget:
-        # size each round from the acceptance rate so far (optimistic at first)
-        rate = max(len(found) / result.draws, 0.05) if result.draws else 0.75
-        count = min(budget - result.draws, math.ceil((n - len(found)) / rate * 1.1) + 2)
+        # size each round from the acceptance rate so far (at first, what a trained LSTM gives
+        # at T=0.8): a few spare rows are nearly free, a second round costs every step again
+        rate = max(len(found) / result.draws, 0.05) if result.draws else 0.9
+        count = min(budget - result.draws, math.ceil((n - len(found)) / rate * 1.05) + 4)
         # a model conditioned on the state gets a random state per draw
         cond = rng.integers(len(conditions), size=count) if conditions else None
         names, nll = draw(model, count, prefix, max_length, temperature, top_k, rng, cond)
