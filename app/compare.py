@@ -161,8 +161,10 @@ def comentario(report: dict) -> list[str]:
         out.append(text + ".")
     if mezcla and mezcla["val_nll"] and lstm and markov:
         best = min(lstm["val_nll"], markov["val_nll"])
+        weight = (mezcla.get("weights") or [None])[0]
+        share = f", con peso {weight:.2f} para la LSTM" if weight is not None else ""
         out.append(f"Promediar letra a letra las probabilidades de la LSTM y del n-grama (la "
-                   f"mezcla) baja la NLL de validación a {mezcla['val_nll']:.3f}, "
+                   f"mezcla{share}) baja la NLL de validación a {mezcla['val_nll']:.3f}, "
                    f"{best - mezcla['val_nll']:.3f} menos que el mejor de los dos: se equivocan "
                    f"en lugares distintos, y donde uno duda el otro suele acertar.")
     costs = [m for m in (rnn, lstm, markov) if m and m["train_seconds"] is not None]
@@ -172,17 +174,21 @@ def comentario(report: dict) -> list[str]:
                  for m in costs]
         out.append("Costo de entrenamiento en esta máquina de 2 núcleos: " + "; ".join(parts) +
                    ". El n-grama se ajusta en segundos; las redes deben ganarse su costo.")
-    temps = [m for m in report["models"] if _at(m, 0.5) and _at(m, 1.2)]
+    temps = [m for m in report["models"] if _at(m, 0.5) and _at(m, 1.2)
+             and _at(m, 0.5)["mean_length"] and _at(m, 1.2)["mean_length"]]
     if temps:
         m = next((x for x in temps if x["name"] == "lstm"), temps[0])
         cold, hot = _at(m, 0.5), _at(m, 1.2)
-        out.append(f"La temperatura cambia credibilidad por novedad. Con {m['name']}, a 0.5 el "
+        out.append(f"La temperatura cambia credibilidad por novedad. Con {m['name']} a 0.5 el "
                    f"{cold['novelty_rate']:.0%} de las muestras es nuevo y el "
-                   f"{cold['distinct_rate']:.0%} distinto (nombres típicos, a veces repetidos); "
-                   f"a 1.2 sube a {hot['novelty_rate']:.0%} nuevos y {hot['distinct_rate']:.0%} "
-                   f"distintos, pero aparecen combinaciones raras de letras y nombres de más de "
-                   f"tres palabras ({hot['over_three_words']:.0%}, contra "
-                   f"{real['over_three_words']:.0%} en la lista real).")
+                   f"{cold['distinct_rate']:.0%} distinto: gana lo más típico, y los nombres se "
+                   f"alargan ({cold['mean_length']:.1f} caracteres, "
+                   f"{cold['over_three_words']:.0%} con más de tres palabras, contra "
+                   f"{real['over_three_words']:.0%} en la lista real) porque «San … de …» es "
+                   f"el camino más probable. A 1.2 sube a {hot['novelty_rate']:.0%} nuevos y "
+                   f"{hot['distinct_rate']:.0%} distintos, con {hot['mean_length']:.1f} "
+                   f"caracteres, pero las letras improbables ganan peso y aparecen "
+                   f"combinaciones que ningún nombre real tiene (ver los ejemplos).")
     return out
 
 

@@ -90,6 +90,7 @@ def model_summary(name: str, model) -> dict:
         "val_nll": metrics.get("val_nll"),
         "train_seconds": metrics.get("train_seconds"),
         "chars_per_second": metrics.get("chars_per_second"),
+        "weights": metrics.get("weights"),  # a mixture's component weights
     }
 
 
