@@ -18,6 +18,7 @@ from markupsafe import Markup
 from app.charts import Series, line_chart
 from app.pages import templates
 from app.registry import Registry
+from app.report import model_order
 from app.sampling import SamplingError
 from app.schemas import SCORE_NAME_MAX
 from app.service import score_name
@@ -202,7 +203,7 @@ def cell_style(probability: float) -> str:
 def score_everywhere(registry: Registry, nombre: str) -> list[dict]:
     """The name scored by every served model: cells, NLL per char, percentile, or an error."""
     results = []
-    for name in registry.models:
+    for name in sorted(registry.models, key=model_order):
         try:
             scored = score_name(registry, name, nombre)
         except SamplingError as exc:

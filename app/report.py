@@ -121,14 +121,15 @@ def sample_model(model, n: int, temperature: float, rng: np.random.Generator,
     return out
 
 
-def _order(name: str) -> tuple:
+def model_order(name: str) -> tuple:
+    """Sort key: rnn, lstm, markov, mezcla, then any other model by name."""
     return (MODEL_ORDER.index(name) if name in MODEL_ORDER else len(MODEL_ORDER), name)
 
 
 def load_models(models_dir: Path, log=print) -> dict:
     """Every loadable ``*.npz`` in the folder by file stem; unloadable ones are reported."""
     models = {}
-    for path in sorted(models_dir.glob("*.npz"), key=lambda p: _order(p.stem)):
+    for path in sorted(models_dir.glob("*.npz"), key=lambda p: model_order(p.stem)):
         try:
             models[path.stem] = load_model(path)
         except CheckpointError as exc:
