@@ -184,7 +184,8 @@ def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0
         names, nll = draw(model, count, prefix, max_length, temperature, top_k, rng, cond)
         result.draws += count
         for name, score in zip(names, nll, strict=True):
-            if name is None or not name or name != name.strip():
+            # unfinished, empty, space-padded, or impossible under the model (a forced prefix)
+            if name is None or not name or name != name.strip() or not math.isfinite(score):
                 continue
             key = fold(name)
             if key in seen or (novel and key in gazetteer.key_set):
