@@ -1,7 +1,7 @@
 """The real municipality names: novelty check and nearest real name (with its state).
 
     from app.gazetteer import load_gazetteer
-    load_gazetteer().nearest(["Tepicalco"])  # [Nearest(name='Tepic', estado='Nayarit', distance=4)]
+    load_gazetteer().nearest([fold_key("Tepicc")])  # [Nearest(name='Tepic', estado='Nayarit', distance=1)]
 
 The real list is the union of ``data/municipios_por_estado.csv`` and ``data/municipios.txt``,
 keyed by ``corpus.fold`` (case and accents ignored), so "ACAMBARO" and "Acámbaro" are one name.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,23 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from app.corpus import DATA_DIR, fold, normalize, read_names
+
+
+class _FoldTable(dict):
+    """A str.translate table that folds each character once, the first time it is seen."""
+
+    def __missing__(self, code: int) -> str:
+        decomposed = unicodedata.normalize("NFD", chr(code).casefold())
+        self[code] = folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+        return folded
+
+
+_FOLD_TABLE = _FoldTable()
+
+
+def fold_key(name: str) -> str:
+    """``corpus.fold(name)``, several times faster: folding works character by character."""
+    return name.strip().translate(_FOLD_TABLE)
 
 
 @dataclass(frozen=True)
@@ -46,13 +64,13 @@ class Gazetteer:
         return len(self.keys)
 
     def is_real(self, name: str) -> bool:
-        return fold(name) in self.key_set
+        return fold_key(name) in self.key_set
 
-    def nearest(self, names: Sequence[str]) -> list[Nearest]:
-        """The closest real name to each of ``names``, in one vectorised distance matrix."""
-        if not names:
+    def nearest(self, keys: Sequence[str]) -> list[Nearest]:
+        """The closest real name to each folded key (``fold_key``), in one distance matrix."""
+        if not keys:
             return []
-        distances = process.cdist([fold(n) for n in names], self.keys,
+        distances = process.cdist(keys, self.keys,
                                   scorer=Levenshtein.distance, dtype=np.int32, workers=1)
         best = distances.argmin(axis=1)
         return [Nearest(self.names[j], self.states[j], int(distances[i, j]))

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.corpus import fold
-from app.gazetteer import Gazetteer, Nearest, load_gazetteer
+from app.gazetteer import Gazetteer, Nearest, fold_key, load_gazetteer
 
 MAX_LENGTH_DEFAULT = 40
 MAX_LENGTH_LIMIT = 64
@@ -145,10 +144,19 @@ def draw(model, count: int, prefix: str, max_length: int, temperature: float,
             alive, state = alive[keep], model.select(state, keep)
         logits, state = model.next_logits(picked[keep], state)
 
-    names = [None if end < 0 else prefix + vocab.decode(tokens[i, :end])
-             for i, end in enumerate(ends)]
-    lengths = np.array([len(prefix) + max(end, 0) + 1 for end in ends])
-    return names, nll / lengths
+    names = [None if end < 0 else prefix + text
+             for text, end in zip(_decode_rows(vocab, tokens), ends, strict=True)]
+    return names, nll / (len(prefix) + np.maximum(ends, 0) + 1)
+
+
+def _decode_rows(vocab, tokens: np.ndarray) -> list[str]:
+    """Each row of token ids as text, up to its first boundary token (id 0).
+
+    Vectorised: a vocabulary entry is one character, so a row of ids maps to a row of
+    one-character cells read as one string, and numpy drops the trailing NULs of id 0.
+    """
+    table = np.array(["", *vocab.chars[1:]], dtype="<U1")
+    return table[tokens].view(f"<U{tokens.shape[1]}")[:, 0].tolist()
 
 
 def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0.8,
@@ -172,7 +180,7 @@ def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0
     result = SampleResult(requested=n)
     conditions = getattr(model, "conditions", None)
     seen: set[str] = set()
-    found: list[tuple[str, float]] = []
+    found: list[tuple[str, str, float]] = []   # name, folded key, NLL per char
     budget = max(MIN_DRAWS, DRAWS_PER_NAME * n)
     while len(found) < n and result.draws < budget:
         # size each round from the acceptance rate so far (at first, what a trained LSTM gives
@@ -187,14 +195,14 @@ def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0
             # unfinished, empty, space-padded, or impossible under the model (a forced prefix)
             if name is None or not name or name != name.strip() or not math.isfinite(score):
                 continue
-            key = fold(name)
+            key = fold_key(name)
             if key in seen or (novel and key in gazetteer.key_set):
                 continue
             seen.add(key)
-            found.append((name, float(score)))
+            found.append((name, key, float(score)))
             if len(found) == n:
                 break
-    nearest = gazetteer.nearest([name for name, _ in found])
+    nearest = gazetteer.nearest([key for _, key, _ in found])
     result.names = [SampledName(name, near.distance > 0, score, near)
-                    for (name, score), near in zip(found, nearest, strict=True)]
+                    for (name, _, score), near in zip(found, nearest, strict=True)]
     return result
