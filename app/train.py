@@ -45,18 +45,18 @@ class TrainConfig:
     """Everything that shapes a training run; defaults are the best found for each kind."""
 
     model: str = "lstm"
-    hidden: int = 128
+    hidden: int = 160
     layers: int = 2
     embed: int = 32
-    dropout: float = 0.3
+    dropout: float = 0.4
     epochs: int = 60
     batch_size: int = 32
-    lr: float = 3e-3
+    lr: float = 1e-2
     optimizer: str = "adam"
     clip: float = 5.0
     weight_decay: float = 0.0
     lr_decay: float = 0.5
-    patience: int = 6
+    patience: int = 4
     val_fraction: float = 0.1
     seed: int = 0
     condition: str = "none"   # "estado": the model is told each name's state
@@ -66,7 +66,7 @@ class TrainConfig:
 # per-kind defaults, applied where the user gave no flag
 KIND_DEFAULTS: dict[str, dict] = {
     "lstm": {},
-    "rnn": {"layers": 1, "hidden": 128, "dropout": 0.2},
+    "rnn": {"layers": 1, "hidden": 256, "dropout": 0.3, "lr": 6e-3},
 }
 
 
@@ -74,6 +74,13 @@ def evaluate_nll(model: NeuralLM, batches) -> float:
     """Mean NLL per predicted token (nats) over batches, dropout off."""
     total = sum(float(model.token_nll(b).sum()) for b in batches)
     return total / sum(b.n_tokens for b in batches)
+
+
+def _default(name: str) -> str:
+    """A flag's default as shown in --help, per kind where the kinds differ."""
+    lstm = getattr(TrainConfig(), name)
+    rnn = KIND_DEFAULTS["rnn"].get(name, lstm)
+    return f"default: {lstm}" if lstm == rnn else f"default: {lstm} for lstm, {rnn} for rnn"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,24 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
                         "data/municipios_por_estado.csv)")
     p.add_argument("--condition", choices=["none", "estado"],
                    help="'estado' trains a model told each name's state (default: none)")
-    p.add_argument("--cond-embed", type=int, help=f"size of the state embedding (default: {d.cond_embed})")
+    p.add_argument("--cond-embed", type=int, help=f"size of the state embedding ({_default('cond_embed')})")
     p.add_argument("--out", type=Path, help="checkpoint to write (default: models/<model>.npz)")
-    p.add_argument("--hidden", type=int, help=f"hidden units per layer (default: {d.hidden})")
-    p.add_argument("--layers", type=int, help=f"recurrent layers (default: {d.layers} for lstm, 1 for rnn)")
-    p.add_argument("--embed", type=int, help=f"character embedding size, 0 = one-hot (default: {d.embed})")
-    p.add_argument("--dropout", type=float, help=f"dropout rate in [0, 1) (default: {d.dropout})")
-    p.add_argument("--epochs", type=int, help=f"maximum epochs (default: {d.epochs})")
-    p.add_argument("--batch-size", type=int, help=f"names per minibatch (default: {d.batch_size})")
-    p.add_argument("--lr", type=float, help=f"learning rate (default: {d.lr})")
-    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help=f"default: {d.optimizer}")
-    p.add_argument("--clip", type=float, help=f"max global gradient norm, 0 = off (default: {d.clip})")
-    p.add_argument("--weight-decay", type=float, help=f"decoupled weight decay (default: {d.weight_decay})")
+    p.add_argument("--hidden", type=int, help=f"hidden units per layer ({_default('hidden')})")
+    p.add_argument("--layers", type=int, help=f"recurrent layers ({_default('layers')})")
+    p.add_argument("--embed", type=int, help=f"character embedding size, 0 = one-hot ({_default('embed')})")
+    p.add_argument("--dropout", type=float, help=f"dropout rate in [0, 1) ({_default('dropout')})")
+    p.add_argument("--epochs", type=int, help=f"maximum epochs ({_default('epochs')})")
+    p.add_argument("--batch-size", type=int, help=f"names per minibatch ({_default('batch_size')})")
+    p.add_argument("--lr", type=float, help=f"learning rate ({_default('lr')})")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help=f"{_default('optimizer')}")
+    p.add_argument("--clip", type=float, help=f"max global gradient norm, 0 = off ({_default('clip')})")
+    p.add_argument("--weight-decay", type=float, help=f"decoupled weight decay ({_default('weight_decay')})")
     p.add_argument("--lr-decay", type=float,
                    help=f"multiply the learning rate by this after an epoch without improvement "
-                        f"(default: {d.lr_decay}; 1 = constant)")
-    p.add_argument("--patience", type=int, help=f"epochs without improvement before stopping (default: {d.patience})")
-    p.add_argument("--val-fraction", type=float, help=f"share of distinct names held out (default: {d.val_fraction})")
-    p.add_argument("--seed", type=int, help=f"seed for init, split, shuffling and dropout (default: {d.seed})")
+                        f"({_default('lr_decay')}; 1 = constant)")
+    p.add_argument("--patience", type=int, help=f"epochs without improvement before stopping ({_default('patience')})")
+    p.add_argument("--val-fraction", type=float, help=f"share of distinct names held out ({_default('val_fraction')})")
+    p.add_argument("--seed", type=int, help=f"seed for init, split, shuffling and dropout ({_default('seed')})")
     p.add_argument("--resume", action="store_true",
                    help="continue from --out with its optimizer state and epoch counter")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
