@@ -35,12 +35,19 @@ class Checkpoint:
     optimizer_state: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write) -> None:
     """Call write(file) on a temp file beside ``path``, fsync it, then rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; weights are not secrets
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -87,3 +87,9 @@ def test_a_failure_mid_write_leaves_the_old_file_untouched(tmp_path):
         checkpoint.atomic_write(path, explode)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["lstm.npz"]  # no temp file left behind
+
+
+def test_written_checkpoints_are_readable_by_others(tmp_path):
+    path = tmp_path / "lstm.npz"
+    _save_tiny(path)
+    assert path.stat().st_mode & 0o044  # group/other can read, e.g. a non-root service user
