@@ -241,6 +241,9 @@ def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         if svg:
             charts[key] = svg
     too_long = len(nombre) > SCORE_NAME_MAX
+    models = report["models"] if report else []
+    reference = next((m for m in models if m["name"] == "lstm"), models[0] if models else None)
+    other_split = {m["name"] for m in models if reference and m.get("split") != reference["split"]}
     context = {
         "report": report,
         "charts": {k: Markup(v) for k, v in charts.items()},  # noqa: S704 - built with escape()
@@ -249,6 +252,7 @@ def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         "nombre_max": SCORE_NAME_MAX,
         "scores": score_everywhere(registry, nombre) if nombre and not too_long else [],
         "too_long": too_long,
+        "other_split": other_split,
         "models": list(registry.models),
     }
     return templates.TemplateResponse(request, "comparar.html", context)

@@ -91,6 +91,7 @@ def model_summary(name: str, model) -> dict:
         "train_seconds": metrics.get("train_seconds"),
         "chars_per_second": metrics.get("chars_per_second"),
         "weights": metrics.get("weights"),  # a mixture's component weights
+        "split": model.metadata.get("split"),  # which names its validation NLL is measured on
     }
 
 

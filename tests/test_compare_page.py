@@ -18,6 +18,7 @@ def tiny_markov(names=TINY_NAMES) -> MarkovLM:
     model = make_tiny_model("lstm")
     markov = MarkovLM.fit([model.vocab.encode(n) for n in names], 3, model.vocab)
     markov.metadata = {
+        "split": "plain",
         "metrics": {"val_nll": 2.2, "train_seconds": 0.01, "chars_per_second": 5e5},
         "history": [{"order": k, "train_nll": 2.0 - 0.1 * k, "val_nll": 2.6 - 0.1 * k}
                     for k in (2, 3, 4)],
@@ -35,6 +36,7 @@ def compare_folder(tmp_path_factory):
         model = make_tiny_model(kind)
         model.metadata["history"] = [{"epoch": e, "train_nll": start - 0.3 * e,
                                       "val_nll": start - 0.2 * e} for e in (1, 2, 3)]
+        model.metadata["split"] = "by state" if kind == "rnn" else "plain"
         models[kind] = model
     models["markov"] = tiny_markov()
     for name, model in models.items():
@@ -65,8 +67,10 @@ def test_page_renders_the_report_table_and_svg_charts(client):
     assert page.status_code == 200
     html = page.text
     assert 'id="tabla-modelos"' in html and 'id="tabla-muestras"' in html
-    for name in ("rnn", "lstm", "markov"):
+    for name in ("lstm", "markov"):
         assert f'<th scope="row">{name}</th>' in html
+    # validated on another split: marked, with the note saying why
+    assert '<th scope="row">rnn*</th>' in html and "otra partición" in html
     # training curves, n-gram order, novelty and length against temperature
     assert html.count("<svg") == 4
     for title in ("NLL por carácter durante el entrenamiento", "según el orden del n-grama",
