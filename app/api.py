@@ -1,4 +1,4 @@
-"""JSON routes: /api/names, /api/models, /api/score, and the /healthz and /readyz probes.
+"""JSON routes: /api/names, /api/models, /api/score, /api/estados, and the /healthz and /readyz probes.
 
 Compute routes are plain ``def`` so FastAPI runs them in its threadpool, off the event loop.
 Bad input is answered by the handlers in ``app.main`` (422 naming the field and range, 404
@@ -15,6 +15,7 @@ from app.registry import Registry
 from app.schemas import (
     ALLOWED,
     SCORE_NAME_MAX,
+    EstadosResponse,
     Failure,
     Health,
     ModelsResponse,
@@ -23,7 +24,7 @@ from app.schemas import (
     Readiness,
     ScoreResponse,
 )
-from app.service import generate_names, model_info, score_name
+from app.service import generate_names, list_estados, model_info, score_name
 
 router = APIRouter()
 
@@ -54,6 +55,13 @@ async def models(registry: RegistryDep) -> ModelsResponse:
     """Every loaded model with its kind, hyperparameters, size, validation NLL and data hash."""
     return ModelsResponse(default=registry.default,
                           models=[model_info(s) for s in registry.models.values()])
+
+
+@router.get("/api/estados", response_model=EstadosResponse, tags=["api"])
+async def estados(registry: RegistryDep) -> EstadosResponse:
+    """The states (code, name, municipalities) that `estado` accepts, from the data, and the
+    loaded models conditioned on the state."""
+    return list_estados(registry)
 
 
 @router.get("/api/score", response_model=ScoreResponse, responses=ERRORS, tags=["api"])

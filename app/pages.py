@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from app.gazetteer import load_gazetteer
 from app.registry import Registry, UnknownModel
 from app.sampling import MAX_LENGTH_LIMIT, TEMPERATURE_MAX, SamplingError
 from app.schemas import N_MAX, SEED_MAX, TOP_K_MAX, NamesQuery
@@ -38,6 +39,10 @@ MENSAJES = {
     "top_k": f"Top-k: escribe un número entero del 1 al {TOP_K_MAX}, o déjalo vacío.",
     "max_length": f"Largo máximo: escribe un número entero del 1 al {MAX_LENGTH_LIMIT}.",
     "novel": "Solo nombres nuevos: marca o desmarca la casilla.",
+    "estado": "Estado: elige uno de la lista o «todo México».",
+    "unknown_state": "Estado: «{value}» no es un estado de la lista; elige uno o «todo México».",
+    "not_conditioned": "Estado: el modelo {model} no distingue estados; elige «todo México» o "
+                       "un modelo entrenado por estado ({conditioned}).",
     "sin_modelos": "No hay ningún modelo cargado, así que no se pueden inventar nombres ahora.",
     "red": "No se pudo hablar con el servidor; inténtalo de nuevo.",
     "desconocido": "Algo salió mal con esos datos; revisa el formulario.",
@@ -68,6 +73,12 @@ def form_values(registry: Registry, request: Request) -> dict[str, str]:
     return values
 
 
+def estado_elegido(text: str) -> str:
+    """The state the selector shows for what the request said ("31", "yucatan" -> "Yucatán")."""
+    estado = load_gazetteer().find_estado(text) if text.strip() else None
+    return estado.name if estado else ""
+
+
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> HTMLResponse:
     """Form plus results; random output, so never cached."""
@@ -90,6 +101,9 @@ def index(request: Request) -> HTMLResponse:
             status = 404
     context = {
         "models": list(registry.models.values()),
+        "estados": load_gazetteer().estados if registry.conditioned else [],
+        "estado_elegido": estado_elegido(values.get("estado", "")),
+        "por_estado": registry.conditioned,
         "values": values,
         "result": result,
         "errors": errors,

@@ -31,6 +31,13 @@ DESCRIPTIONS = {
     "markov": "Cadena de Márkov: solo mira las últimas letras; rápida y sin red neuronal.",
     "mezcla": "Mezcla: promedia letra a letra la LSTM y la cadena de Márkov; la mejor en validación.",
 }
+# the same, for models that were also told each name's state
+DESCRIPTIONS_BY_STATE = {
+    "lstm": "LSTM por estado: aprendió cada estado por separado; elige uno y sus nombres "
+            "sonarán a Oaxaca, Yucatán o Sonora.",
+    "rnn": "RNN simple por estado: memoria corta, pero sabe de qué estado es cada nombre; "
+           "elige uno abajo.",
+}
 
 log = logging.getLogger("toponimo")
 
@@ -54,7 +61,15 @@ class ServedModel:
     real_nll: np.ndarray   # sorted NLL per char of the real names the vocabulary covers
 
     @property
+    def conditioned(self) -> bool:
+        """True when the model was trained with each name's state (it accepts ``estado``)."""
+        return bool(getattr(self.model, "conditions", None))
+
+    @property
     def description(self) -> str:
+        if self.conditioned:
+            return DESCRIPTIONS_BY_STATE.get(
+                self.model.kind, f"Modelo de tipo {self.model.kind}, entrenado por estado.")
         return DESCRIPTIONS.get(self.model.kind, f"Modelo de tipo {self.model.kind}.")
 
     def token_nll(self, name: str) -> np.ndarray:
@@ -87,6 +102,11 @@ class Registry:
         if DEFAULT_MODEL in self.models:
             return DEFAULT_MODEL
         return next(iter(self.models), None)
+
+    @property
+    def conditioned(self) -> list[str]:
+        """Names of the loaded models that accept a state."""
+        return sorted(name for name, served in self.models.items() if served.conditioned)
 
     def get(self, name: str) -> ServedModel:
         try:

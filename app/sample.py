@@ -20,6 +20,7 @@ from app.sampling import (
     MAX_LENGTH_LIMIT,
     TEMPERATURE_MAX,
     SamplingError,
+    resolve_estado,
     sample_names,
 )
 
@@ -45,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="same seed and options, same names (default: random)")
     p.add_argument("--no-novel", action="store_true",
                    help="also print names that exist in the real list")
+    p.add_argument("--estado", help="for a model trained by state: the state's name or two-digit "
+                                    "INEGI code, accents and case ignored (default: a state per "
+                                    "name, in proportion to its municipalities)")
     return p
 
 
@@ -57,10 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--seed must be >= 0, got {args.seed}")
     try:
         model = load_model(args.model)
+        estado = None if args.estado is None else resolve_estado(model, args.estado)[1]
         result = sample_names(model, args.n, np.random.default_rng(args.seed),
                               temperature=args.temperature, top_k=args.top_k,
                               prefix=args.prefix,
-                              max_length=args.max_length, novel=not args.no_novel)
+                              max_length=args.max_length, novel=not args.no_novel,
+                              estado=estado)
     except SamplingError as exc:
         parser.error(f"--{exc.field.replace('_', '-')}: {exc}")
     except CheckpointError as exc:

@@ -6,6 +6,8 @@ Names are drawn as one batch, vectorised over names; only time steps are looped.
 leaves the batch when it emits the boundary token, so the batch shrinks as names finish.
 Rejected draws (real names when ``novel``, repeats, names hitting ``max_length``) are replaced
 by further rounds until ``n`` names are found or the draw budget is spent.
+A model conditioned on the state samples every name for one state when asked, else a state per
+name in proportion to its number of municipalities; each name says which state it used.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.gazetteer import Gazetteer, Nearest, fold_key, load_gazetteer
+from app.gazetteer import Estado, Gazetteer, Nearest, fold_key, load_gazetteer
 
 MAX_LENGTH_DEFAULT = 40
 MAX_LENGTH_LIMIT = 64
@@ -44,6 +46,7 @@ class SampledName:
     novel: bool
     nll_per_char: float   # mean NLL (nats) over the name's characters and its end token, at T=1
     nearest: Nearest
+    estado: str | None = None   # the state it was generated for (conditioned models only)
 
 
 @dataclass
@@ -59,8 +62,16 @@ class SampleResult:
 
 
 def check_options(vocab, temperature: float, top_k: int | None, prefix: str,
-                  max_length: int) -> None:
+                  max_length: int, conditions: list[str] | None = None,
+                  estado: int | None = None) -> None:
     """Raise SamplingError naming the field, the value and what is allowed."""
+    if estado is not None and not conditions:
+        raise SamplingError("estado", "not_conditioned",
+                            "this model is not conditioned on the state; omit estado")
+    if estado is not None and not 0 <= estado < len(conditions):
+        raise SamplingError("estado", "out_of_range",
+                            f"estado must be a condition id from 0 to {len(conditions) - 1}, "
+                            f"got {estado}")
     if not (math.isfinite(temperature) and 0.0 < temperature <= TEMPERATURE_MAX):
         raise SamplingError("temperature", "out_of_range",
                             f"temperature must be > 0 and <= {TEMPERATURE_MAX}, got {temperature}")
@@ -159,10 +170,55 @@ def _decode_rows(vocab, tokens: np.ndarray) -> list[str]:
     return table[tokens].view(f"<U{tokens.shape[1]}")[:, 0].tolist()
 
 
+def resolve_estado(model, text: str, gazetteer: Gazetteer | None = None,
+                   model_name: str = "this model") -> tuple[Estado, int]:
+    """The state named by ``text`` (name or INEGI code, see ``Gazetteer.find_estado``) and its
+    condition id in ``model``. Raises SamplingError (field ``estado``) when the model is not
+    conditioned on the state, or for a state it does not know, listing the valid ones."""
+    conditions = getattr(model, "conditions", None)
+    if not conditions:
+        raise SamplingError("estado", "not_conditioned",
+                            f"{model_name} is not conditioned on the state; omit estado")
+    gazetteer = gazetteer or load_gazetteer()
+    estado = gazetteer.find_estado(text)
+    if estado is None or estado.name not in conditions:
+        valid = [e for e in gazetteer.estados if e.name in conditions]
+        listed = ", ".join(f"{e.code} {e.name}" for e in valid)
+        what = (f"unknown state {text!r}" if estado is None
+                else f"{model_name} was not trained on {estado.name!r}")
+        raise SamplingError("estado", "unknown_state", f"{what}; valid (name or code): {listed}",
+                            value=text, valid=[e.name for e in valid])
+    return estado, conditions.index(estado.name)
+
+
+def condition_weights(model) -> np.ndarray | None:
+    """Each condition's share of the draws when none is asked for: in proportion to the counts
+    in the checkpoint (municipalities per state), uniform without them; None if unconditioned."""
+    conditions = getattr(model, "conditions", None)
+    if not conditions:
+        return None
+    counts = getattr(model, "metadata", {}).get("condition_counts") or [1] * len(conditions)
+    counts = np.asarray(counts, dtype=float)
+    if counts.shape != (len(conditions),) or not (counts >= 0).all() or not counts.sum() > 0:
+        counts = np.ones(len(conditions))
+    return counts / counts.sum()
+
+
+def draw_conditions(model, count: int, rng: np.random.Generator,
+                    estado: int | None = None) -> np.ndarray | None:
+    """A condition id per draw: ``estado`` for all, else drawn by ``condition_weights``."""
+    weights = condition_weights(model)
+    if weights is None:
+        return None
+    if estado is not None:
+        return np.full(count, estado, dtype=np.int64)
+    return rng.choice(len(weights), size=count, p=weights)
+
+
 def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0.8,
                  top_k: int | None = None, prefix: str = "",
                  max_length: int = MAX_LENGTH_DEFAULT, novel: bool = True,
-                 gazetteer: Gazetteer | None = None) -> SampleResult:
+                 gazetteer: Gazetteer | None = None, estado: int | None = None) -> SampleResult:
     """Up to ``n`` distinct names from ``model``; see the module docstring for the options.
 
     temperature: logits are divided by it; T -> 0 approaches the single most likely name,
@@ -172,26 +228,29 @@ def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0
       in the vocabulary.
     max_length: most characters a name may have (1..64); a name reaching it unfinished is dropped.
     novel: drop names that exist in the real list (folded comparison).
+    estado: for a model conditioned on the state, the condition id (index in
+      ``model.conditions``) every name is generated for; None draws one per name in proportion
+      to ``condition_counts``. Each name's nearest real name is sought in its state first.
     Raises SamplingError for invalid options.
     """
     prefix = unicodedata.normalize("NFC", prefix)
-    check_options(model.vocab, temperature, top_k, prefix, max_length)
+    conditions = getattr(model, "conditions", None)
+    check_options(model.vocab, temperature, top_k, prefix, max_length, conditions, estado)
     gazetteer = gazetteer or load_gazetteer()
     result = SampleResult(requested=n)
-    conditions = getattr(model, "conditions", None)
     seen: set[str] = set()
-    found: list[tuple[str, str, float]] = []   # name, folded key, NLL per char
+    found: list[tuple[str, str, float, int]] = []   # name, folded key, NLL per char, condition
     budget = max(MIN_DRAWS, DRAWS_PER_NAME * n)
     while len(found) < n and result.draws < budget:
         # size each round from the acceptance rate so far (at first, what a trained LSTM gives
         # at T=0.8): a few spare rows are nearly free, a second round costs every step again
         rate = max(len(found) / result.draws, 0.05) if result.draws else 0.9
         count = min(budget - result.draws, math.ceil((n - len(found)) / rate * 1.05) + 4)
-        # a model conditioned on the state gets a random state per draw
-        cond = rng.integers(len(conditions), size=count) if conditions else None
+        cond = draw_conditions(model, count, rng, estado)
         names, nll = draw(model, count, prefix, max_length, temperature, top_k, rng, cond)
         result.draws += count
-        for name, score in zip(names, nll, strict=True):
+        for name, score, c in zip(names, nll, np.zeros(count, int) if cond is None else cond,
+                                  strict=True):
             # unfinished, empty, space-padded, or impossible under the model (a forced prefix)
             if name is None or not name or name != name.strip() or not math.isfinite(score):
                 continue
@@ -199,10 +258,12 @@ def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0
             if key in seen or (novel and key in gazetteer.key_set):
                 continue
             seen.add(key)
-            found.append((name, key, float(score)))
+            found.append((name, key, float(score), int(c)))
             if len(found) == n:
                 break
-    nearest = gazetteer.nearest([key for _, key, _ in found])
-    result.names = [SampledName(name, near.distance > 0, score, near)
-                    for (name, _, score), near in zip(found, nearest, strict=True)]
+    states = [conditions[c] if conditions else None for *_, c in found]
+    nearest = gazetteer.nearest([key for _, key, _, _ in found], states)
+    result.names = [SampledName(name, key not in gazetteer.key_set, score, near, state)
+                    for (name, key, score, _), near, state in zip(found, nearest, states,
+                                                                  strict=True)]
     return result

@@ -28,7 +28,10 @@ ALLOWED = {
     "max_length": f"an integer from 1 to {MAX_LENGTH_LIMIT}",
     "novel": "true or false",
     "name": f"1 to {SCORE_NAME_MAX} characters the model knows",
+    "estado": "a state's name or two-digit INEGI code (see /api/estados), case and accents "
+              "ignored, or empty for all of Mexico; only for models conditioned on the state",
 }
+ESTADO_MAX = 40
 
 
 class NamesQuery(BaseModel):
@@ -57,6 +60,11 @@ class NamesQuery(BaseModel):
                                         f"{ALLOWED['max_length']}.")
     novel: bool = Field(True, description="Only names that are not real municipalities "
                                           "(compared ignoring case and accents).")
+    estado: str | None = Field(None, max_length=ESTADO_MAX,
+                               description="Generate every name for this state: "
+                                           f"{ALLOWED['estado']}. Without it a conditioned model "
+                                           "draws a state per name in proportion to its number "
+                                           "of municipalities.")
 
     @model_validator(mode="before")
     @classmethod
@@ -79,10 +87,14 @@ class NameOut(BaseModel):
     nll_per_char: float = Field(description="Mean negative log-likelihood per character (nats), "
                                             "end token included, under the model at T=1.")
     nearest: NearestOut
+    estado: str | None = Field(None, description="The state the name was generated for "
+                                                 "(models conditioned on the state), else null.")
 
 
 class NamesResponse(BaseModel):
     model: str
+    estado: str | None = Field(None, description="The requested state, as the data names it; "
+                                                 "null when none was requested.")
     temperature: float
     seed: int = Field(description="The seed used: repeat it to get the same names.")
     n_requested: int
@@ -91,6 +103,18 @@ class NamesResponse(BaseModel):
     draws: int = Field(description="Sequences sampled, rejected ones included.")
     names: list[NameOut]
     elapsed_ms: float
+
+
+class EstadoOut(BaseModel):
+    code: str = Field(description="Two-digit INEGI code, e.g. 31.")
+    name: str = Field(description="The state's name as INEGI lists it, e.g. Yucatán.")
+    municipios: int = Field(description="How many municipalities it has.")
+
+
+class EstadosResponse(BaseModel):
+    estados: list[EstadoOut] = Field(description="Every state, in INEGI order.")
+    total_municipios: int
+    conditioned_models: list[str] = Field(description="Loaded models that accept `estado`.")
 
 
 class ModelInfo(BaseModel):

@@ -13,11 +13,14 @@ import time
 import numpy as np
 
 from app.corpus import normalize
+from app.gazetteer import Estado, Gazetteer, load_gazetteer
 from app.registry import Registry, ServedModel
-from app.sampling import SamplingError, sample_names
+from app.sampling import SamplingError, resolve_estado, sample_names
 from app.schemas import (
     SEED_MAX,
     CharProbability,
+    EstadoOut,
+    EstadosResponse,
     ModelInfo,
     NamesQuery,
     NamesResponse,
@@ -30,21 +33,48 @@ from app.schemas import (
 COMPUTE_LOCK = threading.Lock()
 
 
+def find_estado(registry: Registry, served: ServedModel, text: str,
+                gazetteer: Gazetteer) -> tuple[Estado, int]:
+    """``sampling.resolve_estado``, naming the loaded conditioned models when ``served`` is not."""
+    if not served.conditioned:
+        conditioned = registry.conditioned
+        listed = ", ".join(conditioned) or "none is loaded"
+        raise SamplingError("estado", "not_conditioned",
+                            f"model {served.name!r} is not conditioned on the state; models that "
+                            f"are: {listed}", model=served.name,
+                            conditioned=", ".join(conditioned) or "—")
+    return resolve_estado(served.model, text, gazetteer, f"model {served.name!r}")
+
+
 def generate_names(registry: Registry, query: NamesQuery) -> NamesResponse:
     served = registry.get(query.model)
+    gazetteer = load_gazetteer()
+    estado, estado_id = None, None
+    if query.estado is not None and query.estado.strip():
+        estado, estado_id = find_estado(registry, served, query.estado, gazetteer)
     seed = secrets.randbelow(SEED_MAX + 1) if query.seed is None else query.seed
     with COMPUTE_LOCK:
         start = time.perf_counter()
         result = sample_names(served.model, query.n, np.random.default_rng(seed),
                               temperature=query.temperature, top_k=query.top_k,
                               prefix=query.prefix, max_length=query.max_length,
-                              novel=query.novel)
+                              novel=query.novel, gazetteer=gazetteer, estado=estado_id)
         elapsed_ms = (time.perf_counter() - start) * 1000
-    return NamesResponse(model=served.name, temperature=query.temperature, seed=seed,
+    return NamesResponse(model=served.name, estado=estado.name if estado else None,
+                         temperature=query.temperature, seed=seed,
                          n_requested=query.n, complete=result.complete, draws=result.draws,
                          names=[{"name": s.name, "novel": s.novel, "nll_per_char": s.nll_per_char,
-                                 "nearest": vars(s.nearest)} for s in result.names],
+                                 "nearest": vars(s.nearest), "estado": s.estado}
+                                for s in result.names],
                          elapsed_ms=round(elapsed_ms, 3))
+
+
+def list_estados(registry: Registry, gazetteer: Gazetteer | None = None) -> EstadosResponse:
+    """The states of the data (not of a model), with the loaded models that accept them."""
+    estados = (gazetteer or load_gazetteer()).estados
+    return EstadosResponse(estados=[EstadoOut(**vars(e)) for e in estados],
+                           total_municipios=sum(e.municipios for e in estados),
+                           conditioned_models=registry.conditioned)
 
 
 def model_info(served: ServedModel) -> ModelInfo:

@@ -10,6 +10,7 @@ const plantilla = document.getElementById("plantilla-nombre");
 const MENSAJES = JSON.parse(document.getElementById("mensajes").textContent);
 const temperatura = document.getElementById("temperature");
 const temperaturaValor = document.getElementById("temperatura-valor");
+const selectorEstado = document.getElementById("estado-elegido");  // absent without conditioned models
 
 // mirrors mensaje() in app/pages.py: code first, then field, {placeholders} from the context
 function mensaje(field, code, context = {}) {
@@ -44,13 +45,15 @@ function mostrarNombres(respuesta) {
     const insignia = li.querySelector(".insignia");
     insignia.textContent = item.novel ? "nuevo" : "existe";
     insignia.className = `insignia ${item.novel ? "nuevo" : "existe"}`;
+    li.querySelector(".para").textContent = item.estado ? `para ${item.estado}` : "";
     li.querySelector(".real").textContent = item.nearest.name;
     li.querySelector(".estado").textContent = item.nearest.estado ? ` (${item.nearest.estado})` : "";
     return li;
   });
   lista.replaceChildren(...items);
   let texto = `${respuesta.names.length} de ${respuesta.n_requested} nombres · ` +
-    `modelo ${respuesta.model} · semilla ${respuesta.seed}`;
+    `modelo ${respuesta.model}${respuesta.estado ? ` · estado ${respuesta.estado}` : ""} · ` +
+    `semilla ${respuesta.seed}`;
   if (!respuesta.complete) texto += " · solo se encontraron estos; prueba otra temperatura u otro inicio";
   estado.textContent = texto;
 }
@@ -86,6 +89,18 @@ async function pedir() {
     form.removeAttribute("aria-busy");
   }
 }
+
+// the state only means something to the models trained by state: a disabled select is not sent
+function actualizarEstado() {
+  if (!selectorEstado) return;
+  const elegido = form.querySelector('input[name="model"]:checked');
+  selectorEstado.disabled = !elegido || elegido.dataset.porEstado !== "si";
+}
+
+for (const radio of form.querySelectorAll('input[name="model"]')) {
+  radio.addEventListener("change", actualizarEstado);
+}
+actualizarEstado();
 
 temperatura.addEventListener("input", () => {
   temperaturaValor.value = Number(temperatura.value).toFixed(2);

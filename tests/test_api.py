@@ -58,7 +58,8 @@ def test_names_default_request(client):
         "lstm", 0.8, 1, 10)
     assert 1 <= len(body["names"]) <= 10 and body["elapsed_ms"] >= 0
     first = body["names"][0]
-    assert set(first) == {"name", "novel", "nll_per_char", "nearest"}
+    assert set(first) == {"name", "novel", "nll_per_char", "nearest", "estado"}
+    assert first["estado"] is None and body["estado"] is None   # an unconditioned model
     assert set(first["nearest"]) == {"name", "estado", "distance"}
     assert math.isfinite(first["nll_per_char"])
 
