@@ -111,10 +111,13 @@ def sample_model(model, n: int, temperature: float, rng: np.random.Generator,
     """``n`` raw samples in chunks (nothing filtered: copies and repeats are what we measure)."""
     out: list[str | None] = []
     conditions = getattr(model, "conditions", None)
+    # a model conditioned on the state draws one per name, in proportion to the state's
+    # municipalities, so its samples are comparable with the real list as a whole
+    counts = np.asarray(model.metadata.get("condition_counts") or np.ones(len(conditions or [])),
+                        dtype=np.float64)
     while len(out) < n:
         count = min(CHUNK, n - len(out))
-        # a model conditioned on the state gets a random state per draw, as in the service
-        cond = rng.integers(len(conditions), size=count) if conditions else None
+        cond = rng.choice(len(conditions), size=count, p=counts / counts.sum()) if conditions else None
         names, _ = draw(model, count, "", MAX_LENGTH_DEFAULT, temperature, None, rng, cond)
         out.extend(names)
         if bar is not None:

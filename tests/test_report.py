@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from app import evaluate, report
@@ -90,3 +91,14 @@ def test_evaluate_report_writes_json_and_prints_tables(tiny_models_dir, monkeypa
                for m in written["models"])
     assert "skipped:" in out and "broken.npz" in out
     assert "| lstm | 0.8 |" in out and "| markov | 1.2 |" in out
+
+
+def test_state_conditioned_models_draw_states_in_proportion_to_municipalities():
+    model = memorising_markov()
+    model.conditions = ["Colima", "Oaxaca"]
+    model.metadata["condition_counts"] = [0, 570]
+    drawn_states = []
+    start = model.initial_state
+    model.initial_state = lambda n, cond=None: (drawn_states.append(cond), start(n))[1]
+    report.sample_model(model, 30, 1.0, np.random.default_rng(0))
+    assert np.concatenate(drawn_states).tolist() == [1] * 30
