@@ -25,8 +25,10 @@ from app.service import score_name
 
 router = APIRouter()
 
-COLORS = {"rnn": "#E69F00", "lstm": "#0072B2", "markov": "#009E73", "mezcla": "#CC79A7"}
-SPARE_COLORS = ("#D55E00", "#56B4E9", "#000000", "#999999")
+# Okabe-Ito colours; a state-conditioned variant gets a lighter or redder hue of its family
+COLORS = {"rnn": "#E69F00", "lstm": "#0072B2", "markov": "#009E73", "mezcla": "#CC79A7",
+          "rnn_estado": "#D55E00", "lstm_estado": "#56B4E9"}
+SPARE_COLORS = ("#000000", "#999999", "#F0E442")
 MAX_SURPRISE = 5.0  # nats: a character this unexpected (p <= 0.7%) gets the darkest cell
 
 
@@ -62,14 +64,16 @@ def color_for(name: str, names: list[str]) -> str:
 def training_chart(registry: Registry) -> str | None:
     """Train (dashed) and validation NLL per epoch of each neural model; the models fitted
     without epochs (n-gram, mixture) appear as a dotted line at their validation NLL."""
-    names = list(registry.models)
+    names = sorted(registry.models, key=model_order)
     curves, flat = [], []
-    for name, served in registry.models.items():
+    for name in names:
+        served = registry.models[name]
         history = [h for h in served.model.metadata.get("history", []) if "epoch" in h]
         color = color_for(name, names)
         if history:
             curves.append(Series(f"{name} validación",
-                                 [(h["epoch"], h["val_nll"]) for h in history], color))
+                                 [(h["epoch"], h["val_nll"]) for h in history], color,
+                                 markers=len(history) <= 15))
             curves.append(Series(f"{name} entrenamiento",
                                  [(h["epoch"], h["train_nll"]) for h in history], color,
                                  dashed=True, markers=False))
