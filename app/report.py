@@ -30,8 +30,10 @@ from app.corpus import (
     read_names,
     split_names,
 )
+from app.fidelity import fidelity_report
+from app.fidelity import markdown as fidelity_markdown
 from app.lm import load_model
-from app.sampling import MAX_LENGTH_DEFAULT, draw
+from app.sampling import MAX_LENGTH_DEFAULT, draw, draw_conditions
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 TEMPERATURES = (0.5, 0.8, 1.0, 1.2)
@@ -110,14 +112,11 @@ def sample_model(model, n: int, temperature: float, rng: np.random.Generator,
                  bar: tqdm | None = None) -> list[str | None]:
     """``n`` raw samples in chunks (nothing filtered: copies and repeats are what we measure)."""
     out: list[str | None] = []
-    conditions = getattr(model, "conditions", None)
-    # a model conditioned on the state draws one per name, in proportion to the state's
-    # municipalities, so its samples are comparable with the real list as a whole
-    counts = np.asarray(model.metadata.get("condition_counts") or np.ones(len(conditions or [])),
-                        dtype=np.float64)
     while len(out) < n:
         count = min(CHUNK, n - len(out))
-        cond = rng.choice(len(conditions), size=count, p=counts / counts.sum()) if conditions else None
+        # a model conditioned on the state draws one per name, in proportion to the state's
+        # municipalities, so its samples are comparable with the real list as a whole
+        cond = draw_conditions(model, count, rng)
         names, _ = draw(model, count, "", MAX_LENGTH_DEFAULT, temperature, None, rng, cond)
         out.extend(names)
         if bar is not None:
@@ -195,6 +194,8 @@ def markdown(report: dict) -> str:
                          f"{s['copy_rate']:.1%} | {s['held_out_rate']:.1%} | "
                          f"{s['distinct_rate']:.1%} | {_fmt(s['mean_length'], '.1f')} | "
                          f"{s['over_three_words']:.1%} | {', '.join(s['examples'][:3])} |")
+    if report.get("fidelity"):
+        lines += ["", fidelity_markdown(report["fidelity"])]
     return "\n".join(lines)
 
 
@@ -211,6 +212,8 @@ def run(models_dir: Path | None = None, names: Path | None = None, samples: int 
     models = load_models(models_dir)
     report = build_report(models, read_names(names or DEFAULT_NAMES), samples or SAMPLES,
                           progress=progress)
+    if any(getattr(model, "conditions", None) for model in models.values()):
+        report["fidelity"] = fidelity_report(models)
     write_report(report, models_dir / "report.json")
     print(markdown(report))
     return report
