@@ -52,3 +52,31 @@ def tiny_models_folder(tmp_path_factory):
         model = make_tiny_model(kind)
         checkpoint.save(folder / f"{kind}.npz", model.checkpoint(model.metadata))
     return folder
+
+
+TINY_STATES = ["Oaxaca", "Sonora", "Yucatán"]
+TINY_STATE_COUNTS = [570, 72, 106]   # municipalities, as in the data
+
+
+def make_tiny_state_model(kind: str = "lstm", seed: int = 0) -> NeuralLM:
+    """An untrained small model conditioned on three real states (app.train's metadata)."""
+    vocab = Vocabulary.from_names(TINY_NAMES)
+    config = ModelConfig(kind=kind, vocab_size=len(vocab), hidden=16, layers=1, embed=8,
+                         conditions=len(TINY_STATES), cond_embed=4)
+    params = network.init_params(config, np.random.default_rng(seed))
+    metadata = {"metrics": {"val_nll": 2.9, "train_seconds": 0.1, "best_epoch": 1},
+                "data_sha256": "0" * 64, "history": [], "condition": "estado",
+                "conditions": TINY_STATES, "condition_codes": ["20", "26", "31"],
+                "condition_counts": TINY_STATE_COUNTS}
+    return NeuralLM(config, params, vocab, metadata)
+
+
+@pytest.fixture(scope="session")
+def tiny_state_models_folder(tmp_path_factory):
+    """Tiny lstm.npz and rnn.npz beside a tiny lstm_estado.npz conditioned on three states."""
+    folder = tmp_path_factory.mktemp("tiny_state_models")
+    models = {kind: make_tiny_model(kind) for kind in ("lstm", "rnn")}
+    models["lstm_estado"] = make_tiny_state_model("lstm")
+    for name, model in models.items():
+        checkpoint.save(folder / f"{name}.npz", model.checkpoint(model.metadata))
+    return folder

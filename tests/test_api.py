@@ -223,3 +223,67 @@ def test_committed_models_load():
         ready = client.get("/readyz").json()
         assert ready["failures"] == []
         assert ready["models"] == sorted(path.stem for path in MODELS.glob("*.npz"))
+
+
+@pytest.fixture(scope="module")
+def state_client(tiny_state_models_folder):
+    with TestClient(create_app(tiny_state_models_folder)) as client:
+        yield client
+
+
+@pytest.mark.parametrize("estado", ["Yucatán", "yucatan", "YUCATAN", "31", " yucatán "])
+def test_names_for_a_state_by_name_or_code(state_client, estado):
+    body = state_client.get("/api/names", params={"model": "lstm_estado", "n": 5, "seed": 4,
+                                                  "estado": estado}).json()
+    assert body["estado"] == "Yucatán" and len(body["names"]) == 5
+    assert all(n["estado"] == "Yucatán" and n["nearest"]["estado"] == "Yucatán"
+               for n in body["names"])
+
+
+def test_without_estado_a_conditioned_model_says_each_names_state(state_client):
+    params = {"model": "lstm_estado", "n": 40, "seed": 8, "estado": ""}
+    body = state_client.get("/api/names", params=params).json()
+    assert body["estado"] is None
+    assert {n["estado"] for n in body["names"]} <= {"Oaxaca", "Sonora", "Yucatán"}
+    assert "Oaxaca" in {n["estado"] for n in body["names"]}     # 570 of 748 municipalities
+    assert state_client.get("/api/names", params=params).json()["names"] == body["names"]
+
+
+@pytest.mark.parametrize("estado", ["Narnia", "33", "Jalisco"])
+def test_unknown_state_gets_422_listing_the_valid_ones(state_client, estado):
+    response = state_client.get("/api/names", params={"model": "lstm_estado", "estado": estado})
+    message = detail_for(response, "estado")
+    assert repr(estado) in message or "'Jalisco'" in message
+    assert "20 Oaxaca, 26 Sonora, 31 Yucatán" in message
+    assert response.json()["detail"][0]["ctx"]["valid"] == ["Oaxaca", "Sonora", "Yucatán"]
+
+
+def test_estado_on_an_unconditioned_model_names_the_conditioned_ones(state_client):
+    response = state_client.get("/api/names", params={"model": "rnn", "estado": "Oaxaca"})
+    message = detail_for(response, "estado")
+    assert "'rnn' is not conditioned" in message and "models that are: lstm_estado" in message
+    assert response.json()["detail"][0]["type"] == "not_conditioned"
+
+
+def test_estados_lists_the_states_of_the_data(state_client, client):
+    body = state_client.get("/api/estados").json()
+    assert body["conditioned_models"] == ["lstm_estado"] and body["total_municipios"] == 2458
+    assert len(body["estados"]) == 32
+    assert body["estados"][19] == {"code": "20", "name": "Oaxaca", "municipios": 570}
+    # from the data, not from a model: the same with no conditioned model loaded
+    plain = client.get("/api/estados").json()
+    assert plain["estados"] == body["estados"] and plain["conditioned_models"] == []
+
+
+def test_page_state_selector(state_client, client):
+    html = state_client.get("/", params={"model": "lstm_estado", "n": 3, "seed": 1,
+                                         "estado": "31"}).text
+    assert '<select id="estado-elegido" name="estado"' in html
+    assert '<option value="">todo México</option>' in html
+    assert '<option value="Yucatán" selected>' in html
+    listed = html.split('<ol id="nombres">')[1].split("</ol>")[0]
+    assert listed.count("para Yucatán") == 3 and "estado Yucatán" in html
+    assert "por estado" in html   # the conditioned model's one-line description
+    assert "estado-elegido" not in client.get("/").text   # no conditioned model, no selector
+    wrong = state_client.get("/", params={"model": "lstm", "estado": "Oaxaca"})
+    assert wrong.status_code == 422 and "no distingue estados" in wrong.text

@@ -29,3 +29,36 @@ def test_nearest_is_the_minimum_edit_distance_first_in_the_list():
     assert (tie.name, tie.distance) == ("Tepic", 1)
     (same,) = gazetteer.nearest([fold_key("cólima")])
     assert (same.name, same.distance) == ("Colima", 0)
+
+
+def test_states_come_from_the_csv_with_codes_and_counts():
+    estados = load_gazetteer().estados
+    assert len(estados) == 32 and [e.code for e in estados] == [f"{i:02d}" for i in range(1, 33)]
+    assert sum(e.municipios for e in estados) == 2458
+    assert (estados[30].name, estados[30].municipios) == ("Yucatán", 106)
+
+
+def test_a_state_is_found_by_name_or_code_ignoring_case_accents_and_spacing():
+    gazetteer = load_gazetteer()
+    for text in ["Yucatán", "yucatan", "YUCATÁN", " Yucatan ", "31"]:
+        assert gazetteer.find_estado(text).name == "Yucatán", text
+    for text in ["Ciudad de México", "ciudad de mexico", "CIUDAD  DE MÉXICO", "Ciudad-de-Mexico",
+                 "09", "9", "CDMX"]:
+        assert gazetteer.find_estado(text).code == "09", text
+    assert gazetteer.find_estado("México").code == "15"
+    assert gazetteer.find_estado("veracruz").name == "Veracruz de Ignacio de la Llave"
+    assert gazetteer.find_estado("michoacan de ocampo").code == "16"
+    for text in ["Narnia", "33", "0", "", "Yuca"]:
+        assert gazetteer.find_estado(text) is None, text
+
+
+def test_nearest_prefers_the_same_state_unless_the_name_is_real_elsewhere():
+    gazetteer = Gazetteer([("Tepic", "Nayarit"), ("Teopisca", "Chiapas"), ("Guadalupe", "Nuevo León"),
+                           ("Guadalupe", "Zacatecas"), ("Fresnillo", "Zacatecas")])
+    keys = [fold_key(k) for k in ["Tepicx", "Tepicx", "Tepic", "Guadalupo", "Guadalupo"]]
+    near = gazetteer.nearest(keys, [None, "Chiapas", "Chiapas", "Zacatecas", None])
+    assert [(n.name, n.estado, n.distance) for n in near] == [
+        ("Tepic", "Nayarit", 1), ("Teopisca", "Chiapas", 3), ("Tepic", "Nayarit", 0),
+        ("Guadalupe", "Zacatecas", 1), ("Guadalupe", "Nuevo León", 1)]
+    # a name shared by several states counts for each (Zacatecas' Guadalupe is not dropped)
+    assert gazetteer.by_state["Zacatecas"][1] == ["Guadalupe", "Fresnillo"]

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TINY_NAMES
+from conftest import TINY_NAMES, make_tiny_model, make_tiny_state_model
+from rapidfuzz.distance import Levenshtein
 
 from app import network
 from app.corpus import Vocabulary, fold
 from app.gazetteer import load_gazetteer
 from app.lm import NeuralLM, names_nll
 from app.network import ModelConfig
-from app.sampling import DRAWS_PER_NAME, MIN_DRAWS, SamplingError, sample_names
+from app.sampling import (
+    DRAWS_PER_NAME,
+    MIN_DRAWS,
+    SamplingError,
+    draw_conditions,
+    resolve_estado,
+    sample_names,
+)
 
 
 class ListModel:
@@ -58,6 +66,7 @@ class EndsSoon:
     def __init__(self, model, push: float = 1.5):
         self.model, self.push = model, push
         self.vocab, self.kind, self.conditions = model.vocab, model.kind, model.conditions
+        self.metadata = model.metadata
 
     def initial_state(self, n, cond=None):
         return self.model.initial_state(n, cond), np.zeros(n)
@@ -206,3 +215,54 @@ def test_state_conditioned_model_samples_with_a_random_state_per_name():
     model = make_state_model()
     result = sample_names(EndsSoon(model), 5, np.random.default_rng(0), prefix="Te")
     assert len(result.names) == 5 and all(s.name.startswith("Te") for s in result.names)
+
+
+def test_states_are_drawn_in_proportion_to_their_municipalities_reproducibly():
+    model = make_tiny_state_model()
+    model.metadata["condition_counts"] = [1, 0, 9]
+    draws = draw_conditions(model, 5000, np.random.default_rng(7))
+    assert np.array_equal(draws, draw_conditions(model, 5000, np.random.default_rng(7)))
+    shares = np.bincount(draws, minlength=3) / len(draws)
+    assert shares[1] == 0 and abs(shares[2] - 0.9) < 0.02 and abs(shares[0] - 0.1) < 0.02
+    assert (draw_conditions(model, 4, np.random.default_rng(0), estado=1) == 1).all()
+    assert draw_conditions(make_tiny_model("lstm"), 4, np.random.default_rng(0)) is None
+
+
+def test_each_name_says_its_state_and_a_seed_repeats_names_and_states():
+    model = make_tiny_state_model()
+    model.metadata["condition_counts"] = [0, 1, 1]     # never Oaxaca
+
+    def run(**options):
+        result = sample_names(EndsSoon(model), 30, np.random.default_rng(11), **options)
+        return [(s.name, s.estado) for s in result.names]
+
+    mixed = run()
+    assert len(mixed) == 30 and mixed == run()
+    assert {estado for _, estado in mixed} == {"Sonora", "Yucatán"}
+    assert {estado for _, estado in run(estado=0)} == {"Oaxaca"}
+
+
+def test_nearest_real_name_is_sought_in_the_state_asked_for():
+    gazetteer = load_gazetteer()
+    result = sample_names(EndsSoon(make_tiny_state_model()), 20, np.random.default_rng(2),
+                          estado=2, gazetteer=gazetteer)
+    assert result.names
+    for s in result.names:
+        assert s.estado == "Yucatán" and s.novel
+        assert s.nearest.estado == "Yucatán"
+        yucatan_keys = gazetteer.by_state["Yucatán"][0]
+        assert s.nearest.distance == min(Levenshtein.distance(fold(s.name), k) for k in yucatan_keys)
+
+
+def test_estado_is_checked_against_the_model():
+    with pytest.raises(SamplingError) as unconditioned:
+        sample_names(make_tiny_model("lstm"), 3, np.random.default_rng(0), estado=0)
+    assert (unconditioned.value.field, unconditioned.value.code) == ("estado", "not_conditioned")
+    with pytest.raises(SamplingError) as out_of_range:
+        sample_names(make_tiny_state_model(), 3, np.random.default_rng(0), estado=3)
+    assert out_of_range.value.code == "out_of_range" and "0 to 2" in str(out_of_range.value)
+    model = make_tiny_state_model()
+    assert resolve_estado(model, "yucatan")[1] == 2 and resolve_estado(model, "20")[1] == 0
+    with pytest.raises(SamplingError) as not_trained:
+        resolve_estado(model, "Jalisco")
+    assert not_trained.value.code == "unknown_state" and "20 Oaxaca" in str(not_trained.value)
