@@ -226,6 +226,15 @@ def score_everywhere(registry: Registry, nombre: str) -> list[dict]:
     return results
 
 
+def fidelity_rows(report: dict | None) -> list[tuple[str, dict]]:
+    """(label, scores) of the state judge: held-out real names first, then each model."""
+    fidelity = (report or {}).get("fidelity")
+    if not fidelity:
+        return []
+    return [("reales no vistos", fidelity["real_held_out"])] + [
+        (m["name"], m) for m in fidelity["models"]]
+
+
 @router.get("/comparar", response_class=HTMLResponse, include_in_schema=False)
 def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     registry: Registry = request.app.state.registry
@@ -257,6 +266,7 @@ def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         "scores": score_everywhere(registry, nombre) if nombre and not too_long else [],
         "too_long": too_long,
         "other_split": other_split,
+        "fidelidad": fidelity_rows(report),
         "models": list(registry.models),
     }
     return templates.TemplateResponse(request, "comparar.html", context)

@@ -43,6 +43,10 @@ def compare_folder(tmp_path_factory):
         checkpoint.save(folder / f"{name}.npz", model.checkpoint(model.metadata))
     real = TINY_NAMES + [f"{a} de {b}" for a, b in zip(TINY_NAMES, TINY_NAMES[::-1], strict=True)]
     built = report.build_report(models, real, samples=30, progress=False)
+    judged = {"n": 60, "accuracy": 0.1, "top3": 0.3, "balanced_accuracy": 0.08}
+    built["fidelity"] = {"classifier": "naive Bayes", "chance": 0.25, "per_state": 15,
+                         "temperature": 0.8, "real_held_out": {**judged, "accuracy": 0.4},
+                         "models": [{"name": "lstm", **judged}]}
     report.write_report(built, folder / "report.json")
     return folder
 
@@ -79,6 +83,7 @@ def test_page_renders_the_report_table_and_svg_charts(client):
     assert "lstm validación" in html and "lstm entrenamiento" in html  # legend entries
     assert "temperatura</text>" in html and "época</text>" in html     # axis labels
     assert "La LSTM predice la siguiente letra" in html                  # the written comparison
+    assert 'id="tabla-fidelidad"' in html and "<td>60</td>" in html and "40.0 %" in html
 
 
 def test_try_a_name_scores_it_with_every_model(client):
