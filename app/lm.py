@@ -88,9 +88,14 @@ def _expected_shapes(kind, metadata):
     return MODEL_CLASSES[kind].expected_shapes(metadata)
 
 
+def load_checkpoint(path: str | Path) -> checkpoint.Checkpoint:
+    """Read any model checkpoint, its arrays checked against its kind. Raises CheckpointError."""
+    return checkpoint.load(path, expected_shapes=_expected_shapes)
+
+
 def load_model(path: str | Path):
     """Load and validate any model checkpoint. Raises checkpoint.CheckpointError."""
-    ckpt = checkpoint.load(path, expected_shapes=_expected_shapes)
+    ckpt = load_checkpoint(path)
     return MODEL_CLASSES[ckpt.kind].from_checkpoint(ckpt)
 
 

@@ -133,3 +133,18 @@ def test_conditioned_training_records_the_states(tmp_path):
 def test_condition_needs_states_in_the_data(names_file, tmp_path, capsys):
     assert _train(names_file, tmp_path / "x.npz", "--condition", "estado") == 2
     assert "needs a CSV with an estado column" in capsys.readouterr().err
+
+
+def test_final_checkpoint_scores_the_training_names_without_dropout(names_file, tmp_path):
+    out = tmp_path / "lstm.npz"
+    assert _train(names_file, out, "--epochs", "2", "--dropout", "0.5") == 0
+    metrics = load_model(out).metadata["metrics"]
+    assert metrics["train_nll"] != metrics["train_loss"]  # eval mode differs from the dropout loss
+    assert 0 < metrics["train_nll"] < 5
+
+
+def test_resume_refuses_a_checkpoint_of_another_kind(names_file, tmp_path, capsys):
+    out = tmp_path / "model.npz"
+    assert _train(names_file, out, "--model", "rnn", "--epochs", "1") == 0
+    assert _train(names_file, out, "--model", "lstm", "--epochs", "2", "--resume") == 2
+    assert "holds a rnn model, not lstm" in capsys.readouterr().err
