@@ -21,11 +21,7 @@ import numpy as np
 from app import checkpoint
 from app.checkpoint import CheckpointError
 from app.corpus import DEFAULT_NAMES, Batch, DataError, data_sha256, read_corpus, split_names
-
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+from app.network import log_softmax
 
 
 def _model_classes() -> dict[str, type]:
@@ -62,7 +58,7 @@ class MixtureLM:
     def next_logits(self, ids: np.ndarray, state):
         """log P of the next token under the mixture (usable as logits)."""
         outputs = [c.next_logits(ids, s) for c, s in zip(self.components, state, strict=True)]
-        logp = np.stack([_log_softmax(logits.astype(np.float64)) for logits, _ in outputs])
+        logp = np.stack([log_softmax(logits.astype(np.float64)) for logits, _ in outputs])
         mixed = np.logaddexp.reduce(logp + self._log_w[:, None, None], axis=0)
         return mixed.astype(np.float32), tuple(s for _, s in outputs)
 

@@ -105,7 +105,8 @@ def _dropout(x: np.ndarray, rate: float, rng: np.random.Generator | None):
     return x * keep, keep
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log softmax over the last axis, shifted by the max so exp never overflows."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
@@ -138,7 +139,7 @@ def loss_and_grads(config: ModelConfig, params: Params, batch: Batch, norm: floa
         keeps.append(keep)
     H = config.hidden
     h_flat = x.reshape(T * B, H)
-    logp = _log_softmax(h_flat @ params["out.W"] + params["out.b"])  # (T*B, V)
+    logp = log_softmax(h_flat @ params["out.W"] + params["out.b"])  # (T*B, V)
     targets = batch.targets.reshape(-1)
     token_nll = -logp[np.arange(T * B), targets].reshape(T, B) * mask
     loss = float(token_nll.sum()) / norm

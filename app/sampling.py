@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.gazetteer import Estado, Gazetteer, Nearest, fold_key, load_gazetteer
+from app.network import log_softmax
 
 MAX_LENGTH_DEFAULT = 40
 MAX_LENGTH_LIMIT = 64
@@ -91,11 +92,6 @@ def check_options(vocab, temperature: float, top_k: int | None, prefix: str,
                             f"prefix has characters the model never saw: {shown}", unknown=unknown)
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-
-
 def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One token per row from softmax(logits / T), optionally among the top_k only.
@@ -135,7 +131,7 @@ def draw(model, count: int, prefix: str, max_length: int, temperature: float,
     nll = np.zeros(count)
     logits, state = model.next_logits(np.zeros(count, dtype=np.int64), state)
     for token in vocab.encode(prefix):
-        nll -= _log_softmax(logits)[:, token]
+        nll -= log_softmax(logits)[:, token]
         logits, state = model.next_logits(np.full(count, token, dtype=np.int64), state)
 
     steps = max_length - len(prefix) + 1          # characters still allowed, then the end token
