@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from app.corpus import DEFAULT_STATES_CSV, Corpus, read_corpus, split_names
-from app.gazetteer import Gazetteer, fold_key, load_gazetteer
+from app.corpus import DEFAULT_STATES_CSV, Corpus, fold, read_corpus, split_names
+from app.gazetteer import Gazetteer, load_gazetteer
 from app.sampling import sample_names
 
 ORDERS = (1, 2, 3)
@@ -39,7 +39,7 @@ TOP = 3
 
 def ngrams(name: str, orders: Sequence[int] = ORDERS) -> list[str]:
     """Character n-grams of the folded name, framed so that beginnings and endings count."""
-    text = f"^{fold_key(name)}$"
+    text = f"^{fold(name)}$"
     return [text[i:i + n] for n in orders for i in range(len(text) - n + 1)]
 
 

@@ -1,8 +1,7 @@
 """The real municipality names: novelty check and nearest real name (with its state).
 
-    from app.gazetteer import load_gazetteer
-    load_gazetteer().nearest([fold_key("Tepicc")])  # [Nearest(name='Tepic', estado='Nayarit', distance=1)]
-    load_gazetteer().find_estado("yucatan")         # Estado(code='31', name='Yucatán', municipios=106)
+    load_gazetteer().nearest([fold("Tepicc")])  # [Nearest(name='Tepic', estado='Nayarit', distance=1)]
+    load_gazetteer().find_estado("yucatan")     # Estado(code='31', name='Yucatán', municipios=106)
 
 The real list is the union of ``data/municipios_por_estado.csv`` and ``data/municipios.txt``,
 keyed by ``corpus.fold`` (case and accents ignored), so "ACAMBARO" and "Acámbaro" are one name.
@@ -16,7 +15,6 @@ from __future__ import annotations
 import csv
 import functools
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,23 +24,6 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from app.corpus import DATA_DIR, fold, normalize, read_names
-
-
-class _FoldTable(dict):
-    """A str.translate table that folds each character once, the first time it is seen."""
-
-    def __missing__(self, code: int) -> str:
-        decomposed = unicodedata.normalize("NFD", chr(code).casefold())
-        self[code] = folded = "".join(c for c in decomposed if not unicodedata.combining(c))
-        return folded
-
-
-_FOLD_TABLE = _FoldTable()
-
-
-def fold_key(name: str) -> str:
-    """``corpus.fold(name)``, several times faster: folding works character by character."""
-    return name.strip().translate(_FOLD_TABLE)
 
 
 @dataclass(frozen=True)
@@ -68,7 +49,7 @@ ESTADO_ALIASES = {
 
 def estado_key(text: str) -> str:
     """How a state is looked up: folded, dots dropped, runs of spaces and hyphens as one space."""
-    return re.sub(r"[\s\-]+", " ", fold_key(text).replace(".", "")).strip()
+    return re.sub(r"[\s\-]+", " ", fold(text).replace(".", "")).strip()
 
 
 class Gazetteer:
@@ -106,7 +87,7 @@ class Gazetteer:
         return len(self.keys)
 
     def is_real(self, name: str) -> bool:
-        return fold_key(name) in self.key_set
+        return fold(name) in self.key_set
 
     def find_estado(self, text: str) -> Estado | None:
         """The state named by ``text``: its name or two-digit INEGI code ("31", "1" too), case,
@@ -119,7 +100,7 @@ class Gazetteer:
 
     def nearest(self, keys: Sequence[str],
                 estados: Sequence[str | None] | None = None) -> list[Nearest]:
-        """The closest real name to each folded key (``fold_key``), in one distance matrix.
+        """The closest real name to each folded key (``corpus.fold``), in one distance matrix.
 
         With ``estados`` (one state or None per key), a key with a state gets the closest of
         that state's municipalities instead, unless it is exactly a real name of another state.

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.gazetteer import Estado, Gazetteer, Nearest, fold_key, load_gazetteer
+from app.corpus import fold
+from app.gazetteer import Estado, Gazetteer, Nearest, load_gazetteer
 from app.network import log_softmax
 
 MAX_LENGTH_DEFAULT = 40
@@ -250,7 +251,7 @@ def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0
             # unfinished, empty, space-padded, or impossible under the model (a forced prefix)
             if name is None or not name or name != name.strip() or not math.isfinite(score):
                 continue
-            key = fold_key(name)
+            key = fold(name)
             if key in seen or (novel and key in gazetteer.key_set):
                 continue
             seen.add(key)
