@@ -49,7 +49,7 @@ class TrainConfig:
     layers: int = 2
     embed: int = 32
     dropout: float = 0.4
-    epochs: int = 60
+    epochs: int = 100
     batch_size: int = 32
     lr: float = 1e-2
     optimizer: str = "adam"
@@ -66,7 +66,7 @@ class TrainConfig:
 # per-kind defaults, applied where the user gave no flag
 KIND_DEFAULTS: dict[str, dict] = {
     "lstm": {},
-    "rnn": {"layers": 1, "hidden": 256, "dropout": 0.3, "lr": 6e-3},
+    "rnn": {"layers": 2, "hidden": 192, "dropout": 0.3, "lr": 6e-3, "cond_embed": 8},
 }
 
 
