@@ -240,7 +240,7 @@ def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0
     budget = max(MIN_DRAWS, DRAWS_PER_NAME * n)
     while len(found) < n and result.draws < budget:
         # size each round from the acceptance rate so far (at first, what a trained LSTM gives
-        # at T=0.8): a few spare rows are nearly free, a second round costs every step again
+        # at T=0.8): spare rows cost their share of each step, a second round every step again
         rate = max(len(found) / result.draws, 0.05) if result.draws else 0.9
         count = min(budget - result.draws, math.ceil((n - len(found)) / rate * 1.05) + 4)
         cond = draw_conditions(model, count, rng, estado)
