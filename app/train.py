@@ -45,8 +45,8 @@ class TrainConfig:
     """Everything that shapes a training run; defaults are the best found for each kind."""
 
     model: str = "lstm"
-    hidden: int = 160
-    layers: int = 2
+    hidden: int = 256
+    layers: int = 1
     embed: int = 32
     dropout: float = 0.4
     epochs: int = 100
