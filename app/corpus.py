@@ -10,7 +10,7 @@ import csv
 import hashlib
 import io
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -249,10 +249,3 @@ def length_bucketed_batches(
     return [make_batch([encoded[i] for i in chunk],
                        cond=None if cond is None else [cond[i] for i in chunk])
             for chunk in chunks]
-
-
-def iter_encoded(vocab: Vocabulary, names: Sequence[str]) -> Iterator[tuple[str, list[int]]]:
-    """(name, ids) for names fully covered by the vocabulary; others are skipped."""
-    for name in names:
-        if not vocab.unknown(name):
-            yield name, vocab.encode(name)
