@@ -237,7 +237,7 @@ class Trainer:
             rng = np.random.default_rng([cfg.seed, epoch])
             batches = length_bucketed_batches(self.train_encoded, cfg.batch_size, rng,
                                               cond=self.train_cond)
-            started, total = time.perf_counter(), 0.0
+            started, total, seen = time.perf_counter(), 0.0, 0
             bar = tqdm(batches, desc=f"epoch {epoch:3d}", disable=self.quiet, leave=False,
                        unit="batch", dynamic_ncols=True)
             for i, batch in enumerate(bar, 1):
@@ -246,9 +246,9 @@ class Trainer:
                 clip_global_norm(grads, cfg.clip)
                 self.optimizer.step(model.params, grads, lr_scale)
                 total += loss * norm
+                seen += batch.n_tokens
                 if i % 10 == 0:
                     elapsed = time.perf_counter() - started
-                    seen = sum(b.n_tokens for b in batches[:i])
                     bar.set_postfix(loss=f"{loss:.3f}", chars_s=f"{seen / elapsed:,.0f}")
             epoch_seconds = time.perf_counter() - started
             self.seconds += epoch_seconds
