@@ -40,18 +40,21 @@ class NeuralLM:
         return int(sum(p.size for p in self.params.values()))
 
     def initial_state(self, n: int, cond: np.ndarray | None = None):
-        return (network.zero_state(self.config, n, self.params["out.W"].dtype), cond)
+        # the step tables travel with the state: built from the params as they are now, they
+        # can never go stale (training updates params in place), for ~0.05 ms per batch
+        weights = network.step_weights(self.config, self.params)
+        return weights, network.zero_state(self.config, n, self.params["out.W"].dtype), cond
 
     def next_logits(self, ids: np.ndarray, state):
-        layers, cond = state
-        logits, layers = network.step(self.config, self.params, ids, layers, cond)
-        return logits, (layers, cond)
+        weights, layers, cond = state
+        logits, layers = network.step(self.config, weights, ids, layers, cond)
+        return logits, (weights, layers, cond)
 
     def select(self, state, keep: np.ndarray):
         """The state of the sequences at indices ``keep`` (to drop finished ones mid-batch)."""
-        layers, cond = state
+        weights, layers, cond = state
         layers = [tuple(s[keep] for s in layer) for layer in layers]
-        return layers, (None if cond is None else cond[keep])
+        return weights, layers, (None if cond is None else cond[keep])
 
     def token_nll(self, batch: Batch) -> np.ndarray:
         """(T, B) NLL in nats of every target in a batch (0 on padding), dropout off."""

@@ -30,25 +30,30 @@ def zero_state(batch_size: int, hidden_size: int, dtype=np.float32) -> tuple[np.
     return (np.zeros((batch_size, hidden_size), dtype), np.zeros((batch_size, hidden_size), dtype))
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    # the tanh form never overflows, unlike 1 / (1 + exp(-x))
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 def _activate(a: np.ndarray, H: int) -> np.ndarray:
-    """(B, 4H) pre-activations -> gate values, sigmoid on i, f, o and tanh on g."""
-    gates = np.empty_like(a)
-    gates[:, :3 * H] = sigmoid(a[:, :3 * H])
-    gates[:, 3 * H:] = np.tanh(a[:, 3 * H:])
-    return gates
+    """(B, 4H) pre-activations -> gate values, in place: sigmoid on i, f, o and tanh on g."""
+    s = a[:, :3 * H]
+    # sigmoid(x) = 0.5 * (1 + tanh(x / 2)): the tanh form never overflows, unlike 1 / (1 + exp(-x))
+    s *= 0.5
+    np.tanh(s, out=s)
+    s += 1.0
+    s *= 0.5
+    np.tanh(a[:, 3 * H:], out=a[:, 3 * H:])
+    return a
 
 
-def step(params, x, state):
-    """One time step for sampling: x (B, D), state (h, c) each (B, H) -> h, new state."""
-    W, b = params["W"], params["b"]
-    D, H = x.shape[1], W.shape[1] // 4
+def step(Wh, a_in, state):
+    """One time step for sampling.
+
+    Wh (H, 4H): the recurrent rows of W; a_in (B, 4H): the input's share of the pre-activations,
+    bias included (x_t W[:D] + b; for token inputs a row of a precomputed table, see
+    ``network.StepWeights``); state (h, c) each (B, H) -> h, new state.
+    """
+    H = Wh.shape[0]
     h, c = state
-    gates = _activate(x @ W[:D] + h @ W[D:] + b, H)
+    gates = h @ Wh
+    gates += a_in
+    _activate(gates, H)
     i, f, o, g = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
     c = f * c + i * g
     h = o * np.tanh(c)
@@ -71,7 +76,10 @@ def forward(params, x, state):
     hs = np.empty_like(cs)
     h, c = state
     for t in range(T):
-        g = gates[t] = _activate(pre[t] + h @ Wh, H)
+        g = gates[t]
+        np.matmul(h, Wh, out=g)
+        g += pre[t]
+        _activate(g, H)
         c = g[:, H:2 * H] * c + g[:, :H] * g[:, 3 * H:]
         tanh_cs[t] = np.tanh(c)
         h = g[:, 2 * H:3 * H] * tanh_cs[t]

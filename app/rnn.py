@@ -24,11 +24,15 @@ def zero_state(batch_size: int, hidden_size: int, dtype=np.float32) -> tuple[np.
     return (np.zeros((batch_size, hidden_size), dtype),)
 
 
-def step(params, x, state):
-    """One time step for sampling: x (B, D), state (h,) with h (B, H) -> h, new state."""
-    W, b = params["W"], params["b"]
-    D = x.shape[1]
-    h = np.tanh(x @ W[:D] + state[0] @ W[D:] + b)
+def step(Wh, a_in, state):
+    """One time step for sampling.
+
+    Wh (H, H): the recurrent rows of W; a_in (B, H): the input's share of the pre-activation,
+    bias included (x_t W[:D] + b); state (h,) with h (B, H) -> h, new state.
+    """
+    a = state[0] @ Wh
+    a += a_in
+    h = np.tanh(a, out=a)
     return h, (h,)
 
 

@@ -22,9 +22,10 @@ def test_step_by_step_matches_whole_sequence(kind):
     cell = CELLS[kind]
     params, state, x = _layer(cell)
     hs, final, _ = cell.forward(params, x, state)
+    D = x.shape[2]
     s = state
     for t in range(x.shape[0]):
-        h, s = cell.step(params, x[t], s)
+        h, s = cell.step(params["W"][D:], x[t] @ params["W"][:D] + params["b"], s)
         np.testing.assert_allclose(h, hs[t], rtol=1e-12)
     for a, b in zip(s, final, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
