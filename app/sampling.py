@@ -94,29 +94,20 @@ def check_options(vocab, temperature: float, top_k: int | None, prefix: str,
 
 
 def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
-          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One token per row from softmax(logits / T), optionally among the top_k only.
-
-    Returns the tokens (b,) and their NLL under the model itself (T=1, no top_k).
-    """
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    weights = np.exp(shifted)
-    V = shifted.shape[1]
-    rows = np.arange(len(shifted))
-    if temperature != 1.0 or (top_k is not None and top_k < V):
+          rng: np.random.Generator) -> np.ndarray:
+    """One token per row (b,) from softmax(logits / T), optionally among the top_k only."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    V = z.shape[1]
+    if temperature != 1.0:
         # dividing after the max is subtracted: a tiny T gives 1 at the argmax and 0 elsewhere
         # (T is floored so that float32 never sees it as 0)
-        z = shifted / np.float32(max(temperature, MIN_TEMPERATURE))
-        if top_k is not None and top_k < V:
-            kth = np.partition(z, V - top_k, axis=1)[:, V - top_k, None]
-            z = np.where(z >= kth, z, -np.inf)
-        cdf = np.cumsum(np.exp(z), axis=1)
-    else:
-        cdf = np.cumsum(weights, axis=1)
+        z *= np.float32(1.0 / max(temperature, MIN_TEMPERATURE))
+    if top_k is not None and top_k < V:
+        kth = np.partition(z, V - top_k, axis=1)[:, V - top_k, None]
+        z[z < kth] = -np.inf
+    cdf = np.cumsum(np.exp(z, out=z), axis=1)
     u = rng.random(len(cdf), dtype=np.float32) * cdf[:, -1]
-    picked = (cdf > u[:, None]).argmax(axis=1)
-    nll = np.log(weights.sum(axis=1)) - shifted[rows, picked]
-    return picked, nll
+    return (cdf > u[:, None]).argmax(axis=1)
 
 
 def draw(model, count: int, prefix: str, max_length: int, temperature: float,
@@ -128,33 +119,50 @@ def draw(model, count: int, prefix: str, max_length: int, temperature: float,
     character under the model (T=1, end token counted).
     """
     vocab = model.vocab
+    prefix_ids = vocab.encode(prefix)
     state = model.initial_state(count, cond)
-    nll = np.zeros(count)
+    rows = np.arange(count)
+    # the loop only picks tokens and drops finished rows; what each step saw is kept and
+    # turned into names and NLLs once at the end: per step, every numpy call counts
+    seen_rows, seen_logits, seen_tokens = [], [], []
     logits, state = model.next_logits(np.zeros(count, dtype=np.int64), state)
-    for token in vocab.encode(prefix):
-        nll -= log_softmax(logits)[:, token]
-        logits, state = model.next_logits(np.full(count, token, dtype=np.int64), state)
+    for token in prefix_ids:
+        seen_rows.append(rows)
+        seen_logits.append(logits)
+        seen_tokens.append(np.full(count, token))
+        logits, state = model.next_logits(seen_tokens[-1], state)
 
-    steps = max_length - len(prefix) + 1          # characters still allowed, then the end token
-    tokens = np.zeros((count, steps), dtype=np.int64)
-    ends = np.full(count, -1)                      # step at which each sequence ended
-    alive = np.arange(count)                       # batch row -> sequence index
-    for t in range(steps):
-        picked, picked_nll = _pick(logits, temperature, top_k, rng)     # (b,), (b,)
-        nll[alive] += picked_nll
-        tokens[alive, t] = picked
-        ended = picked == 0
-        ends[alive[ended]] = t
-        keep = np.flatnonzero(~ended)
-        if t == steps - 1 or not len(keep):
+    alive = rows                                   # batch row -> sequence index
+    for _ in range(max_length - len(prefix) + 1):  # characters still allowed, then the end token
+        picked = _pick(logits, temperature, top_k, rng)                 # (b,)
+        seen_rows.append(alive)
+        seen_logits.append(logits)
+        seen_tokens.append(picked)
+        keep = np.flatnonzero(picked)              # id 0, the boundary, ends a name
+        if not len(keep):
             break
         if len(keep) < len(alive):
             alive, state = alive[keep], model.select(state, keep)
         logits, state = model.next_logits(picked[keep], state)
+    return _finish(vocab, count, prefix, seen_rows, seen_logits, seen_tokens)
 
-    names = [None if end < 0 else prefix + text
-             for text, end in zip(_decode_rows(vocab, tokens), ends, strict=True)]
-    return names, nll / (len(prefix) + np.maximum(ends, 0) + 1)
+
+def _finish(vocab, count: int, prefix: str, seen_rows: list[np.ndarray],
+            seen_logits: list[np.ndarray], seen_tokens: list[np.ndarray]):
+    """Names and NLL per character from what ``draw`` saw at each step, all steps at once."""
+    seq = np.concatenate(seen_rows)                                     # (R,)
+    step = np.repeat(np.arange(len(seen_rows)), [len(r) for r in seen_rows])
+    token = np.concatenate(seen_tokens)                                 # (R,)
+    logp = log_softmax(np.concatenate(seen_logits))                     # (R, V)
+    nll = np.bincount(seq, -logp[np.arange(len(seq)), token].astype(np.float64), count)
+    length = np.bincount(seq, minlength=count)        # tokens per sequence, end token included
+    tokens = np.zeros((count, len(seen_rows)), dtype=np.int64)
+    tokens[seq, step] = token
+    ended = tokens[np.arange(count), length - 1] == 0
+    names = [prefix + text if done else None
+             for text, done in zip(_decode_rows(vocab, tokens[:, len(prefix):]), ended,
+                                   strict=True)]
+    return names, nll / length
 
 
 def _decode_rows(vocab, tokens: np.ndarray) -> list[str]:
