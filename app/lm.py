@@ -30,6 +30,7 @@ class NeuralLM:
         self.config, self.params, self.vocab = config, params, vocab
         self.metadata = metadata or {}
         self.conditions: list[str] = self.metadata.get("conditions", [])
+        self._cached_step_weights: network.StepWeights | None = None
 
     @property
     def kind(self) -> str:
@@ -40,10 +41,19 @@ class NeuralLM:
         return int(sum(p.size for p in self.params.values()))
 
     def initial_state(self, n: int, cond: np.ndarray | None = None):
-        # the step tables travel with the state: built from the params as they are now, they
-        # can never go stale (training updates params in place), for ~0.05 ms per batch
+        # the step tables travel with the state, so a batch keeps the weights it started with
+        layers = network.zero_state(self.config, n, self.params["out.W"].dtype)
+        return self._step_weights(), layers, cond
+
+    def _step_weights(self) -> network.StepWeights:
+        """``network.step_weights``, built once if the weights are read-only (loaded from a
+        checkpoint), else per batch: training updates its weights in place."""
+        if self._cached_step_weights is not None:
+            return self._cached_step_weights
         weights = network.step_weights(self.config, self.params)
-        return weights, network.zero_state(self.config, n, self.params["out.W"].dtype), cond
+        if not any(p.flags.writeable for p in self.params.values()):
+            self._cached_step_weights = weights
+        return weights
 
     def next_logits(self, ids: np.ndarray, state):
         weights, layers, cond = state
@@ -70,6 +80,8 @@ class NeuralLM:
         config = ModelConfig(**ckpt.metadata["config"])
         vocab = Vocabulary(ckpt.metadata["vocab"])
         params = {k: v.astype(np.float32) for k, v in ckpt.arrays.items()}
+        for p in params.values():
+            p.flags.writeable = False   # a loaded model is for scoring and sampling
         return cls(config, params, vocab, ckpt.metadata)
 
     @staticmethod

@@ -35,3 +35,14 @@ def test_stepping_gives_the_logits_of_the_whole_sequence(kind, layers, embed, co
         logits, state = model.next_logits(ids, state)
         nll = -network.log_softmax(logits)[np.arange(len(names)), targets] * batch.mask[t]
         np.testing.assert_allclose(nll, whole[t], rtol=1e-10, atol=1e-12)
+
+
+def test_weights_trained_in_place_are_used_by_the_next_batch():
+    vocab = Vocabulary.from_names(TINY_NAMES)
+    config = ModelConfig(kind="lstm", vocab_size=len(vocab), hidden=7, embed=4)
+    model = NeuralLM(config, network.init_params(config, np.random.default_rng(0)), vocab)
+    ids = np.array([vocab.encode("T")[0]])
+    before, _ = model.next_logits(ids, model.initial_state(1))
+    model.params["embed"] += 1.0          # what an optimiser step does
+    after, _ = model.next_logits(ids, model.initial_state(1))
+    assert not np.allclose(before, after)
