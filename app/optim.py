@@ -1,4 +1,5 @@
-"""Optimisers over a flat dict of parameters: Adam with decoupled weight decay, and Adagrad.
+"""Optimisers over a flat dict of parameters: Adam with decoupled weight decay, and Adagrad;
+and a moving average of the weights.
 
 Their state (moments, step count) is a dict of arrays too, so it goes into the checkpoint and
 ``--resume`` continues exactly where training stopped.
@@ -71,3 +72,21 @@ class Adagrad:
 
 
 OPTIMIZERS = {"adam": Adam, "adagrad": Adagrad}
+
+
+class WeightAverage:
+    """Exponential moving average of the weights (Polyak averaging), updated after every step.
+
+    Evaluated and saved in place of the raw weights, it smooths out the noise of the last
+    steps of a high learning rate without changing how training itself moves.
+    """
+
+    def __init__(self, params: Params, decay: float):
+        self.decay = decay
+        self.params: Params = {name: p.copy() for name, p in params.items()}
+
+    def update(self, params: Params) -> None:
+        for name, p in params.items():
+            average = self.params[name]
+            average *= self.decay
+            average += (1 - self.decay) * p

@@ -35,9 +35,10 @@ from app.corpus import (
 )
 from app.lm import NeuralLM, load_checkpoint
 from app.network import ModelConfig
-from app.optim import OPTIMIZERS, clip_global_norm
+from app.optim import OPTIMIZERS, WeightAverage, clip_global_norm
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+LIVE = "live."   # optimizer-state prefix of the trained weights when the average is saved
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class TrainConfig:
     clip: float = 5.0
     weight_decay: float = 0.0
     lr_decay: float = 0.5
+    ema: float = 0.995        # decay of the weight average evaluated and saved; 0 = raw weights
     patience: int = 4
     val_fraction: float = 0.1
     seed: int = 0
@@ -110,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-decay", type=float,
                    help=f"multiply the learning rate by this after an epoch without improvement "
                         f"({_default('lr_decay')}; 1 = constant)")
+    p.add_argument("--ema", type=float,
+                   help=f"evaluate and save a moving average of the weights with this decay per "
+                        f"step, 0 = the raw weights ({_default('ema')})")
     p.add_argument("--patience", type=int, help=f"epochs without improvement before stopping ({_default('patience')})")
     p.add_argument("--val-fraction", type=float, help=f"share of distinct names held out ({_default('val_fraction')})")
     p.add_argument("--seed", type=int, help=f"seed for init, split, shuffling and dropout ({_default('seed')})")
@@ -138,6 +143,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         (cfg.clip >= 0, f"--clip must be >= 0, got {cfg.clip}"),
         (cfg.weight_decay >= 0, f"--weight-decay must be >= 0, got {cfg.weight_decay}"),
         (0.0 < cfg.lr_decay <= 1.0, f"--lr-decay must be in (0, 1], got {cfg.lr_decay}"),
+        (0.0 <= cfg.ema < 1.0, f"--ema must be in [0, 1), got {cfg.ema}"),
         (cfg.patience >= 1, f"--patience must be >= 1, got {cfg.patience}"),
         (cfg.cond_embed >= 1, f"--cond-embed must be >= 1, got {cfg.cond_embed}"),
     ]
@@ -172,6 +178,7 @@ class Trainer:
             self.model = NeuralLM(config, params, vocab, dict(self.conditions))
             self.optimizer = OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr,
                                                        weight_decay=cfg.weight_decay)
+            self._average_from(params)
             self.history: list[dict] = []
             self.best = {"val_nll": math.inf, "epoch": 0}
             self.seconds = 0.0
@@ -204,6 +211,14 @@ class Trainer:
         index = {s: i for i, s in enumerate(self.conditions["conditions"])}
         return [index[s] for s in corpus.states]
 
+    def _average_from(self, params: dict[str, np.ndarray]) -> None:
+        """Start the weight average at ``params``; ``self.scored`` is the model evaluated and
+        saved: the average's, or the trained one itself when averaging is off."""
+        model = self.model
+        self.average = WeightAverage(params, self.cfg.ema) if self.cfg.ema else None
+        self.scored = (NeuralLM(model.config, self.average.params, model.vocab, model.metadata)
+                       if self.average else model)
+
     def _resume(self) -> None:
         try:
             saved = load_checkpoint(self.out)
@@ -214,12 +229,18 @@ class Trainer:
         meta = saved.metadata
         if meta.get("data_sha256") != self.data_info["data_sha256"]:
             raise DataError(f"--resume: {self.out} was trained on other data; drop --resume to start anew")
-        self.model = model = NeuralLM.from_checkpoint(saved)
+        saved_model = NeuralLM.from_checkpoint(saved)
+        # an averaged checkpoint keeps the trained weights beside the optimiser's state
+        state = {k: v for k, v in saved.optimizer_state.items() if not k.startswith(LIVE)}
+        live = {k[len(LIVE):]: v for k, v in saved.optimizer_state.items() if k.startswith(LIVE)}
+        params = {k: p.astype(np.float32) for k, p in (live or saved_model.params).items()}
+        self.model = model = NeuralLM(saved_model.config, params, saved_model.vocab, meta)
         self.optimizer = OPTIMIZERS[self.cfg.optimizer](model.params, lr=self.cfg.lr,
                                                         weight_decay=self.cfg.weight_decay)
-        if set(saved.optimizer_state) != set(self.optimizer.state):
+        if set(state) != set(self.optimizer.state):
             raise DataError(f"--resume: {self.out} has no {self.cfg.optimizer} state to resume")
-        self.optimizer.state = saved.optimizer_state
+        self.optimizer.state = state
+        self._average_from(saved_model.params)
         self.history = meta["history"]
         self.best = {"val_nll": meta["metrics"]["val_nll"], "epoch": meta["metrics"]["best_epoch"]}
         self.seconds = meta["metrics"]["train_seconds"]
@@ -245,6 +266,8 @@ class Trainer:
                                                         norm=norm, rng=rng)
                 clip_global_norm(grads, cfg.clip)
                 self.optimizer.step(model.params, grads, lr_scale)
+                if self.average:
+                    self.average.update(model.params)
                 total += loss * norm
                 seen += batch.n_tokens
                 if i % 10 == 0:
@@ -252,7 +275,7 @@ class Trainer:
                     bar.set_postfix(loss=f"{loss:.3f}", chars_s=f"{seen / elapsed:,.0f}")
             epoch_seconds = time.perf_counter() - started
             self.seconds += epoch_seconds
-            val_nll = evaluate_nll(model, self.val_batches)
+            val_nll = evaluate_nll(self.scored, self.val_batches)
             improved = val_nll < self.best["val_nll"]
             record = {"epoch": epoch, "train_nll": total / n_tokens, "val_nll": val_nll,
                       "seconds": round(epoch_seconds, 3), "lr_scale": lr_scale}
@@ -268,7 +291,6 @@ class Trainer:
         return self.best
 
     def _save(self, chars_per_second: float) -> None:
-        model = self.model
         metrics = {
             "train_loss": self.history[-1]["train_nll"],  # running mean, dropout on
             "val_nll": self.best["val_nll"],
@@ -281,7 +303,10 @@ class Trainer:
         }
         meta = {**self.data_info, **self.conditions, "train_config": asdict(self.cfg),
                 "metrics": metrics, "history": self.history}
-        checkpoint.save(self.out, model.checkpoint(meta, self.optimizer.state))
+        state = dict(self.optimizer.state)
+        if self.average:  # the trained weights, for --resume; the average is the model
+            state.update({LIVE + k: v for k, v in self.model.params.items()})
+        checkpoint.save(self.out, self.scored.checkpoint(meta, state))
 
     def _add_train_nll(self) -> None:
         """Score the training names with the best weights (dropout off), once training ends.

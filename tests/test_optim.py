@@ -1,9 +1,9 @@
-"""The optimisers: textbook updates, decoupled weight decay on matrices only, and clipping."""
+"""The optimisers: textbook updates, decoupled weight decay on matrices only, clipping, averaging."""
 
 import numpy as np
 import pytest
 
-from app.optim import Adagrad, Adam, clip_global_norm
+from app.optim import Adagrad, Adam, WeightAverage, clip_global_norm
 
 
 def _params(rng):
@@ -59,3 +59,20 @@ def test_clipping_scales_all_gradients_together():
     small = {"a": np.array([0.1])}
     clip_global_norm(small, 1.0)
     assert small["a"][0] == 0.1
+
+
+def test_weight_average_follows_the_exponential_moving_average_and_owns_its_arrays():
+    rng = np.random.default_rng(1)
+    params = _params(rng)
+    start = {k: p.copy() for k, p in params.items()}
+    average = WeightAverage(params, decay=0.9)
+    expected = {k: p.copy() for k, p in params.items()}
+    for _ in range(3):
+        for p in params.values():
+            p += rng.normal(size=p.shape)          # a training step moves the weights in place
+        average.update(params)
+        for k in params:
+            expected[k] = 0.9 * expected[k] + 0.1 * params[k]
+            np.testing.assert_allclose(average.params[k], expected[k], rtol=1e-12)
+    assert not np.allclose(average.params["W"], start["W"])
+    assert not np.shares_memory(average.params["W"], params["W"])

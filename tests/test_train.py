@@ -7,7 +7,7 @@ import pytest
 
 from app import evaluate, network, train
 from app.corpus import DEFAULT_NAMES, read_names
-from app.lm import load_model
+from app.lm import load_checkpoint, load_model
 
 TINY = ["--hidden", "12", "--embed", "6", "--batch-size", "16", "--quiet"]
 
@@ -55,6 +55,29 @@ def test_resume_continues_with_the_epoch_counter(names_file, tmp_path):
     assert history[-1]["epoch"] > first[-1]["epoch"]
 
 
+def test_resume_continues_from_the_trained_weights_not_their_average(names_file, tmp_path):
+    straight, resumed = tmp_path / "straight.npz", tmp_path / "resumed.npz"
+    assert _train(names_file, straight, "--epochs", "3") == 0
+    assert _train(names_file, resumed, "--epochs", "2") == 0
+    assert _train(names_file, resumed, "--epochs", "3", "--resume") == 0
+    a, b = load_model(straight), load_model(resumed)
+    assert a.metadata["metrics"]["best_epoch"] == b.metadata["metrics"]["best_epoch"] >= 2
+    for key in a.params:
+        np.testing.assert_array_equal(a.params[key], b.params[key])
+
+
+def test_the_saved_weights_are_the_average_and_the_trained_ones_are_kept(names_file, tmp_path):
+    averaged, raw = tmp_path / "averaged.npz", tmp_path / "raw.npz"
+    assert _train(names_file, averaged, "--epochs", "2") == 0
+    assert _train(names_file, raw, "--epochs", "2", "--ema", "0") == 0
+    saved = load_checkpoint(averaged)
+    trained = load_model(raw).params
+    for key, p in trained.items():
+        np.testing.assert_array_equal(saved.optimizer_state[train.LIVE + key], p)
+        assert not np.array_equal(saved.arrays[key], p)
+    assert not any(k.startswith(train.LIVE) for k in load_checkpoint(raw).optimizer_state)
+
+
 def test_interrupted_training_keeps_the_old_weights(names_file, tmp_path, monkeypatch, capsys):
     out = tmp_path / "lstm.npz"
     assert _train(names_file, out, "--epochs", "1") == 0
@@ -74,6 +97,7 @@ def test_interrupted_training_keeps_the_old_weights(names_file, tmp_path, monkey
     (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
     (["--val-fraction", "0"], "--val-fraction must be between 0 and 1"),
     (["--epochs", "0"], "--epochs must be >= 1"),
+    (["--ema", "1"], "--ema must be in [0, 1)"),
 ])
 def test_bad_input_is_a_message_and_exit_code_2(names_file, tmp_path, capsys, args, message):
     argv = ["--data", str(names_file), "--out", str(tmp_path / "x.npz"), *TINY, *args]
