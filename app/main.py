@@ -14,7 +14,8 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from threadpoolctl import threadpool_limits
 
@@ -25,6 +26,7 @@ from app.sampling import SamplingError
 from app.schemas import ALLOWED
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+SWAGGER_UI = "/swagger-ui"   # Swagger UI's JS and CSS, served from the fastapi-swagger package
 
 DESCRIPTION = """Inventa nombres creíbles de municipios mexicanos con redes recurrentes (RNN y LSTM)
 escritas desde cero en numpy. Invents credible Mexican municipality names.
@@ -70,11 +72,24 @@ def create_app(models_folder: Path | None = None) -> FastAPI:
         app.state.registry = load_registry(models_folder or models_dir(), load_gazetteer())
         yield
 
-    app = FastAPI(title="Toponimo", description=DESCRIPTION, version="0.1.0", lifespan=lifespan)
+    # FastAPI's own /docs and /redoc load their scripts from a CDN: blank on a closed network
+    app = FastAPI(title="Toponimo", description=DESCRIPTION, version="0.1.0", lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(SamplingError, sampling_error)
     app.add_exception_handler(UnknownModel, unknown_model)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(SWAGGER_UI, StaticFiles(packages=[("fastapi_swagger", "resources")]),
+              name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """The interactive API reference, its files served by this app itself."""
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="Toponimo: API",
+                                   swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+                                   swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png")
+
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(compare.router)

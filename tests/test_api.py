@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,15 @@ def test_health_and_readiness(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"ready": True, "models": ["lstm", "rnn"], "failures": []}
+
+
+def test_api_docs_are_served_by_the_app_itself(client):
+    html = client.get("/docs").text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and all(a.startswith("/") and not a.startswith("//") for a in assets)
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+    assert "'/openapi.json'" in html
 
 
 def test_models_describe_each_loaded_model(client):

@@ -97,3 +97,9 @@ def test_script_prefix_is_shown_as_text_in_spanish(server, page):
     error.wait_for()
     assert "el modelo no conoce estos caracteres" in error.inner_text()
     assert page.locator("#errores img").count() == 0
+
+
+def test_api_docs_render_without_network(server, page):
+    page.goto(server + "/docs")
+    page.locator(".opblock-summary-path", has_text="/api/names").first.wait_for()
+    assert page.locator(".opblock").count() >= 5
