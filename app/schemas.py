@@ -6,9 +6,10 @@ validates its form with the same model, and error messages quote ``ALLOWED``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, GetJsonSchemaHandler, model_validator
+from pydantic_core import CoreSchema
 
 from app.sampling import MAX_LENGTH_DEFAULT, MAX_LENGTH_LIMIT, TEMPERATURE_MAX
 
@@ -34,13 +35,25 @@ ALLOWED = {
 ESTADO_MAX = 40
 
 
+class EmptyMeansDefault:
+    """Marks a query parameter that may also be sent empty (``seed=``, as an HTML form sends a
+    blank field) to mean "not given": its schema says so, for clients and for fuzzers."""
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> dict:
+        schema = dict(handler(core_schema))
+        outer = {key: schema.pop(key) for key in ("description", "title") if key in schema}
+        options = schema["anyOf"] if set(schema) == {"anyOf"} else [schema]
+        return {"anyOf": [*options, {"type": "string", "maxLength": 0}], **outer}
+
+
 class NamesQuery(BaseModel):
     """Options of one sampling request (``GET /api/names`` and the page's form)."""
 
     model: str = Field("lstm", description="Model to sample from: the name of a loaded model "
                                            "(file stem in models/, e.g. lstm or rnn).")
-    n: int = Field(10, ge=1, le=N_MAX, description=f"How many names, {ALLOWED['n']}.")
-    temperature: float = Field(
+    n: Annotated[int, EmptyMeansDefault()] = Field(10, ge=1, le=N_MAX, description=f"How many names, {ALLOWED['n']}.")
+    temperature: Annotated[float, EmptyMeansDefault()] = Field(
         0.8, gt=0, le=TEMPERATURE_MAX, allow_inf_nan=False,
         description="Divides the logits before sampling: near 0 gives the most likely name, "
                     f"1 samples the model as trained, higher is wilder. {ALLOWED['temperature']}.")
@@ -48,17 +61,17 @@ class NamesQuery(BaseModel):
                         description="Every name starts with this text, case kept; each character "
                                     "must be in the model's vocabulary and it may not be longer "
                                     "than max_length. Empty: no prefix.")
-    seed: int | None = Field(None, ge=0, le=SEED_MAX,
+    seed: Annotated[int | None, EmptyMeansDefault()] = Field(None, ge=0, le=SEED_MAX,
                              description="Same seed and options give the same names. "
                                          f"{ALLOWED['seed']}; the response says which was used.")
-    top_k: int | None = Field(None, ge=1, le=TOP_K_MAX,
+    top_k: Annotated[int | None, EmptyMeansDefault()] = Field(None, ge=1, le=TOP_K_MAX,
                               description="Sample only among the k most likely characters at each "
                                           f"step: {ALLOWED['top_k']}.")
-    max_length: int = Field(MAX_LENGTH_DEFAULT, ge=1, le=MAX_LENGTH_LIMIT,
+    max_length: Annotated[int, EmptyMeansDefault()] = Field(MAX_LENGTH_DEFAULT, ge=1, le=MAX_LENGTH_LIMIT,
                             description="Longest name in characters; a draw that reaches it "
                                         f"without ending is dropped, not cut. "
                                         f"{ALLOWED['max_length']}.")
-    novel: bool = Field(True, description="Only names that are not real municipalities "
+    novel: Annotated[bool, EmptyMeansDefault()] = Field(True, description="Only names that are not real municipalities "
                                           "(compared ignoring case and accents).")
     estado: str | None = Field(None, max_length=ESTADO_MAX,
                                description="Generate every name for this state: "
@@ -83,7 +96,7 @@ class NearestOut(BaseModel):
 
 class NameOut(BaseModel):
     name: str
-    novel: bool = Field(description="True when the name is not in the real list.")
+    novel: Annotated[bool, EmptyMeansDefault()] = Field(description="True when the name is not in the real list.")
     nll_per_char: float = Field(description="Mean negative log-likelihood per character (nats), "
                                             "end token included, under the model at T=1.")
     nearest: NearestOut
