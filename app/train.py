@@ -46,9 +46,9 @@ class TrainConfig:
     """Everything that shapes a training run; defaults are the best found for each kind."""
 
     model: str = "lstm"
-    hidden: int = 256
+    hidden: int = 160
     layers: int = 1
-    embed: int = 32
+    embed: int = 64
     dropout: float = 0.4
     epochs: int = 100
     batch_size: int = 32
@@ -57,7 +57,7 @@ class TrainConfig:
     clip: float = 5.0
     weight_decay: float = 0.0
     lr_decay: float = 0.5
-    ema: float = 0.995        # decay of the weight average evaluated and saved; 0 = raw weights
+    ema: float = 0.998        # decay of the weight average evaluated and saved; 0 = raw weights
     patience: int = 4
     val_fraction: float = 0.1
     seed: int = 0
@@ -68,7 +68,7 @@ class TrainConfig:
 # per-kind defaults, applied where the user gave no flag
 KIND_DEFAULTS: dict[str, dict] = {
     "lstm": {},
-    "rnn": {"layers": 2, "hidden": 192, "dropout": 0.3, "lr": 6e-3, "cond_embed": 8},
+    "rnn": {"layers": 2, "hidden": 192, "embed": 32, "dropout": 0.3, "lr": 6e-3, "ema": 0.995},
 }
 
 
