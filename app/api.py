@@ -1,6 +1,7 @@
 """JSON routes: /api/names, /api/models, /api/score, /api/estados, and the /healthz and /readyz probes.
 
-Compute routes are plain ``def`` so FastAPI runs them in its threadpool, off the event loop.
+Compute routes await ``service.on_compute_thread``: the work runs off the event loop, on one
+thread, one request at a time.
 Bad input is answered by the handlers in ``app.main`` (422 naming the field and range, 404
 listing the loaded models), so a route only states its parameters and calls ``app.service``.
 """
@@ -24,7 +25,13 @@ from app.schemas import (
     Readiness,
     ScoreResponse,
 )
-from app.service import generate_names, list_estados, model_info, score_name
+from app.service import (
+    generate_names,
+    list_estados,
+    model_info,
+    on_compute_thread,
+    score_name,
+)
 
 router = APIRouter()
 
@@ -43,11 +50,11 @@ RegistryDep = Annotated[Registry, Depends(get_registry)]
 
 
 @router.get("/api/names", response_model=NamesResponse, responses=ERRORS, tags=["api"])
-def names(query: Annotated[NamesQuery, Query()], registry: RegistryDep,
-          response: Response) -> NamesResponse:
+async def names(query: Annotated[NamesQuery, Query()], registry: RegistryDep,
+                response: Response) -> NamesResponse:
     """Invent names with a model. Random output: sent with `Cache-Control: no-store`."""
     response.headers["Cache-Control"] = "no-store"
-    return generate_names(registry, query)
+    return await on_compute_thread(generate_names, registry, query)
 
 
 @router.get("/api/models", response_model=ModelsResponse, tags=["api"])
@@ -65,12 +72,13 @@ async def estados(registry: RegistryDep) -> EstadosResponse:
 
 
 @router.get("/api/score", response_model=ScoreResponse, responses=ERRORS, tags=["api"])
-def score(name: Annotated[str, Query(min_length=1, max_length=SCORE_NAME_MAX,
-                                     description=f"The name to score: {ALLOWED['name']}.")],
-          registry: RegistryDep,
-          model: Annotated[str, Query(description=ALLOWED["model"])] = "lstm") -> ScoreResponse:
+async def score(name: Annotated[str, Query(min_length=1, max_length=SCORE_NAME_MAX,
+                                           description=f"The name to score: {ALLOWED['name']}.")],
+                registry: RegistryDep,
+                model: Annotated[str, Query(description=ALLOWED["model"])] = "lstm"
+                ) -> ScoreResponse:
     """How likely the model finds a name, and its percentile among the real names."""
-    return score_name(registry, model, name)
+    return await on_compute_thread(score_name, registry, model, name)
 
 
 @router.get("/healthz", response_model=Health, tags=["probes"])

@@ -21,7 +21,7 @@ from app.registry import Registry
 from app.report import model_order
 from app.sampling import SamplingError
 from app.schemas import SCORE_NAME_MAX
-from app.service import score_name
+from app.service import on_compute_thread, score_name
 
 router = APIRouter()
 
@@ -236,7 +236,7 @@ def fidelity_rows(report: dict | None) -> list[tuple[str, dict]]:
 
 
 @router.get("/comparar", response_class=HTMLResponse, include_in_schema=False)
-def comparar(request: Request, nombre: str = "") -> HTMLResponse:
+async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     registry: Registry = request.app.state.registry
     report = load_report(registry.folder)
     nombre = nombre.strip()
@@ -263,7 +263,8 @@ def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         "comentario": comentario(report) if report else [],
         "nombre": nombre,
         "nombre_max": SCORE_NAME_MAX,
-        "scores": score_everywhere(registry, nombre) if nombre and not too_long else [],
+        "scores": (await on_compute_thread(score_everywhere, registry, nombre)
+                   if nombre and not too_long else []),
         "too_long": too_long,
         "other_split": other_split,
         "fidelidad": fidelity_rows(report),

@@ -18,7 +18,7 @@ from app.gazetteer import load_gazetteer
 from app.registry import Registry, UnknownModel
 from app.sampling import MAX_LENGTH_LIMIT, TEMPERATURE_MAX, SamplingError
 from app.schemas import N_MAX, SEED_MAX, TOP_K_MAX, NamesQuery
-from app.service import generate_names
+from app.service import generate_names, on_compute_thread
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 templates = Jinja2Templates(env=jinja2.Environment(
@@ -80,7 +80,7 @@ def estado_elegido(text: str) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request) -> HTMLResponse:
+async def index(request: Request) -> HTMLResponse:
     """Form plus results; random output, so never cached."""
     registry: Registry = request.app.state.registry
     values = form_values(registry, request)
@@ -89,7 +89,8 @@ def index(request: Request) -> HTMLResponse:
         errors, status = [MENSAJES["sin_modelos"]], 503
     else:
         try:
-            result = generate_names(registry, NamesQuery.model_validate(values))
+            query = NamesQuery.model_validate(values)
+            result = await on_compute_thread(generate_names, registry, query)
         except ValidationError as exc:
             errors = list(dict.fromkeys(mensaje(str(e["loc"][-1]) if e["loc"] else "")
                                         for e in exc.errors()))

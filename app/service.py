@@ -6,9 +6,11 @@ turns them into its own answer (JSON 404/422, or Spanish text on the page).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import secrets
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -27,10 +29,16 @@ from app.schemas import (
     ScoreResponse,
 )
 
-# One sampling at a time per process. Sampling is many small numpy calls, each taking the GIL:
-# with 32 threadpool threads taking turns at every call, the load benchmark served half as many
-# requests, with a longer tail, as with the requests waiting here in line.
-COMPUTE_LOCK = threading.Lock()
+# Sampling and scoring run on this one thread, one request at a time in arrival order; the
+# handlers await it, so the event loop never blocks. One thread rather than FastAPI's pool:
+# sampling is many small numpy calls, each taking the GIL, and 32 threads taking turns at
+# every call served half as many requests, with a longer tail (benchmarks/load.py).
+COMPUTE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toponimo-compute")
+
+
+async def on_compute_thread(fn, /, *args):
+    """``fn(*args)`` on the compute thread, awaited from the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(COMPUTE, functools.partial(fn, *args))
 
 
 def find_estado(registry: Registry, served: ServedModel, text: str,
@@ -53,13 +61,12 @@ def generate_names(registry: Registry, query: NamesQuery) -> NamesResponse:
     if query.estado is not None and query.estado.strip():
         estado, estado_id = find_estado(registry, served, query.estado, gazetteer)
     seed = secrets.randbelow(SEED_MAX + 1) if query.seed is None else query.seed
-    with COMPUTE_LOCK:
-        start = time.perf_counter()
-        result = sample_names(served.model, query.n, np.random.default_rng(seed),
-                              temperature=query.temperature, top_k=query.top_k,
-                              prefix=query.prefix, max_length=query.max_length,
-                              novel=query.novel, gazetteer=gazetteer, estado=estado_id)
-        elapsed_ms = (time.perf_counter() - start) * 1000
+    start = time.perf_counter()
+    result = sample_names(served.model, query.n, np.random.default_rng(seed),
+                          temperature=query.temperature, top_k=query.top_k,
+                          prefix=query.prefix, max_length=query.max_length,
+                          novel=query.novel, gazetteer=gazetteer, estado=estado_id)
+    elapsed_ms = (time.perf_counter() - start) * 1000
     return NamesResponse(model=served.name, estado=estado.name if estado else None,
                          temperature=query.temperature, seed=seed,
                          n_requested=query.n, complete=result.complete, draws=result.draws,
@@ -98,8 +105,7 @@ def score_name(registry: Registry, model: str, name: str) -> ScoreResponse:
         shown = ", ".join(repr(ch) for ch in unknown)
         raise SamplingError("name", "unknown_chars",
                             f"name has characters the model never saw: {shown}", unknown=unknown)
-    with COMPUTE_LOCK:
-        token_nll = served.token_nll(name)
+    token_nll = served.token_nll(name)
     nll = float(token_nll.mean())
     probabilities = np.exp(-token_nll).tolist()
     return ScoreResponse(model=served.name, name=name, nll_per_char=nll,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from test_sampling import ListModel
 
+from app import api, service
 from app.corpus import fold
 from app.gazetteer import load_gazetteer
 from app.main import create_app
@@ -297,3 +299,19 @@ def test_page_state_selector(state_client, client):
     assert "estado-elegido" not in client.get("/").text   # no conditioned model, no selector
     wrong = state_client.get("/", params={"model": "lstm", "estado": "Oaxaca"})
     assert wrong.status_code == 422 and "no distingue estados" in wrong.text
+
+
+def test_sampling_and_scoring_run_off_the_event_loop_on_the_compute_thread(client, monkeypatch):
+    threads = []
+
+    def recording(target):
+        def wrapper(*args):
+            threads.append(threading.current_thread().name)
+            return target(*args)
+        return wrapper
+
+    monkeypatch.setattr(api, "generate_names", recording(service.generate_names))
+    monkeypatch.setattr(api, "score_name", recording(service.score_name))
+    assert client.get("/api/names", params={"n": 2}).status_code == 200
+    assert client.get("/api/score", params={"name": "Tepic"}).status_code == 200
+    assert len(threads) == 2 and all(t.startswith("toponimo-compute") for t in threads)
