@@ -94,8 +94,11 @@ def check_options(vocab, temperature: float, top_k: int | None, prefix: str,
 
 
 def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
-          rng: np.random.Generator) -> np.ndarray:
-    """One token per row (b,) from softmax(logits / T), optionally among the top_k only."""
+          uniform: np.ndarray) -> np.ndarray:
+    """One token per row (b,) from softmax(logits / T), optionally among the top_k only.
+
+    ``uniform`` (b,) holds one U[0, 1) draw per row: inverse-CDF sampling.
+    """
     z = logits - logits.max(axis=1, keepdims=True)
     V = z.shape[1]
     if temperature != 1.0:
@@ -106,8 +109,7 @@ def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
         kth = np.partition(z, V - top_k, axis=1)[:, V - top_k, None]
         z[z < kth] = -np.inf
     cdf = np.cumsum(np.exp(z, out=z), axis=1)
-    u = rng.random(len(cdf), dtype=np.float32) * cdf[:, -1]
-    return (cdf > u[:, None]).argmax(axis=1)
+    return (cdf > (uniform * cdf[:, -1])[:, None]).argmax(axis=1)
 
 
 def draw(model, count: int, prefix: str, max_length: int, temperature: float,
@@ -133,12 +135,14 @@ def draw(model, count: int, prefix: str, max_length: int, temperature: float,
         logits, state = model.next_logits(seen_tokens[-1], state)
 
     alive = rows                                   # batch row -> sequence index
-    for _ in range(max_length - len(prefix) + 1):  # characters still allowed, then the end token
-        picked = _pick(logits, temperature, top_k, rng)                 # (b,)
+    steps = max_length - len(prefix) + 1           # characters still allowed, then the end token
+    uniforms = rng.random((steps, count), dtype=np.float32)  # all at once: one call, not one a step
+    for t in range(steps):
+        picked = _pick(logits, temperature, top_k, uniforms[t, :len(alive)])  # (b,)
         seen_rows.append(alive)
         seen_logits.append(logits)
         seen_tokens.append(picked)
-        keep = np.flatnonzero(picked)              # id 0, the boundary, ends a name
+        keep = picked.nonzero()[0]                 # id 0, the boundary, ends a name
         if not len(keep):
             break
         if len(keep) < len(alive):
