@@ -3,7 +3,10 @@
     python benchmarks/sampling_speed.py [--model models/lstm.npz] [--repeats 30]
 
 Targets (issue 3): 10 names <= 5 ms, 1,000 names <= 200 ms with the default LSTM.
-Runs with one BLAS thread, as the service does.
+Runs with one BLAS thread, as the service does. On a shared machine absolute times drift by
+tens of percent from one minute to the next, so the run also times two references: a matmul
+the size of a 1,000-name step, and a tanh over a (16, 640) array, the size of the ~25 numpy
+calls a 10-name step is made of.
 """
 
 from __future__ import annotations
@@ -38,6 +41,21 @@ def median_ms(model, n: int, repeats: int, temperature: float = 0.8) -> tuple[fl
     return statistics.median(wall), statistics.median(cpu)
 
 
+def machine_speed(repeats: int = 200) -> tuple[float, float]:
+    """(GFLOP/s of a (1000, 160) x (160, 640) float32 matmul, microseconds of a (16, 640) tanh)."""
+    rng = np.random.default_rng(0)
+    h, W = (rng.standard_normal(s).astype(np.float32) for s in ((1000, 160), (160, 640)))
+    small = rng.standard_normal((16, 640)).astype(np.float32)
+    timings = []
+    for work in (lambda: h @ W, lambda: np.tanh(small)):
+        work()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            work()
+        timings.append((time.perf_counter() - start) / repeats)
+    return 2 * h.size * W.shape[1] / timings[0] / 1e9, timings[1] * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,8 +66,10 @@ def main() -> None:
     model = load_model(args.model)
     load_gazetteer()
     sample_names(model, 10, np.random.default_rng(0))  # warm-up
+    gflops, call_us = machine_speed()
     print(f"model {args.model} ({model.kind}, {model.n_params:,} parameters); "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+          f"this machine now: matmul {gflops:.0f} GFLOP/s, (16, 640) tanh {call_us:.1f} us")
     for n, target in TARGETS_MS.items():
         repeats = args.repeats if n < 100 else max(3, args.repeats // 3)
         ms, cpu_ms = median_ms(model, n, repeats)
