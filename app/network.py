@@ -177,27 +177,36 @@ class StepWeights:
     The first layer's input is a token (and a condition), so its share of the pre-activations,
     x_t W[:D] + b, takes one of only V (and C) values: precomputed as tables, a step looks them
     up instead of multiplying. Only the recurrent matmul h @ W[D:] is left for layer 0.
+    Everything is gate-major: the G = K*H pre-activation columns (K = 4 gates for the LSTM, 1
+    for the RNN) become K blocks of H, so each gate is a contiguous (B, H) array in a step.
     """
 
-    token_in: np.ndarray                   # (V, G) layer 0's input term + bias for each token
-    cond_in: np.ndarray | None             # (C, G) its condition term for each condition value
-    recurrent: np.ndarray                  # (H, G) layer 0's W[D:]
+    token_in: np.ndarray                   # (K, V, H) layer 0's input term + bias for each token
+    cond_in: np.ndarray | None             # (K, C, H) its condition term for each condition value
+    recurrent: np.ndarray                  # (K, H, H) layer 0's W[D:]
     upper: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # layers 1..: W[:H], b, W[H:]
     out_W: np.ndarray                      # (H, V)
     out_b: np.ndarray                      # (V,)
 
 
+def gate_major(M: np.ndarray, H: int) -> np.ndarray:
+    """(..., R, K*H) columns -> (K, R, H) contiguous blocks, one per gate (bias: R = 1)."""
+    M = M.reshape(-1, M.shape[-1])
+    return np.ascontiguousarray(M.reshape(M.shape[0], -1, H).transpose(1, 0, 2))
+
+
 def step_weights(config: ModelConfig, params: Params) -> StepWeights:
-    """Tables and blocks of ``params`` for ``step``; G = 4H for the LSTM, H for the RNN."""
+    """Tables and gate-major blocks of ``params`` for ``step``."""
     W0, b0 = params["layer0.W"], params["layer0.b"]
     E, D, H = config.embed or config.vocab_size, config.input_size, config.hidden
     tokens = params["embed"] if config.embed else np.eye(config.vocab_size, dtype=W0.dtype)
     upper = [layer_params(params, i) for i in range(1, config.layers)]
     return StepWeights(
-        token_in=tokens @ W0[:E] + b0,
-        cond_in=params["cond_embed"] @ W0[E:D] if config.conditions else None,
-        recurrent=W0[D:],
-        upper=[(layer["W"][:H], layer["b"], layer["W"][H:]) for layer in upper],
+        token_in=gate_major(tokens @ W0[:E] + b0, H),
+        cond_in=gate_major(params["cond_embed"] @ W0[E:D], H) if config.conditions else None,
+        recurrent=gate_major(W0[D:], H),
+        upper=[(gate_major(layer["W"][:H], H), gate_major(layer["b"], H),
+                gate_major(layer["W"][H:], H)) for layer in upper],
         out_W=params["out.W"], out_b=params["out.b"])
 
 
@@ -205,14 +214,14 @@ def step(config: ModelConfig, weights: StepWeights, ids: np.ndarray, state: Stat
          cond: np.ndarray | None = None):
     """Advance every sequence by one token: ids (B,) -> next-token logits (B, V), new state."""
     cell = CELLS[config.kind]
-    a_in = weights.token_in[ids]                                    # (B, G)
+    a_in = weights.token_in[:, ids]                                 # (K, B, H)
     if weights.cond_in is not None:
         if cond is None:
             raise ValueError("this model is conditioned: pass a condition id per name")
-        a_in += weights.cond_in[cond]
+        a_in += weights.cond_in[:, cond]
     h, layer_state = cell.step(weights.recurrent, a_in, state[0])   # (B, H)
     new_state = [layer_state]
     for (W_in, b, Wh), layer_state in zip(weights.upper, state[1:], strict=True):
-        h, layer_state = cell.step(Wh, h @ W_in + b, layer_state)
+        h, layer_state = cell.step(Wh, np.matmul(h, W_in) + b, layer_state)
         new_state.append(layer_state)
     return h @ weights.out_W + weights.out_b, new_state

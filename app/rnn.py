@@ -25,13 +25,14 @@ def zero_state(batch_size: int, hidden_size: int, dtype=np.float32) -> tuple[np.
 
 
 def step(Wh, a_in, state):
-    """One time step for sampling.
+    """One time step for sampling, gate-major like the LSTM's (one block: see
+    ``network.StepWeights``).
 
-    Wh (H, H): the recurrent rows of W; a_in (B, H): the input's share of the pre-activation,
-    bias included (x_t W[:D] + b); state (h,) with h (B, H) -> h, new state.
+    Wh (1, H, H): the recurrent rows of W; a_in (1, B, H): the input's share of the
+    pre-activation, bias included (x_t W[:D] + b); state (h,) with h (B, H) -> h, new state.
     """
-    a = state[0] @ Wh
-    a += a_in
+    a = state[0] @ Wh[0]
+    a += a_in[0]
     h = np.tanh(a, out=a)
     return h, (h,)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from app import lstm, rnn
+from app import lstm, network, rnn
 
 CELLS = {"lstm": lstm, "rnn": rnn}
 
@@ -25,7 +25,9 @@ def test_step_by_step_matches_whole_sequence(kind):
     D = x.shape[2]
     s = state
     for t in range(x.shape[0]):
-        h, s = cell.step(params["W"][D:], x[t] @ params["W"][:D] + params["b"], s)
+        H = s[0].shape[1]
+        a_in = network.gate_major(x[t] @ params["W"][:D] + params["b"], H)
+        h, s = cell.step(network.gate_major(params["W"][D:], H), a_in, s)
         np.testing.assert_allclose(h, hs[t], rtol=1e-12)
     for a, b in zip(s, final, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
