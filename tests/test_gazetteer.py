@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from app.corpus import fold
-from app.gazetteer import Gazetteer, load_gazetteer, read_entries
+from app.gazetteer import PARALLEL_QUERIES, Gazetteer, load_gazetteer, read_entries
 
 
 def _fold_whole_string(name: str) -> str:
@@ -70,3 +70,13 @@ def test_nearest_prefers_the_same_state_unless_the_name_is_real_elsewhere():
         ("Guadalupe", "Zacatecas", 1), ("Guadalupe", "Nuevo León", 1)]
     # a name shared by several states counts for each (Zacatecas' Guadalupe is not dropped)
     assert gazetteer.by_state["Zacatecas"][1] == ["Guadalupe", "Fresnillo"]
+
+
+def test_a_big_batch_searched_on_every_core_finds_what_small_batches_find():
+    gazetteer = load_gazetteer()
+    # real names with a letter dropped: near, but not exactly, a real name
+    queries = [key[:i] + key[i + 1:] for key in gazetteer.keys[:300] for i in (1, 3)]
+    assert len(queries) >= PARALLEL_QUERIES
+    in_small_batches = [near for start in range(0, len(queries), 100)
+                        for near in gazetteer.nearest(queries[start:start + 100])]
+    assert gazetteer.nearest(queries) == in_small_batches
