@@ -26,6 +26,7 @@ MAX_LENGTH_DEFAULT = 40
 MAX_LENGTH_LIMIT = 64
 TEMPERATURE_MAX = 5.0
 MIN_TEMPERATURE = 1e-30  # smaller temperatures act like this one: the argmax already
+TINY = np.finfo(np.float32).tiny
 DRAWS_PER_NAME = 20   # budget: at most this many draws per requested name ...
 MIN_DRAWS = 256       # ... and never fewer than this, so small requests can survive bad luck
 
@@ -94,22 +95,26 @@ def check_options(vocab, temperature: float, top_k: int | None, prefix: str,
 
 
 def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
-          uniform: np.ndarray) -> np.ndarray:
+          rng: np.random.Generator) -> np.ndarray:
     """One token per row (b,) from softmax(logits / T), optionally among the top_k only.
 
-    ``uniform`` (b,) holds one U[0, 1) draw per row: inverse-CDF sampling.
+    The Gumbel-max trick: with G = -log(-log U) drawn independently for every entry,
+    argmax(z + G) is an exact draw from softmax(z). No exp, no normalising, no cumulative sum,
+    so nothing overflows at any T, and a step costs fewer numpy calls than inverse-CDF sampling.
     """
-    z = logits - logits.max(axis=1, keepdims=True)
+    # a tiny T makes the argmax win by far (T is floored so that float32 never sees it as 0)
+    z = logits * np.float32(1.0 / max(temperature, MIN_TEMPERATURE))
     V = z.shape[1]
-    if temperature != 1.0:
-        # dividing after the max is subtracted: a tiny T gives 1 at the argmax and 0 elsewhere
-        # (T is floored so that float32 never sees it as 0)
-        z *= np.float32(1.0 / max(temperature, MIN_TEMPERATURE))
     if top_k is not None and top_k < V:
         kth = np.partition(z, V - top_k, axis=1)[:, V - top_k, None]
         z[z < kth] = -np.inf
-    cdf = np.cumsum(np.exp(z, out=z), axis=1)
-    return (cdf > (uniform * cdf[:, -1])[:, None]).argmax(axis=1)
+    minus_g = rng.random(z.shape, dtype=np.float32)
+    minus_g += TINY                            # U = 0 would be log(0)
+    np.log(minus_g, out=minus_g)
+    np.negative(minus_g, out=minus_g)
+    np.log(minus_g, out=minus_g)               # log(-log U) = -G
+    z -= minus_g
+    return z.argmax(axis=1)
 
 
 def draw(model, count: int, prefix: str, max_length: int, temperature: float,
@@ -135,10 +140,8 @@ def draw(model, count: int, prefix: str, max_length: int, temperature: float,
         logits, state = model.next_logits(seen_tokens[-1], state)
 
     alive = rows                                   # batch row -> sequence index
-    steps = max_length - len(prefix) + 1           # characters still allowed, then the end token
-    uniforms = rng.random((steps, count), dtype=np.float32)  # all at once: one call, not one a step
-    for t in range(steps):
-        picked = _pick(logits, temperature, top_k, uniforms[t, :len(alive)])  # (b,)
+    for _ in range(max_length - len(prefix) + 1):  # characters still allowed, then the end token
+        picked = _pick(logits, temperature, top_k, rng)                 # (b,)
         seen_rows.append(alive)
         seen_logits.append(logits)
         seen_tokens.append(picked)

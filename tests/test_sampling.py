@@ -16,6 +16,7 @@ from app.sampling import (
     DRAWS_PER_NAME,
     MIN_DRAWS,
     SamplingError,
+    _pick,
     draw_conditions,
     resolve_estado,
     sample_names,
@@ -266,3 +267,17 @@ def test_estado_is_checked_against_the_model():
     with pytest.raises(SamplingError) as not_trained:
         resolve_estado(model, "Jalisco")
     assert not_trained.value.code == "unknown_state" and "20 Oaxaca" in str(not_trained.value)
+
+
+@pytest.mark.parametrize("temperature, top_k", [(1.0, None), (0.6, None), (1.7, 3)])
+def test_picked_tokens_follow_the_tempered_softmax(temperature, top_k):
+    logits = np.array([2.0, 1.0, 0.5, 0.0, -1.0, -np.inf], dtype=np.float32)
+    draws = 200_000
+    picked = _pick(np.tile(logits, (draws, 1)), temperature, top_k, np.random.default_rng(0))
+    z = logits.astype(np.float64) / temperature
+    if top_k:
+        z[np.argsort(z)[:-top_k]] = -np.inf
+    expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    observed = np.bincount(picked, minlength=len(logits)) / draws
+    # binomial standard error is at most 0.0012 here: 5 of them
+    np.testing.assert_allclose(observed, expected, atol=0.006)
