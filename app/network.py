@@ -184,7 +184,8 @@ class StepWeights:
     token_in: np.ndarray                   # (K, V, H) layer 0's input term + bias for each token
     cond_in: np.ndarray | None             # (K, C, H) its condition term for each condition value
     recurrent: np.ndarray                  # (K, H, H) layer 0's W[D:]
-    upper: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # layers 1..: W[:H], b, W[H:]
+    upper: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # layers 1..: W[:H], b, W[H:] as
+    #                                        (K, H, H), (K, 1, H), (K, H, H)
     out_W: np.ndarray                      # (H, V)
     out_b: np.ndarray                      # (V,)
 

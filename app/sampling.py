@@ -102,7 +102,7 @@ def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
     argmax(z + G) is an exact draw from softmax(z). No exp, no normalising, no cumulative sum,
     so nothing overflows at any T, and a step costs fewer numpy calls than inverse-CDF sampling.
     """
-    # a tiny T makes the argmax win by far (T is floored so that float32 never sees it as 0)
+    # a tiny T makes the argmax win by far (T is floored so that 1/T stays finite in float32)
     z = logits * np.float32(1.0 / max(temperature, MIN_TEMPERATURE))
     V = z.shape[1]
     if top_k is not None and top_k < V:
