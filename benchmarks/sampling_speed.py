@@ -6,9 +6,8 @@ Targets (issue 3): 10 names <= 5 ms, 1,000 names <= 200 ms with the default LSTM
 Runs with one BLAS thread, as the service does; the nearest-name search of 1,000 names uses
 both cores (``gazetteer.PARALLEL_QUERIES``), so there CPU time exceeds wall time.
 On a shared machine absolute times drift by tens of percent from one minute to the next, so
-the run also times two references: a matmul
-the size of a 1,000-name step, and a tanh over a (16, 640) array, the size of the ~25 numpy
-calls a 10-name step is made of.
+the run also times two references: a matmul the size of a 1,000-name step, and a tanh over a
+(16, 640) array, the size of the ~25 numpy calls a 10-name step is made of.
 """
 
 from __future__ import annotations
