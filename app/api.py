@@ -1,7 +1,7 @@
 """JSON routes: /api/names, /api/models, /api/score, /api/estados, and the /healthz and /readyz probes.
 
-Compute routes await ``service.on_compute_thread``: the work runs off the event loop, on one
-thread, one request at a time.
+Compute routes never block the event loop: sampling runs on it in short slices
+(``service.run_in_slices``), scoring on one compute thread (``service.on_compute_thread``).
 Bad input is answered by the handlers in ``app.main`` (422 naming the field and range, 404
 listing the loaded models), so a route only states its parameters and calls ``app.service``.
 """
@@ -50,11 +50,11 @@ RegistryDep = Annotated[Registry, Depends(get_registry)]
 
 
 @router.get("/api/names", response_model=NamesResponse, responses=ERRORS, tags=["api"])
-async def names(query: Annotated[NamesQuery, Query()], registry: RegistryDep,
+async def names(query: Annotated[NamesQuery, Query()], registry: RegistryDep, request: Request,
                 response: Response) -> NamesResponse:
     """Invent names with a model. Random output: sent with `Cache-Control: no-store`."""
     response.headers["Cache-Control"] = "no-store"
-    return await on_compute_thread(generate_names, registry, query)
+    return await generate_names(registry, query, request.app.state.sampling_turn)
 
 
 @router.get("/api/models", response_model=ModelsResponse, tags=["api"])

@@ -7,6 +7,7 @@ Models come from ``models/`` or from $TOPONIMO_MODELS_DIR (see ``app.registry``)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -70,6 +71,7 @@ def create_app(models_folder: Path | None = None) -> FastAPI:
         # sampling matmuls are small: one BLAS thread per worker beats threads fighting for cores
         threadpool_limits(limits=1, user_api="blas")
         app.state.registry = load_registry(models_folder or models_dir(), load_gazetteer())
+        app.state.sampling_turn = asyncio.Lock()   # one sampling at a time, in arrival order
         yield
 
     # FastAPI's own /docs and /redoc load their scripts from a CDN: blank on a closed network

@@ -18,7 +18,7 @@ from app.gazetteer import load_gazetteer
 from app.registry import Registry, UnknownModel
 from app.sampling import MAX_LENGTH_LIMIT, TEMPERATURE_MAX, SamplingError
 from app.schemas import N_MAX, SEED_MAX, TOP_K_MAX, NamesQuery
-from app.service import generate_names, on_compute_thread
+from app.service import generate_names
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 templates = Jinja2Templates(env=jinja2.Environment(
@@ -90,7 +90,7 @@ async def index(request: Request) -> HTMLResponse:
     else:
         try:
             query = NamesQuery.model_validate(values)
-            result = await on_compute_thread(generate_names, registry, query)
+            result = await generate_names(registry, query, request.app.state.sampling_turn)
         except ValidationError as exc:
             errors = list(dict.fromkeys(mensaje(str(e["loc"][-1]) if e["loc"] else "")
                                         for e in exc.errors()))

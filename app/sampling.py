@@ -8,19 +8,25 @@ Rejected draws (real names when ``novel``, repeats, names hitting ``max_length``
 by further rounds until ``n`` names are found or the draw budget is spent.
 A model conditioned on the state samples every name for one state when asked, else a state per
 name in proportion to its number of municipalities; each name says which state it used.
+``sample_names`` runs all at once; ``sample_steps`` is the same function as a generator that
+yields after every step, which the web service drives in slices on its event loop.
 """
 
 from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Generator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from app.corpus import fold
 from app.gazetteer import Estado, Gazetteer, Nearest, load_gazetteer
 from app.network import log_softmax
+
+T = TypeVar("T")
 
 MAX_LENGTH_DEFAULT = 40
 MAX_LENGTH_LIMIT = 64
@@ -125,6 +131,23 @@ def draw(model, count: int, prefix: str, max_length: int, temperature: float,
     Returns each name (None when it hit ``max_length`` without ending) and its NLL per
     character under the model (T=1, end token counted).
     """
+    return run_to_end(draw_steps(model, count, prefix, max_length, temperature, top_k, rng,
+                                 cond))
+
+
+def run_to_end(steps: Generator[None, None, T]) -> T:
+    """Run a step generator (``draw_steps``, ``sample_steps``) through; its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def draw_steps(model, count: int, prefix: str, max_length: int, temperature: float,
+               top_k: int | None, rng: np.random.Generator, cond: np.ndarray | None = None):
+    """``draw`` as a generator that yields after every step, so that a caller can do other
+    work in between (the web service hands its event loop back); returns what ``draw`` does."""
     vocab = model.vocab
     prefix_ids = vocab.encode(prefix)
     state = model.initial_state(count, cond)
@@ -138,6 +161,7 @@ def draw(model, count: int, prefix: str, max_length: int, temperature: float,
         seen_logits.append(logits)
         seen_tokens.append(np.full(count, token))
         logits, state = model.next_logits(seen_tokens[-1], state)
+        yield
 
     alive = rows                                   # batch row -> sequence index
     for _ in range(max_length - len(prefix) + 1):  # characters still allowed, then the end token
@@ -151,6 +175,7 @@ def draw(model, count: int, prefix: str, max_length: int, temperature: float,
         if len(keep) < len(alive):
             alive, state = alive[keep], model.select(state, keep)
         logits, state = model.next_logits(picked[keep], state)
+        yield
     return _finish(vocab, count, prefix, seen_rows, seen_logits, seen_tokens)
 
 
@@ -231,7 +256,18 @@ def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0
                  top_k: int | None = None, prefix: str = "",
                  max_length: int = MAX_LENGTH_DEFAULT, novel: bool = True,
                  gazetteer: Gazetteer | None = None, estado: int | None = None) -> SampleResult:
-    """Up to ``n`` distinct names from ``model``; see the module docstring for the options.
+    """Up to ``n`` distinct names from ``model``; see ``sample_steps`` for the options."""
+    return run_to_end(sample_steps(model, n, rng, temperature, top_k, prefix, max_length, novel,
+                                   gazetteer, estado))
+
+
+def sample_steps(model, n: int, rng: np.random.Generator, temperature: float = 0.8,
+                 top_k: int | None = None, prefix: str = "",
+                 max_length: int = MAX_LENGTH_DEFAULT, novel: bool = True,
+                 gazetteer: Gazetteer | None = None, estado: int | None = None
+                 ) -> Generator[None, None, SampleResult]:
+    """``sample_names`` as a generator that yields after every sampling step (see
+    ``draw_steps``); see the module docstring for the options.
 
     temperature: logits are divided by it; T -> 0 approaches the single most likely name,
       T = 1 samples the model as trained, larger T gives wilder names. Allowed: (0, 5].
@@ -259,7 +295,8 @@ def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0
         rate = max(len(found) / result.draws, 0.05) if result.draws else 0.9
         count = min(budget - result.draws, math.ceil((n - len(found)) / rate * 1.05) + 4)
         cond = draw_conditions(model, count, rng, estado)
-        names, nll = draw(model, count, prefix, max_length, temperature, top_k, rng, cond)
+        names, nll = yield from draw_steps(model, count, prefix, max_length, temperature, top_k,
+                                           rng, cond)
         result.draws += count
         for name, score, c in zip(names, nll, np.zeros(count, int) if cond is None else cond,
                                   strict=True):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -301,17 +303,39 @@ def test_page_state_selector(state_client, client):
     assert wrong.status_code == 422 and "no distingue estados" in wrong.text
 
 
-def test_sampling_and_scoring_run_off_the_event_loop_on_the_compute_thread(client, monkeypatch):
+def test_scoring_runs_off_the_event_loop_on_the_compute_thread(client, monkeypatch):
     threads = []
 
-    def recording(target):
-        def wrapper(*args):
-            threads.append(threading.current_thread().name)
-            return target(*args)
-        return wrapper
+    def recording(*args):
+        threads.append(threading.current_thread().name)
+        return service.score_name(*args)
 
-    monkeypatch.setattr(api, "generate_names", recording(service.generate_names))
-    monkeypatch.setattr(api, "score_name", recording(service.score_name))
-    assert client.get("/api/names", params={"n": 2}).status_code == 200
+    monkeypatch.setattr(api, "score_name", recording)
     assert client.get("/api/score", params={"name": "Tepic"}).status_code == 200
-    assert len(threads) == 2 and all(t.startswith("toponimo-compute") for t in threads)
+    assert len(threads) == 1 and threads[0].startswith("toponimo-compute")
+
+
+def test_sampling_hands_the_event_loop_back_between_slices():
+    ticks = []
+
+    def slow_steps():
+        for _ in range(20):
+            time.sleep(0.002)                  # a sampling step's worth of work
+            yield
+        return "done"
+
+    async def main():
+        async def ticker():
+            while True:
+                ticks.append(time.perf_counter())
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        outcome = await service.run_in_slices(slow_steps(), slice_seconds=0.005)
+        task.cancel()
+        return outcome
+
+    value, seconds = asyncio.run(main())
+    assert value == "done" and seconds >= 0.04
+    assert len(ticks) >= 5                     # the loop ran other work between the slices
