@@ -197,17 +197,23 @@ def gate_major(M: np.ndarray, H: int) -> np.ndarray:
 
 
 def step_weights(config: ModelConfig, params: Params) -> StepWeights:
-    """Tables and gate-major blocks of ``params`` for ``step``."""
+    """Tables and gate-major blocks of ``params`` for ``step``, scaled as the cell's step wants
+    (``STEP_SCALE``)."""
     W0, b0 = params["layer0.W"], params["layer0.b"]
     E, D, H = config.embed or config.vocab_size, config.input_size, config.hidden
+    scale = np.array(CELLS[config.kind].STEP_SCALE, W0.dtype)[:, None, None]   # (K, 1, 1)
+
+    def blocks(M: np.ndarray) -> np.ndarray:
+        return gate_major(M, H) * scale
+
     tokens = params["embed"] if config.embed else np.eye(config.vocab_size, dtype=W0.dtype)
     upper = [layer_params(params, i) for i in range(1, config.layers)]
     return StepWeights(
-        token_in=gate_major(tokens @ W0[:E] + b0, H),
-        cond_in=gate_major(params["cond_embed"] @ W0[E:D], H) if config.conditions else None,
-        recurrent=gate_major(W0[D:], H),
-        upper=[(gate_major(layer["W"][:H], H), gate_major(layer["b"], H),
-                gate_major(layer["W"][H:], H)) for layer in upper],
+        token_in=blocks(tokens @ W0[:E] + b0),
+        cond_in=blocks(params["cond_embed"] @ W0[E:D]) if config.conditions else None,
+        recurrent=blocks(W0[D:]),
+        upper=[(blocks(layer["W"][:H]), blocks(layer["b"]), blocks(layer["W"][H:]))
+               for layer in upper],
         out_W=params["out.W"], out_b=params["out.b"])
 
 

@@ -24,6 +24,9 @@ def zero_state(batch_size: int, hidden_size: int, dtype=np.float32) -> tuple[np.
     return (np.zeros((batch_size, hidden_size), dtype),)
 
 
+STEP_SCALE = (1.0,)   # step() takes its weights as they are (see lstm.STEP_SCALE)
+
+
 def step(Wh, a_in, state):
     """One time step for sampling, gate-major like the LSTM's (one block: see
     ``network.StepWeights``).

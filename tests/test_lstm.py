@@ -26,8 +26,9 @@ def test_step_by_step_matches_whole_sequence(kind):
     s = state
     for t in range(x.shape[0]):
         H = s[0].shape[1]
-        a_in = network.gate_major(x[t] @ params["W"][:D] + params["b"], H)
-        h, s = cell.step(network.gate_major(params["W"][D:], H), a_in, s)
+        scale = np.array(cell.STEP_SCALE)[:, None, None]
+        a_in = network.gate_major(x[t] @ params["W"][:D] + params["b"], H) * scale
+        h, s = cell.step(network.gate_major(params["W"][D:], H) * scale, a_in, s)
         np.testing.assert_allclose(h, hs[t], rtol=1e-12)
     for a, b in zip(s, final, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
