@@ -32,10 +32,16 @@ def zero_state(batch_size: int, hidden_size: int, dtype=np.float32) -> tuple[np.
     return (np.zeros((batch_size, hidden_size), dtype), np.zeros((batch_size, hidden_size), dtype))
 
 
+# per gate i, f, o, g: sigmoid(x) = (1 + tanh(x / 2)) / 2, so the sigmoid gates' pre-activations
+# are halved before one tanh runs over all four. step() takes its weights pre-multiplied by this
+# (halving is exact in floating point), which saves that pass at every sampling step.
+STEP_SCALE = (0.5, 0.5, 0.5, 1.0)
+
+
 @functools.cache
 def _gate_scale(H: int, dtype: np.dtype) -> np.ndarray:
-    """(4H,): 1/2 on the i, f, o columns and 1 on g (see ``_activate``)."""
-    scale = np.repeat(np.array([0.5, 0.5, 0.5, 1.0], dtype), H)
+    """(4H,): ``STEP_SCALE`` per column of a (B, 4H) pre-activation (see ``_activate``)."""
+    scale = np.repeat(np.array(STEP_SCALE, dtype), H)
     scale.flags.writeable = False   # shared by every call
     return scale
 
@@ -57,11 +63,6 @@ def _half_tanh_to_sigmoid(t: np.ndarray) -> None:
     """tanh(x / 2) -> sigmoid(x), in place."""
     t += 1.0
     t *= 0.5
-
-
-# step() takes its weights pre-multiplied by this, gate by gate: halving i, f, o in the weights
-# (exact in floating point) saves a pass over the pre-activations at every step
-STEP_SCALE = (0.5, 0.5, 0.5, 1.0)
 
 
 def step(Wh, a_in, state):
