@@ -52,7 +52,8 @@ class NamesQuery(BaseModel):
 
     model: str = Field("lstm", description="Model to sample from: the name of a loaded model "
                                            "(file stem in models/, e.g. lstm or rnn).")
-    n: Annotated[int, EmptyMeansDefault()] = Field(10, ge=1, le=N_MAX, description=f"How many names, {ALLOWED['n']}.")
+    n: Annotated[int, EmptyMeansDefault()] = Field(
+        10, ge=1, le=N_MAX, description=f"How many names, {ALLOWED['n']}.")
     temperature: Annotated[float, EmptyMeansDefault()] = Field(
         0.8, gt=0, le=TEMPERATURE_MAX, allow_inf_nan=False,
         description="Divides the logits before sampling: near 0 gives the most likely name, "
@@ -61,18 +62,21 @@ class NamesQuery(BaseModel):
                         description="Every name starts with this text, case kept; each character "
                                     "must be in the model's vocabulary and it may not be longer "
                                     "than max_length. Empty: no prefix.")
-    seed: Annotated[int | None, EmptyMeansDefault()] = Field(None, ge=0, le=SEED_MAX,
-                             description="Same seed and options give the same names. "
-                                         f"{ALLOWED['seed']}; the response says which was used.")
-    top_k: Annotated[int | None, EmptyMeansDefault()] = Field(None, ge=1, le=TOP_K_MAX,
-                              description="Sample only among the k most likely characters at each "
-                                          f"step: {ALLOWED['top_k']}.")
-    max_length: Annotated[int, EmptyMeansDefault()] = Field(MAX_LENGTH_DEFAULT, ge=1, le=MAX_LENGTH_LIMIT,
-                            description="Longest name in characters; a draw that reaches it "
-                                        f"without ending is dropped, not cut. "
-                                        f"{ALLOWED['max_length']}.")
-    novel: Annotated[bool, EmptyMeansDefault()] = Field(True, description="Only names that are not real municipalities "
-                                          "(compared ignoring case and accents).")
+    seed: Annotated[int | None, EmptyMeansDefault()] = Field(
+        None, ge=0, le=SEED_MAX,
+        description=f"Same seed and options give the same names. {ALLOWED['seed']}; the "
+                    "response says which was used.")
+    top_k: Annotated[int | None, EmptyMeansDefault()] = Field(
+        None, ge=1, le=TOP_K_MAX,
+        description=f"Sample only among the k most likely characters at each step: "
+                    f"{ALLOWED['top_k']}.")
+    max_length: Annotated[int, EmptyMeansDefault()] = Field(
+        MAX_LENGTH_DEFAULT, ge=1, le=MAX_LENGTH_LIMIT,
+        description="Longest name in characters; a draw that reaches it without ending is "
+                    f"dropped, not cut. {ALLOWED['max_length']}.")
+    novel: Annotated[bool, EmptyMeansDefault()] = Field(
+        True, description="Only names that are not real municipalities (compared ignoring case "
+                          "and accents).")
     estado: str | None = Field(None, max_length=ESTADO_MAX,
                                description="Generate every name for this state: "
                                            f"{ALLOWED['estado']}. Without it a conditioned model "
@@ -96,7 +100,7 @@ class NearestOut(BaseModel):
 
 class NameOut(BaseModel):
     name: str
-    novel: Annotated[bool, EmptyMeansDefault()] = Field(description="True when the name is not in the real list.")
+    novel: bool = Field(description="True when the name is not in the real list.")
     nll_per_char: float = Field(description="Mean negative log-likelihood per character (nats), "
                                             "end token included, under the model at T=1.")
     nearest: NearestOut

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import re
 import threading
@@ -49,6 +50,15 @@ def test_api_docs_are_served_by_the_app_itself(client):
     for asset in assets:
         assert client.get(asset).status_code == 200, asset
     assert "'/openapi.json'" in html
+
+
+def test_only_query_parameters_may_be_empty_in_the_schema(client):
+    spec = client.get("/openapi.json").json()
+    empty = {"type": "string", "maxLength": 0}
+    params = {p["name"]: p["schema"] for p in spec["paths"]["/api/names"]["get"]["parameters"]}
+    assert empty in params["seed"]["anyOf"] and empty in params["n"]["anyOf"]
+    assert "empty" not in json.dumps(spec["components"]["schemas"]["NameOut"])
+    assert spec["components"]["schemas"]["NameOut"]["properties"]["novel"]["type"] == "boolean"
 
 
 def test_models_describe_each_loaded_model(client):
