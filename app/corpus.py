@@ -79,7 +79,7 @@ def data_sha256(names: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
 
 
-def _split_key(name: str, seed: int) -> float:
+def split_key(name: str, seed: int) -> float:
     """A stable pseudo-random number in [0, 1) for a name: same name, same side of the split."""
     digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
@@ -112,7 +112,7 @@ def split_names(names: Sequence[str], val_fraction: float = 0.1, seed: int = 0,
             f"too few distinct names to split: {len(distinct)} (at least {MIN_NAMES_TO_SPLIT})"
         )
     if strata is None:
-        val_set = {name for name in distinct if _split_key(name, seed) < val_fraction}
+        val_set = {name for name in distinct if split_key(name, seed) < val_fraction}
         how = f"sha256(seed:name) < {val_fraction} over distinct names"
     else:
         by_stratum: dict[str, set[str]] = {}
@@ -121,7 +121,7 @@ def split_names(names: Sequence[str], val_fraction: float = 0.1, seed: int = 0,
         val_set = set()
         for members in by_stratum.values():
             quota = round(val_fraction * len(members))
-            val_set.update(sorted(members, key=lambda n: _split_key(n, seed))[:quota])
+            val_set.update(sorted(members, key=lambda n: split_key(n, seed))[:quota])
         how = f"the {val_fraction:.0%} of each stratum with the smallest sha256(seed:name)"
     if not val_set or len(val_set) == len(distinct):
         raise DataError(

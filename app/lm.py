@@ -18,7 +18,7 @@ import numpy as np
 from app import checkpoint, network
 from app.corpus import Batch, Vocabulary, make_batch
 from app.markov import MarkovLM
-from app.mixture import MixtureLM
+from app.mixture import EnsembleLM, MixtureLM
 from app.network import ModelConfig
 
 
@@ -63,7 +63,7 @@ class NeuralLM:
     def select(self, state, keep: np.ndarray):
         """The state of the sequences at indices ``keep`` (to drop finished ones mid-batch)."""
         weights, layers, cond = state
-        layers = [tuple(s[keep] for s in layer) for layer in layers]
+        layers = [tuple(s[..., keep, :] for s in layer) for layer in layers]
         return weights, layers, (None if cond is None else cond[keep])
 
     def token_nll(self, batch: Batch) -> np.ndarray:
@@ -94,7 +94,7 @@ class NeuralLM:
 
 
 MODEL_CLASSES: dict[str, type] = {"rnn": NeuralLM, "lstm": NeuralLM, "markov": MarkovLM,
-                                  "mezcla": MixtureLM}
+                                  "mezcla": MixtureLM, "ensemble": EnsembleLM}
 
 
 def _expected_shapes(kind, metadata):

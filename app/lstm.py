@@ -68,18 +68,19 @@ def _half_tanh_to_sigmoid(t: np.ndarray) -> None:
 def step(Wh, a_in, state):
     """One time step for sampling, gate-major (see ``network.StepWeights``).
 
-    Wh (4, H, H): the recurrent rows of W, one block per gate i, f, o, g; a_in (4, B, H): the
-    input's share of the pre-activations, bias included; both scaled by ``STEP_SCALE``.
-    state (h, c) each (B, H) -> h, new state. With each gate a contiguous block, the matmul is
-    four small ones and every elementwise operation runs on contiguous memory: ~25% faster
-    than (B, 4H) for a few rows.
+    Wh (..., 4, H, H): the recurrent rows of W, one block per gate i, f, o, g; a_in (..., 4, B, H):
+    the input's share of the pre-activations, bias included; both scaled by ``STEP_SCALE``.
+    state (h, c) each (..., B, H) -> h, new state. Leading axes, if any, are ensemble members run
+    as one computation (``app.stacked``). With each gate a contiguous block, the matmul is four
+    small ones and every elementwise operation runs on contiguous memory: ~25% faster than
+    (B, 4H) for a few rows.
     """
     h, c = state
-    gates = np.matmul(h, Wh)                   # (4, B, H), i, f, o halved already
+    gates = np.matmul(h[..., None, :, :], Wh)  # (..., 4, B, H), i, f, o halved already
     gates += a_in
     np.tanh(gates, out=gates)
-    _half_tanh_to_sigmoid(gates[:3])
-    i, f, o, g = gates
+    _half_tanh_to_sigmoid(gates[..., :3, :, :])
+    i, f, o, g = (gates[..., k, :, :] for k in range(4))
     c = f * c + i * g
     h = o * np.tanh(c)
     return h, (h, c)

@@ -33,6 +33,8 @@ from app.corpus import (
     split_names,
 )
 
+MIN_DISCOUNT = 0.05
+
 
 @dataclass(frozen=True)
 class MarkovConfig:
@@ -74,13 +76,16 @@ def _discounts(counts: np.ndarray) -> tuple[float, float, float]:
     """Modified Kneser-Ney discounts D1, D2, D3+ from the count-of-counts n1..n4.
 
     A corpus too small to have every count-of-count gets D = (0.5, 1, 1.5); each D_k is kept
-    within [0, k] so no count is ever discounted below zero (the probabilities sum to 1).
+    within [MIN_DISCOUNT, k], so no count is ever discounted below zero (the probabilities sum
+    to 1) and every context passes some mass down: with D = 0 (small samples can estimate it)
+    a character unseen after a seen context would get probability 0, an infinite NLL.
     """
     n = [int((counts == k).sum()) for k in range(1, 5)]
     if min(n) == 0:
         return 0.5, 1.0, 1.5
     y = n[0] / (n[0] + 2 * n[1])
-    return tuple(float(min(max(k - (k + 1) * y * n[k] / n[k - 1], 0.0), k)) for k in (1, 2, 3))
+    return tuple(float(min(max(k - (k + 1) * y * n[k] / n[k - 1], MIN_DISCOUNT), k))
+                 for k in (1, 2, 3))
 
 
 def count_ngrams(encoded: list[list[int]], order: int, V: int) -> dict[str, np.ndarray]:

@@ -217,18 +217,39 @@ def step_weights(config: ModelConfig, params: Params) -> StepWeights:
         out_W=params["out.W"], out_b=params["out.b"])
 
 
+def stack_step_weights(members: list[StepWeights]) -> StepWeights:
+    """Step weights of M models of one architecture with a leading member axis, for ``step``
+    to run them all at once: every array gains an axis of M in front, out_b becomes (M, 1, V)."""
+    def stacked(*arrays):
+        return np.ascontiguousarray(np.stack(arrays))
+
+    first = members[0]
+    return StepWeights(
+        token_in=stacked(*(w.token_in for w in members)),
+        cond_in=None if first.cond_in is None else stacked(*(w.cond_in for w in members)),
+        recurrent=stacked(*(w.recurrent for w in members)),
+        upper=[tuple(stacked(*parts) for parts in zip(*layers, strict=True))
+               for layers in zip(*(w.upper for w in members), strict=True)],
+        out_W=stacked(*(w.out_W for w in members)),
+        out_b=stacked(*(w.out_b for w in members))[:, None, :])
+
+
 def step(config: ModelConfig, weights: StepWeights, ids: np.ndarray, state: State,
          cond: np.ndarray | None = None):
-    """Advance every sequence by one token: ids (B,) -> next-token logits (B, V), new state."""
+    """Advance every sequence by one token: ids (B,) -> next-token logits (..., B, V), new state.
+
+    With stacked weights (``stack_step_weights``) and states of shape (M, B, H), the M members
+    advance together and the logits are (M, B, V).
+    """
     cell = CELLS[config.kind]
-    a_in = weights.token_in[:, ids]                                 # (K, B, H)
+    a_in = weights.token_in[..., ids, :]                            # (..., K, B, H)
     if weights.cond_in is not None:
         if cond is None:
             raise ValueError("this model is conditioned: pass a condition id per name")
-        a_in += weights.cond_in[:, cond]
-    h, layer_state = cell.step(weights.recurrent, a_in, state[0])   # (B, H)
+        a_in += weights.cond_in[..., cond, :]
+    h, layer_state = cell.step(weights.recurrent, a_in, state[0])   # (..., B, H)
     new_state = [layer_state]
     for (W_in, b, Wh), layer_state in zip(weights.upper, state[1:], strict=True):
-        h, layer_state = cell.step(Wh, np.matmul(h, W_in) + b, layer_state)
+        h, layer_state = cell.step(Wh, np.matmul(h[..., None, :, :], W_in) + b, layer_state)
         new_state.append(layer_state)
-    return h @ weights.out_W + weights.out_b, new_state
+    return np.matmul(h, weights.out_W) + weights.out_b, new_state

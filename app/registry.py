@@ -67,10 +67,10 @@ class ServedModel:
 
     @property
     def description(self) -> str:
+        kind = getattr(self.model, "family", self.model.kind)   # an ensemble of LSTMs is an lstm
         if self.conditioned:
-            return DESCRIPTIONS_BY_STATE.get(
-                self.model.kind, f"Modelo de tipo {self.model.kind}, entrenado por estado.")
-        return DESCRIPTIONS.get(self.model.kind, f"Modelo de tipo {self.model.kind}.")
+            return DESCRIPTIONS_BY_STATE.get(kind, f"Modelo de tipo {kind}, entrenado por estado.")
+        return DESCRIPTIONS.get(kind, f"Modelo de tipo {kind}.")
 
     def token_nll(self, name: str) -> np.ndarray:
         """NLL of each character of ``name`` and of its end token; a state-conditioned model

@@ -1,0 +1,189 @@
+"""K-fold cross-validation of the training recipes: held-out NLL per model, mean ± sd over folds.
+
+    python -m app.cv --model lstm rnn markov mezcla --folds 5
+    python -m app.cv --model lstm --label lstm-h192 --train-flags "--hidden 192" --jobs 2
+    python -m app.cv --model lstm lstm_estado --data data/municipios_por_estado.csv
+
+Every model is judged the way a user meets it: for each fold, its recipe (``python -m app.train``
+with the defaults and ``--train-flags``, or ``python -m app.mixture`` on that fold's lstm and
+markov) runs on the other folds' names only, and the fold's names, which it never saw, are scored:
+NLL per character, end tokens included, over all the fold's tokens. The same folds
+(``app.folds``, stratified by state for a CSV) serve every model, so differences between models
+are paired. Each fold's files stay in ``runs/cv/<label>/fold<i>/`` (its names, models and logs), so
+an interrupted run resumes where it stopped, and the summary is written to
+``runs/cv/<label>/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.checkpoint import CheckpointError
+from app.corpus import DEFAULT_NAMES, Corpus, DataError, read_corpus
+from app.folds import kfold
+from app.lm import load_model, names_nll
+
+RUNS_DIR = Path(__file__).resolve().parent.parent / "runs" / "cv"
+NEURAL = ("lstm", "rnn", "lstm_estado", "rnn_estado")
+RECIPES = (*NEURAL, "markov", "mezcla")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One fold's folder: the training names as a file, and what is held out."""
+
+    index: int
+    folder: Path
+    data: Path                  # the training names, as the recipe reads them
+    held_out: list[str]
+    held_out_states: list[str] | None
+
+
+def write_fold(corpus: Corpus, split, index: int, folder: Path, csv_input: bool) -> Fold:
+    """The fold's training names in the input's own format (a CSV keeps the states)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if csv_input:
+        data = folder / "train.csv"
+        with open(data, "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["cve_ent", "estado", "municipio"])
+            for i in split.train_index:
+                estado = corpus.states[i]
+                writer.writerow([corpus.state_codes.get(estado, ""), estado, corpus.names[i]])
+    else:
+        data = folder / "train.txt"
+        data.write_text("\n".join(split.train) + "\n", encoding="utf-8")
+    states = [corpus.states[i] for i in split.val_index] if corpus.states else None
+    return Fold(index, folder, data, split.val, states)
+
+
+def recipe_command(model: str, fold: Fold, train_flags: list[str], out: Path) -> list[str]:
+    """The command that trains ``model`` on the fold's names into ``out`` (see the module
+    docstring)."""
+    if model == "mezcla":
+        return [sys.executable, "-m", "app.mixture", "--neural", str(fold.folder / "lstm.npz"),
+                "--ngram", str(fold.folder / "markov.npz"), "--data", str(fold.data),
+                "--out", str(out)]
+    kind = model.removesuffix("_estado")
+    command = [sys.executable, "-m", "app.train", "--model", kind, "--data", str(fold.data),
+               "--out", str(out), "--quiet"]
+    if model.endswith("_estado"):
+        command += ["--condition", "estado"]
+    return command + (train_flags if model in NEURAL else [])
+
+
+def train_on_fold(model: str, fold: Fold, train_flags: list[str]) -> Path:
+    """Run the recipe unless its model is already there; its output goes to a log beside it."""
+    out = fold.folder / f"{model}.npz"
+    if not out.exists():
+        # trained under another name and renamed once the recipe succeeds, so an interrupted
+        # run never leaves a model that a resumed one would take as finished
+        partial = fold.folder / f"{model}.partial.npz"
+        partial.unlink(missing_ok=True)
+        log = fold.folder / f"{model}.log"
+        with open(log, "w", encoding="utf-8") as f:
+            done = subprocess.run(recipe_command(model, fold, train_flags, partial), stdout=f,
+                                  stderr=subprocess.STDOUT, check=False)
+        if done.returncode != 0 or not partial.exists():
+            raise RuntimeError(f"{model} on fold {fold.index + 1} failed (exit {done.returncode}); "
+                               f"see {log}")
+        partial.replace(out)
+    return out
+
+
+def held_out_nll(path: Path, fold: Fold) -> dict:
+    """Token-weighted NLL of the fold's held-out names under the model at ``path``."""
+    model = load_model(path)
+    keep = [i for i, name in enumerate(fold.held_out) if not model.vocab.unknown(name)]
+    cond = None
+    if getattr(model, "conditions", None):
+        index = {state: c for c, state in enumerate(model.conditions)}
+        keep = [i for i in keep if fold.held_out_states[i] in index]
+        cond = np.array([index[fold.held_out_states[i]] for i in keep], dtype=np.int64)
+    per_name = names_nll(model, [fold.held_out[i] for i in keep], cond)
+    n_tokens = sum(len(x) for x in per_name)
+    return {"nll": float(sum(x.sum() for x in per_name)) / n_tokens, "n_tokens": n_tokens,
+            "skipped": len(fold.held_out) - len(keep)}
+
+
+def summarise(per_fold: list[dict]) -> dict:
+    values = [f["nll"] for f in per_fold]
+    return {"mean": statistics.fmean(values),
+            "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "folds": per_fold}
+
+
+def run(models: list[str], data: Path, k: int, seed: int, label: str, train_flags: list[str],
+        jobs: int, runs_dir: Path = RUNS_DIR, log=print) -> dict:
+    """Cross-validate every recipe in ``models`` on the same k folds; returns the summary."""
+    corpus = read_corpus(data)
+    csv_input = corpus.states is not None
+    if any(m.endswith("_estado") for m in models) and not csv_input:
+        raise DataError(f"{data}: the _estado models need a CSV with an estado column")
+    base = runs_dir / label
+    folds = [write_fold(corpus, split, i, base / f"fold{i + 1}", csv_input)
+             for i, split in enumerate(kfold(corpus.names, k, seed, corpus.states))]
+    # mezcla needs its fold's lstm and markov first; the rest are independent
+    first = [m for m in dict.fromkeys([*models, *(("lstm", "markov") if "mezcla" in models else ())])
+             if m != "mezcla"]
+    stages = [first] + ([["mezcla"]] if "mezcla" in models else [])
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for stage in stages:
+            jobs_done = [pool.submit(train_on_fold, m, fold, train_flags)
+                         for m in stage for fold in folds]
+            for job in jobs_done:
+                job.result()
+    results = {}
+    for model in models:
+        per_fold = [held_out_nll(fold.folder / f"{model}.npz", fold) for fold in folds]
+        results[model] = summarise(per_fold)
+        values = " ".join(f"{f['nll']:.4f}" for f in per_fold)
+        log(f"{model:12s} {results[model]['mean']:.4f} ± {results[model]['sd']:.4f}   folds: {values}")
+    summary = {"label": label, "data": str(data), "folds": k, "seed": seed,
+               "train_flags": shlex.join(train_flags), "models": results}
+    (base / "results.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.cv", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", nargs="+", choices=RECIPES, default=["lstm"],
+                        help="recipes to cross-validate on the same folds (default: lstm)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_NAMES,
+                        help="names file or INEGI CSV (default: data/municipios.txt)")
+    parser.add_argument("--folds", type=int, default=5, help="number of folds, 2..20 (default: 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fold assignment (default: 0)")
+    parser.add_argument("--train-flags", default="",
+                        help='extra flags for the neural recipes, e.g. "--hidden 192 --dropout 0.3"')
+    parser.add_argument("--label", help="name of this run's folder in runs/cv/ (default: from the "
+                                        "seed, folds and flags)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="trainings run at once, each on one core (default: 1)")
+    args = parser.parse_args(argv)
+    if args.seed < 0 or args.jobs < 1:
+        parser.error("--seed must be >= 0 and --jobs >= 1")
+    flags = shlex.split(args.train_flags)
+    label = args.label or "-".join(["k" + str(args.folds), "s" + str(args.seed), Path(args.data).stem,
+                                    *(f.lstrip("-") for f in flags)])
+    try:
+        run(args.model, args.data, args.folds, args.seed, label, flags, args.jobs)
+    except (DataError, CheckpointError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Cross-validation: each fold's recipe trains on the other folds and scores the held-out names."""
+
+import json
+
+from app import cv
+from app.corpus import DEFAULT_NAMES, read_names
+
+
+def test_markov_recipe_is_scored_on_names_it_never_saw(tmp_path):
+    data = tmp_path / "names.txt"
+    data.write_text("\n".join(read_names(DEFAULT_NAMES)[::8]), encoding="utf-8")   # ~300 names
+    summary = cv.run(["markov"], data, 3, seed=0, label="tiny", train_flags=[], jobs=2,
+                     runs_dir=tmp_path / "runs", log=lambda _: None)
+    folds = summary["models"]["markov"]["folds"]
+    assert len(folds) == 3 and all(1.0 < f["nll"] < 4.0 for f in folds)
+    names = read_names(data)
+    held_out = [set(names) - set(read_names(tmp_path / "runs" / "tiny" / f"fold{i + 1}" / "train.txt"))
+                for i in range(3)]
+    assert set().union(*held_out) == set(names) and sum(map(len, held_out)) == len(set(names))
+    # every held-out token is scored once, but for the few names with a character the fold's
+    # training names lack
+    assert sum(f["skipped"] for f in folds) < 10
+    assert sum(f["n_tokens"] for f in folds) <= sum(len(n) + 1 for n in names)
+    saved = json.loads((tmp_path / "runs" / "tiny" / "results.json").read_text())
+    assert saved["models"]["markov"]["mean"] == summary["models"]["markov"]["mean"]
+
+
+def test_a_finished_fold_is_not_trained_again(tmp_path, monkeypatch):
+    data = tmp_path / "names.txt"
+    data.write_text("\n".join(read_names(DEFAULT_NAMES)[::8]), encoding="utf-8")
+    kwargs = dict(label="again", train_flags=[], jobs=1, runs_dir=tmp_path / "runs",
+                  log=lambda _: None)
+    first = cv.run(["markov"], data, 2, 0, **kwargs)
+    monkeypatch.setattr(cv.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(
+        AssertionError("retrained a finished fold")))
+    assert cv.run(["markov"], data, 2, 0, **kwargs) == first
