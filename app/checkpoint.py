@@ -41,11 +41,41 @@ def _umask() -> int:
     return mask
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Delete the temp files of ``path`` whose writer has died (kill -9 mid-save).
+
+    A temp file is named ``.<name>.<pid>.<random>.tmp``; one whose process still runs is
+    another save in progress and is left alone.
+    """
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def atomic_write(path: str | Path, write) -> None:
-    """Call write(file) on a temp file beside ``path``, fsync it, then rename it over ``path``."""
+    """Call write(file) on a temp file beside ``path``, fsync it, then rename it over ``path``.
+
+    Temp files left by a writer killed mid-save are removed first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; weights are not secrets
         with os.fdopen(fd, "wb") as f:

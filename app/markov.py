@@ -15,7 +15,6 @@ start with <s> keep raw counts) was measured worse here: 1.500 against 1.481 nat
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import asdict, dataclass, fields
 
@@ -23,15 +22,14 @@ import numpy as np
 
 from app import checkpoint
 from app.corpus import (
-    DEFAULT_NAMES,
     Batch,
-    DataError,
     Vocabulary,
     data_sha256,
     make_batch,
     read_corpus,
     split_names,
 )
+from app.train_config import FlagError, TrainConfig, flag, given_flags
 
 MIN_DISCOUNT = 0.05
 
@@ -231,8 +229,11 @@ class MarkovTrainConfig:
     seed: int = 0
 
 
-def train(cfg: MarkovTrainConfig, data, out, log=print) -> MarkovLM:
-    """Fit every order on the training names, keep the best on validation, save it to ``out``."""
+def train(cfg: MarkovTrainConfig, data, out, log=print) -> tuple[MarkovLM, list[list[int]]]:
+    """Fit every order on the training names, keep the best on validation, save it to ``out``.
+
+    Returns the model and the encoded validation names it was chosen on.
+    """
     started = time.perf_counter()
     corpus = read_corpus(data)  # as the neural trainer reads it, so the split is the same
     names = corpus.names
@@ -273,28 +274,20 @@ def train(cfg: MarkovTrainConfig, data, out, log=print) -> MarkovLM:
     }
     checkpoint.save(out, model.checkpoint(model.metadata))
     log(f"best validation NLL {record['val_nll']:.4f} nats/char at order {model.config.order} "
-        f"({seconds:.2f} s in all); saved to {out}")
-    return model
+        f"({seconds:.2f} s in all)")
+    return model, val_encoded
 
 
-def train_cli(args, out, defaults) -> int:
-    """`python -m app.train --model markov`: the shared flags --data, --out, --val-fraction and
-    --seed (defaults taken from the neural TrainConfig ``defaults``, so the split is the same)."""
-    neural_only = [f.name for f in fields(defaults) if f.name not in ("model", "val_fraction",
-                                                                      "seed")] + ["resume"]
-    given = [f"--{name.replace('_', '-')}" for name in neural_only
-             if getattr(args, name, None) not in (None, False)]
-    if given:
-        print(f"error: {', '.join(given)} does not apply to --model markov "
-              f"(it takes --data, --out, --val-fraction and --seed)", file=sys.stderr)
-        return 2
-    cfg = MarkovTrainConfig(
-        val_fraction=defaults.val_fraction if args.val_fraction is None else args.val_fraction,
-        seed=defaults.seed if args.seed is None else args.seed)
-    print("configuration:", ", ".join(f"{k}={v}" for k, v in asdict(cfg).items()))
-    try:
-        train(cfg, args.data or DEFAULT_NAMES, out)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+def config_from_flags(args) -> MarkovTrainConfig:
+    """The flags of `python -m app.train --model markov`: the shared --data, --out, --force,
+    --val-fraction and --seed (defaults from the neural TrainConfig, so the split is the same).
+    Raises FlagError for any other flag or a value out of range."""
+    neural = [flag(f.name) for f in fields(TrainConfig)
+              if f.name not in ("model", "val_fraction", "seed")
+              and getattr(args, f.name, None) is not None] + (["--resume"] if args.resume else [])
+    if neural:
+        raise FlagError(f"{', '.join(neural)} does not apply to --model markov "
+                        f"(it takes --data, --out, --force, --val-fraction and --seed)")
+    given, defaults = given_flags(args), TrainConfig()
+    return MarkovTrainConfig(val_fraction=given.get("val_fraction", defaults.val_fraction),
+                             seed=given.get("seed", defaults.seed))

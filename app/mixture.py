@@ -21,6 +21,7 @@ import numpy as np
 from app import checkpoint, stacked
 from app.checkpoint import CheckpointError
 from app.corpus import DEFAULT_NAMES, Batch, DataError, data_sha256, read_corpus, split_names
+from app.train_config import FlagError, check_writable
 
 
 def _model_classes() -> dict[str, type]:
@@ -175,6 +176,7 @@ def build(neural, ngram, data: Path = DEFAULT_NAMES, log=print) -> tuple[Mixture
         "val_nll": float(-np.log(probs @ weights).mean()),
         "component_val_nll": {neural.kind: float(nll[:, 0].mean()),
                               ngram.kind: float(nll[:, 1].mean())},
+        "val_names": val,
     }
     for name, value in summary["component_val_nll"].items():
         log(f"{name:8s} validation NLL {value:.4f}")
@@ -201,8 +203,15 @@ def build(neural, ngram, data: Path = DEFAULT_NAMES, log=print) -> tuple[Mixture
     return MixtureLM([neural, ngram], weights, metadata), summary
 
 
+def _mean_nll(model, names: list[str]) -> float:
+    """NLL per token (nats) of ``model`` on ``names``, as build() scores the components."""
+    from app.lm import names_nll
+    return float(np.concatenate(names_nll(model, names)).mean())
+
+
 def main(argv: list[str] | None = None) -> int:
     from app.lm import load_model
+    from app.promote import replace_if_better, run_path
 
     parser = argparse.ArgumentParser(prog="python -m app.mixture", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -214,11 +223,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_NAMES,
                         help="the names both were trained on (default: data/municipios.txt)")
     parser.add_argument("--out", type=Path, default=models / "mezcla.npz",
-                        help="where to write the mixture if it wins (default: models/mezcla.npz)")
+                        help="the served mixture: replaced only if this one beats it on the "
+                             "same validation names (default: models/mezcla.npz)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace --out even if it scores better than this mixture")
     args = parser.parse_args(argv)
+    run = run_path(args.out)
     try:
+        check_writable(args.out, run)
         mixture, summary = build(load_model(args.neural), load_model(args.ngram), args.data)
-    except (CheckpointError, DataError) as exc:
+    except (CheckpointError, DataError, FlagError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     best_single = min(summary["component_val_nll"].values())
@@ -226,8 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the mixture does not beat its best component ({best_single:.4f}); "
               f"{args.out} not written", file=sys.stderr)
         return 1
-    checkpoint.save(args.out, mixture.checkpoint(mixture.metadata))
-    print(f"saved to {args.out}")
+    checkpoint.save(run, mixture.checkpoint(mixture.metadata))
+    val = summary["val_names"]
+    print(replace_if_better(run, args.out, lambda path: _mean_nll(load_model(path), val),
+                            force=args.force).message)
     return 0
 
 

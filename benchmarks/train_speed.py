@@ -41,7 +41,8 @@ from app.corpus import DEFAULT_NAMES, length_bucketed_batches, read_names  # noq
 from app.lm import load_model  # noqa: E402
 from app.optim import clip_global_norm  # noqa: E402
 from app.sampling import MAX_LENGTH_LIMIT, draw  # noqa: E402
-from app.train import MODELS_DIR, Trainer, build_parser, resolve_config  # noqa: E402
+from app.train import MODELS_DIR, build_parser, resolve_config  # noqa: E402
+from app.trainer import Trainer  # noqa: E402
 
 KINDS = ("rnn", "lstm")
 WARMUP_BATCHES = 3

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from app import evaluate, network, train
+from app import evaluate, network, train, trainer
 from app.corpus import DEFAULT_NAMES, read_names
 from app.lm import load_checkpoint, load_model
 
@@ -73,9 +73,9 @@ def test_the_saved_weights_are_the_average_and_the_trained_ones_are_kept(names_f
     saved = load_checkpoint(averaged)
     trained = load_model(raw).params
     for key, p in trained.items():
-        np.testing.assert_array_equal(saved.optimizer_state[train.LIVE + key], p)
+        np.testing.assert_array_equal(saved.optimizer_state[trainer.LIVE + key], p)
         assert not np.array_equal(saved.arrays[key], p)
-    assert not any(k.startswith(train.LIVE) for k in load_checkpoint(raw).optimizer_state)
+    assert not any(k.startswith(trainer.LIVE) for k in load_checkpoint(raw).optimizer_state)
 
 
 def test_interrupted_training_keeps_the_old_weights(names_file, tmp_path, monkeypatch, capsys):
@@ -95,9 +95,14 @@ def test_interrupted_training_keeps_the_old_weights(names_file, tmp_path, monkey
 @pytest.mark.parametrize("args, message", [
     (["--data", "/nonexistent/names.txt"], "file not found"),
     (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
-    (["--val-fraction", "0"], "--val-fraction must be between 0 and 1"),
-    (["--epochs", "0"], "--epochs must be >= 1"),
+    (["--val-fraction", "0"], "--val-fraction must be in (0, 1), got 0.0"),
+    (["--epochs", "0"], "--epochs must be in [1, 10000]"),
     (["--ema", "1"], "--ema must be in [0, 1)"),
+    (["--seed", "-1"], "--seed must be in [0, 4294967295], got -1"),
+    (["--hidden", "100000"], "--hidden must be in [1, 4096], got 100000"),
+    (["--layers", "9"], "--layers must be in [1, 8]"),
+    (["--embed", "2000"], "--embed must be in [0, 1024]"),
+    (["--lr", "nan"], "--lr must be in (0, 10], got nan"),
 ])
 def test_bad_input_is_a_message_and_exit_code_2(names_file, tmp_path, capsys, args, message):
     argv = ["--data", str(names_file), "--out", str(tmp_path / "x.npz"), *TINY, *args]
