@@ -75,5 +75,6 @@ def replace_if_better(candidate: Path, served: Path, score: Callable[[Path], flo
     if new < old or not math.isfinite(old):
         return promote(f"replaced {served}: this run's {new:.4f} beats its {old:.4f} "
                        f"(validation NLL, nats/char)")
-    return Outcome(False, f"kept {served}: its {old:.4f} beats this run's {new:.4f} "
+    verdict = "beats" if old < new else "ties"
+    return Outcome(False, f"kept {served}: its {old:.4f} {verdict} this run's {new:.4f} "
                           f"(validation NLL, nats/char); {keep}")
