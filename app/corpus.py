@@ -21,6 +21,10 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_NAMES = DATA_DIR / "municipios.txt"
 DEFAULT_STATES_CSV = DATA_DIR / "municipios_por_estado.csv"
 MIN_NAMES_TO_SPLIT = 10
+# longest real name: 76 characters ("Heroica Villa Tezoatlán de Segura y Luna, Cuna de la
+# Independencia de Oaxaca"), so sampling's 64 would refuse the INEGI list itself
+MAX_NAME_LENGTH = 100
+SHOWN_PROBLEMS = 5     # bad lines quoted in an error; the rest are counted
 
 
 class DataError(ValueError):
@@ -52,9 +56,8 @@ def fold(name: str) -> str:
     return name.strip().translate(_FOLD_TABLE)
 
 
-def read_names(path: str | Path) -> list[str]:
-    """One name per line from a UTF-8 file; blank lines skipped. Raises DataError."""
-    path = Path(path)
+def _read_text(path: Path) -> str:
+    """The file's text, a leading byte-order mark dropped. Raises DataError."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -64,11 +67,35 @@ def read_names(path: str | Path) -> list[str]:
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 (bad byte at offset {exc.start})") from None
-    names = [normalize(line) for line in text.splitlines()]
-    names = [name for name in names if name]
+
+
+def _problem(name: str) -> str | None:
+    """Why a name (already normalised) cannot be used, or None."""
+    if len(name) > MAX_NAME_LENGTH:
+        return f"{len(name):,} characters"
+    hidden = next((ch for ch in name if unicodedata.category(ch) in ("Cc", "Cf")), None)
+    return None if hidden is None else f"control character U+{ord(hidden):04X}"
+
+
+def _checked(path: Path, numbered: list[tuple[int, str]]) -> list[str]:
+    """The names of (line number, name) pairs, or a DataError listing the first bad lines."""
+    bad = [(line, why) for line, name in numbered if (why := _problem(name))]
+    if bad:
+        shown = "; ".join(f"line {line}: {why}" for line, why in bad[:SHOWN_PROBLEMS])
+        more = f"; and {len(bad) - SHOWN_PROBLEMS} more" if len(bad) > SHOWN_PROBLEMS else ""
+        raise DataError(f"{path}: {len(bad)} line(s) cannot be used (a name has at most "
+                        f"{MAX_NAME_LENGTH} characters and no control characters): {shown}{more}")
+    return [name for _, name in numbered]
+
+
+def read_names(path: str | Path) -> list[str]:
+    """One name per line from a UTF-8 file; blank lines skipped. Raises DataError."""
+    path = Path(path)
+    lines = _read_text(path).split("\n")  # not splitlines: \x0b or \x1c are no line break
+    names = _checked(path, [(i, name) for i, line in enumerate(lines, 1) if (name := normalize(line))])
     if not names:
         raise DataError(f"{path}: contains no names (one name per line expected)")
     return names
@@ -151,17 +178,20 @@ def read_corpus(path: str | Path) -> Corpus:
     path = Path(path)
     if path.suffix.lower() != ".csv":
         return Corpus(read_names(path))
-    text = "\n".join(read_names(path))  # same errors for missing, empty or non-UTF-8 files
-    rows = list(csv.DictReader(io.StringIO(text)))
-    missing = {"estado", "municipio"} - set(rows[0] if rows else {})
+    reader = csv.DictReader(io.StringIO(_read_text(path)))
+    missing = {"estado", "municipio"} - set(reader.fieldnames or [])
     if missing:
         raise DataError(f"{path}: CSV needs the columns estado and municipio (missing {sorted(missing)})")
-    rows = [r for r in rows if (r["municipio"] or "").strip()]
+    try:
+        rows = [(reader.line_num, row) for row in reader if (row["municipio"] or "").strip()]
+    except csv.Error as exc:
+        raise DataError(f"{path}: not a valid CSV (line {reader.line_num}: {exc})") from None
     if not rows:
         raise DataError(f"{path}: contains no names")
-    codes = {normalize(r["estado"]): (r.get("cve_ent") or "").strip() for r in rows}
-    return Corpus(names=[normalize(r["municipio"]) for r in rows],
-                  states=[normalize(r["estado"]) for r in rows], state_codes=codes)
+    names = _checked(path, [(n, normalize(r["municipio"])) for n, r in rows])
+    states = _checked(path, [(n, normalize(r["estado"] or "")) for n, r in rows])
+    codes = {state: (r.get("cve_ent") or "").strip() for state, (_, r) in zip(states, rows, strict=True)}
+    return Corpus(names=names, states=states, state_codes=codes)
 
 
 class Vocabulary:

@@ -34,7 +34,6 @@ def _default_out(args: argparse.Namespace) -> Path:
 def _run(args: argparse.Namespace) -> int:
     # numpy and the models load here, not at import: Ctrl-C while they load is caught in main
     from app import checkpoint, promote
-    from app.checkpoint import CheckpointError
     from app.corpus import DEFAULT_NAMES, DEFAULT_STATES_CSV, DataError
 
     out = _default_out(args)
@@ -45,13 +44,7 @@ def _run(args: argparse.Namespace) -> int:
         checkpoint.remove_stale_temps(out)  # left beside it by a save killed with -9
         if args.model == "markov":
             return _train_markov(args, out, run)
-        resumed = None
-        if source:
-            try:
-                resumed = checkpoint.load(source).metadata.get("train_config") or {}
-            except CheckpointError as exc:
-                raise FlagError(f"--resume: {exc}") from None
-        cfg = resolve_config(args, resumed)
+        cfg = resolve_config(args, _resumed_config(source) if source else None)
         data = args.data or (DEFAULT_STATES_CSV if cfg.condition != "none" else DEFAULT_NAMES)
         from app.trainer import Trainer, nll_scorer
         trainer = Trainer(cfg, data, run, resume_from=source, quiet=args.quiet)
@@ -85,6 +78,16 @@ def _run(args: argparse.Namespace) -> int:
         return 130
     print(outcome.message)
     return 0
+
+
+def _resumed_config(source: Path) -> dict:
+    """The configuration the run to resume was started with."""
+    from app.checkpoint import CheckpointError, load
+
+    try:
+        return load(source).metadata.get("train_config") or {}
+    except CheckpointError as exc:
+        raise FlagError(f"--resume: {exc}") from None
 
 
 def _saved_state(run: Path, out: Path) -> str:

@@ -1,5 +1,7 @@
 """Reading names, the vocabulary, the split and padded batches."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -102,3 +104,44 @@ def test_stratified_split_holds_out_a_share_of_every_stratum():
     held = [strata[i] for i in split.val_index]
     assert 10 <= held.count("Norte") <= 12 and 2 <= held.count("Sur") <= 4
     assert not set(split.train) & set(split.val)  # a name in two states stays on one side
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
+    text = tmp_path / "names.txt"
+    text.write_bytes("\ufeffAbalá\nUres\n".encode())
+    table = tmp_path / "names.csv"
+    table.write_bytes("\ufeffestado,municipio\nSonora,Ures\n".encode())
+    assert read_names(text) == ["Abalá", "Ures"]
+    assert read_corpus(table).names == ["Ures"]
+
+
+@pytest.mark.parametrize("line, why", [
+    ("Aba\x00lá", "control character U+0000"),
+    ("Ures\x1bOpodepe", "control character U+001B"),
+    ("Ures\x0bOpodepe", "control character U+000B"),   # no line break: one bad line
+    ("Ures\u200bOpodepe", "control character U+200B"),  # invisible
+    ("A" * 101, "101 characters"),
+])
+def test_bad_lines_are_refused_with_their_line_numbers(tmp_path, line, why):
+    path = tmp_path / "names.txt"
+    path.write_text(f"Abalá\n\n{line}\nUres\n", encoding="utf-8")
+    with pytest.raises(DataError, match=rf"1 line\(s\) cannot be used .*: line 3: {re.escape(why)}$"):
+        read_names(path)
+
+
+def test_many_huge_names_are_counted_not_loaded(tmp_path):
+    path = tmp_path / "names.txt"
+    path.write_text("\n".join(["x" * 10_000] * 200), encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        read_names(path)
+    message = str(error.value)
+    assert "200 line(s) cannot be used" in message and "at most 100 characters" in message
+    assert "line 1: 10,000 characters" in message and "line 5:" in message
+    assert "line 6:" not in message and "and 195 more" in message
+
+
+def test_a_csv_with_a_control_character_names_its_line(tmp_path):
+    path = tmp_path / "names.csv"
+    path.write_text("estado,municipio\nSonora,Ures\nSonora,Opo\x07depe\n", encoding="utf-8")
+    with pytest.raises(DataError, match="line 3: control character U\\+0007"):
+        read_corpus(path)

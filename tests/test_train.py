@@ -177,3 +177,11 @@ def test_resume_refuses_a_checkpoint_of_another_kind(names_file, tmp_path, capsy
     assert _train(names_file, out, "--model", "rnn", "--epochs", "1") == 0
     assert _train(names_file, out, "--model", "lstm", "--epochs", "2", "--resume") == 2
     assert "holds a rnn model, not lstm" in capsys.readouterr().err
+
+
+def test_names_too_long_to_learn_are_refused_before_training(tmp_path, capsys):
+    data = tmp_path / "huge.txt"
+    data.write_text("\n".join(["x" * 10_000] * 200), encoding="utf-8")
+    assert train.main(["--data", str(data), "--out", str(tmp_path / "x.npz"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "200 line(s) cannot be used" in err and "Traceback" not in err
