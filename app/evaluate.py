@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from app.checkpoint import CheckpointError
-from app.corpus import DataError, read_names
+from app.corpus import DataError, read_corpus
 from app.lm import load_model, names_nll
 
 
@@ -31,7 +31,7 @@ def evaluate_names(model, names: list[str]) -> dict:
     return {
         "nll_per_char": nll,
         "bits_per_char": nll / math.log(2),
-        "perplexity": math.exp(nll),
+        "perplexity": math.exp(nll) if nll < 700 else math.inf,  # beyond: a float overflow
         "n_names": len(known),
         "n_tokens": n_tokens,
         "skipped": {"count": len(skipped), "names": skipped},
@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="checkpoint (.npz) to score with")
-    parser.add_argument("--names", type=Path, help="UTF-8 file, one name per line")
+    parser.add_argument("--names", type=Path,
+                        help="UTF-8 file, one name per line, or a CSV with a municipio column "
+                             "(as training reads it)")
     parser.add_argument("--report", action="store_true",
                         help="compare every model in models/ (NLL, cost, samples at several "
                              "temperatures); writes models/report.json and prints Markdown")
@@ -55,11 +57,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--model and --names are required (or give --report)")
     try:
         model = load_model(args.model)
-        names = read_names(args.names)
+        scores = evaluate_names(model, read_corpus(args.names).names)
     except (CheckpointError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(evaluate_names(model, names), ensure_ascii=False, indent=2))
+    if not scores["n_tokens"]:
+        print(f"error: {args.names}: no name can be scored: every one has characters outside "
+              f"the model's vocabulary", file=sys.stderr)
+        return 2
+    if not math.isfinite(scores["perplexity"]):
+        print(f"error: {args.model} gives a NLL of {scores['nll_per_char']} on these names: its "
+              f"weights are broken (NaN or infinite); retrain it", file=sys.stderr)
+        return 2
+    print(json.dumps(scores, ensure_ascii=False, indent=2, allow_nan=False))
     return 0
 
 

@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from app import evaluate, network, train, trainer
+from app import checkpoint, evaluate, network, train, trainer
 from app.corpus import DEFAULT_NAMES, read_names
 from app.lm import load_checkpoint, load_model
+from tests.conftest import make_tiny_model
 
 TINY = ["--hidden", "12", "--embed", "6", "--batch-size", "16", "--quiet"]
 
@@ -185,3 +186,36 @@ def test_names_too_long_to_learn_are_refused_before_training(tmp_path, capsys):
     assert train.main(["--data", str(data), "--out", str(tmp_path / "x.npz"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "200 line(s) cannot be used" in err and "Traceback" not in err
+
+
+def test_evaluate_refuses_a_model_that_gives_nan(tmp_path, capsys):
+    model = make_tiny_model("lstm")
+    model.params["out.b"][:] = np.nan
+    path = tmp_path / "nan.npz"
+    checkpoint.save(path, model.checkpoint(model.metadata))
+    names = tmp_path / "names.txt"
+    names.write_text("Tepic\nTulum\n", encoding="utf-8")
+    assert evaluate.main(["--model", str(path), "--names", str(names)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("error:")
+
+
+def test_evaluate_reads_the_municipio_column_of_a_csv(names_file, tmp_path, capsys):
+    out = tmp_path / "lstm.npz"
+    assert _train(names_file, out, "--epochs", "1") == 0
+    table = tmp_path / "held_out.csv"
+    table.write_text("cve_ent,estado,cve_mun,municipio\n18,Nayarit,017,Tepic\n", encoding="utf-8")
+    capsys.readouterr()
+    assert evaluate.main(["--model", str(out), "--names", str(table)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_names"] == 1 and report["n_tokens"] == len("Tepic") + 1
+
+
+def test_evaluate_with_no_name_in_the_vocabulary_is_an_error(tmp_path, capsys):
+    path = tmp_path / "lstm.npz"
+    model = make_tiny_model("lstm")
+    checkpoint.save(path, model.checkpoint(model.metadata))
+    names = tmp_path / "names.txt"
+    names.write_text("Zzyzx€\n", encoding="utf-8")
+    assert evaluate.main(["--model", str(path), "--names", str(names)]) == 2
+    assert "no name can be scored" in capsys.readouterr().err
