@@ -5,14 +5,30 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app import checkpoint, network
-from app.corpus import Vocabulary
+from app import checkpoint, network, train
+from app.corpus import DEFAULT_NAMES, Vocabulary, read_names
 from app.lm import NeuralLM
 from app.network import ModelConfig
 
 TINY_NAMES = ["Abalá", "Acala", "Ahome", "Álamos", "Bacum", "Bavispe", "Colima", "Durango",
               "Etchojoa", "Guaymas", "Huépac", "Ixtlán", "Jalpa", "Mexicali", "Navojoa",
               "Ñuu Savi", "Oaxaca", "Tepic", "Tulum", "Yécora"]
+
+
+TINY_TRAIN_FLAGS = ["--hidden", "12", "--embed", "6", "--batch-size", "16", "--quiet"]
+
+
+@pytest.fixture
+def names_file(tmp_path):
+    """Every 20th real name (~120): enough for a split, trained in a blink."""
+    path = tmp_path / "names.txt"
+    path.write_text("\n".join(read_names(DEFAULT_NAMES)[::20]), encoding="utf-8")
+    return path
+
+
+def train_tiny(names_file, out, *extra) -> int:
+    """``python -m app.train`` on ``names_file`` with a tiny model; the exit code."""
+    return train.main(["--data", str(names_file), "--out", str(out), *TINY_TRAIN_FLAGS, *extra])
 
 
 def make_tiny_model(kind: str = "lstm", seed: int = 0, names=TINY_NAMES) -> NeuralLM:

@@ -8,20 +8,9 @@ import pytest
 from app import checkpoint, evaluate, network, train, trainer
 from app.corpus import DEFAULT_NAMES, read_names
 from app.lm import load_checkpoint, load_model
+from tests.conftest import TINY_TRAIN_FLAGS as TINY
 from tests.conftest import make_tiny_model
-
-TINY = ["--hidden", "12", "--embed", "6", "--batch-size", "16", "--quiet"]
-
-
-@pytest.fixture
-def names_file(tmp_path):
-    path = tmp_path / "names.txt"
-    path.write_text("\n".join(read_names(DEFAULT_NAMES)[::20]), encoding="utf-8")  # ~120 names
-    return path
-
-
-def _train(names_file, out, *extra):
-    return train.main(["--data", str(names_file), "--out", str(out), *TINY, *extra])
+from tests.conftest import train_tiny as _train
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm"])
@@ -123,11 +112,16 @@ def test_too_few_names_and_non_utf8_files_exit_2(tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
-def test_evaluate_reports_nll_and_lists_skipped_names(names_file, tmp_path, capsys):
+@pytest.mark.parametrize("file_name, content", [
+    ("held_out.txt", "Tepic\nZzyzx€\n"),
+    ("held_out.csv", "cve_ent,estado,cve_mun,municipio\n18,Nayarit,017,Tepic\n18,Nayarit,099,Zzyzx€\n"),
+])
+def test_evaluate_reports_nll_and_lists_skipped_names(names_file, tmp_path, capsys, file_name,
+                                                       content):
     out = tmp_path / "rnn.npz"
     assert _train(names_file, out, "--model", "rnn", "--epochs", "1") == 0
-    held_out = tmp_path / "held_out.txt"
-    held_out.write_text("Tepic\nZzyzx€\n", encoding="utf-8")
+    held_out = tmp_path / file_name
+    held_out.write_text(content, encoding="utf-8")
     capsys.readouterr()
     assert evaluate.main(["--model", str(out), "--names", str(held_out)]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -200,17 +194,6 @@ def test_evaluate_refuses_a_model_that_gives_nan(tmp_path, capsys):
     assert captured.out == "" and captured.err.startswith("error:")
 
 
-def test_evaluate_reads_the_municipio_column_of_a_csv(names_file, tmp_path, capsys):
-    out = tmp_path / "lstm.npz"
-    assert _train(names_file, out, "--epochs", "1") == 0
-    table = tmp_path / "held_out.csv"
-    table.write_text("cve_ent,estado,cve_mun,municipio\n18,Nayarit,017,Tepic\n", encoding="utf-8")
-    capsys.readouterr()
-    assert evaluate.main(["--model", str(out), "--names", str(table)]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["n_names"] == 1 and report["n_tokens"] == len("Tepic") + 1
-
-
 def test_evaluate_with_no_name_in_the_vocabulary_is_an_error(tmp_path, capsys):
     path = tmp_path / "lstm.npz"
     model = make_tiny_model("lstm")
@@ -219,3 +202,9 @@ def test_evaluate_with_no_name_in_the_vocabulary_is_an_error(tmp_path, capsys):
     names.write_text("Zzyzx€\n", encoding="utf-8")
     assert evaluate.main(["--model", str(path), "--names", str(names)]) == 2
     assert "no name can be scored" in capsys.readouterr().err
+
+
+def test_the_light_cli_lists_the_kinds_and_optimisers_the_code_has():
+    from app import optim, train_config
+    assert set(train_config.NEURAL_KINDS) == set(network.CELLS)
+    assert set(train_config.OPTIMIZER_NAMES) == set(optim.OPTIMIZERS)

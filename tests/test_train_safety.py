@@ -13,19 +13,11 @@ import numpy as np
 import pytest
 
 from app import checkpoint, mixture, promote, train, trainer
-from app.corpus import DEFAULT_NAMES, read_names
 from app.lm import load_model
+from tests.conftest import TINY_TRAIN_FLAGS as TINY
+from tests.conftest import train_tiny as _train
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--hidden", "12", "--embed", "6", "--batch-size", "16", "--quiet"]
-
-
-@pytest.fixture
-def names_file(tmp_path):
-    path = tmp_path / "names.txt"
-    path.write_text("\n".join(read_names(DEFAULT_NAMES)[::20]), encoding="utf-8")  # ~120 names
-    return path
-
 
 @pytest.fixture
 def served(names_file, tmp_path):
@@ -33,10 +25,6 @@ def served(names_file, tmp_path):
     out = tmp_path / "lstm.npz"
     assert _train(names_file, out, "--epochs", "4") == 0
     return out
-
-
-def _train(names_file, out, *extra):
-    return train.main(["--data", str(names_file), "--out", str(out), *TINY, *extra])
 
 
 def test_a_new_worse_run_never_touches_the_served_model(names_file, served, capsys):
