@@ -20,6 +20,7 @@ from app.train_config import (
     FlagError,
     build_parser,
     check_writable,
+    given_flags,
     resolve_config,
 )
 
@@ -40,6 +41,7 @@ def _run(args: argparse.Namespace) -> int:
     run = promote.run_path(out)
     source = (run if run.exists() else out) if args.resume else None
     try:
+        given_flags(args)  # the ranges first: no folder is created for a refused command
         check_writable(out, run)
         checkpoint.remove_stale_temps(out)  # left beside it by a save killed with -9
         if args.model == "markov":
@@ -52,8 +54,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not source and run.exists():
-        run.unlink()  # an earlier run toward out that was never finished: this one replaces it
-        print(f"discarded the unfinished run in {run} (--resume would have continued it)")
+        run.unlink()  # an earlier run toward out, not promoted: this new one replaces it
+        print(f"discarded the earlier run left in {run} (--resume would have continued it)")
     print("configuration:", ", ".join(f"{k}={v}" for k, v in asdict(cfg).items()))
     print(f"data: {data} ({trainer.split.description}); vocabulary {len(trainer.model.vocab)} "
           f"tokens; {trainer.model.n_params:,} parameters; checkpoints go to {run}"

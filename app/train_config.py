@@ -191,6 +191,7 @@ def check_writable(out: Path, run: Path) -> None:
             with tempfile.TemporaryFile(dir=folder):
                 pass
         except OSError as exc:
-            raise FlagError(f"--out {out}: cannot write in {folder} ({exc.strerror})") from None
+            why = "a file, not a folder" if isinstance(exc, FileExistsError) else exc.strerror
+            raise FlagError(f"--out {out}: cannot write in {folder} ({why})") from None
     if out.exists() and not os.access(out, os.R_OK):
         raise FlagError(f"--out {out}: cannot read the served checkpoint to compare with it")
