@@ -80,7 +80,8 @@ def recipe_command(model: str, fold: Fold, train_flags: list[str], out: Path) ->
                "--out", str(out), "--quiet"]
     if model.endswith("_estado"):
         command += ["--condition", "estado"]
-    return command + (train_flags if model in NEURAL else [])
+    # an ensemble's members train one after the other: --jobs here runs folds side by side
+    return command + (["--jobs", "1", *train_flags] if model in NEURAL else [])
 
 
 def train_on_fold(model: str, fold: Fold, train_flags: list[str]) -> Path:

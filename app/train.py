@@ -19,6 +19,7 @@ from app.train_config import (
     MODELS_DIR,
     FlagError,
     build_parser,
+    check_jobs,
     check_writable,
     given_flags,
     resolve_config,
@@ -39,15 +40,18 @@ def _run(args: argparse.Namespace) -> int:
 
     out = _default_out(args)
     run = promote.run_path(out)
-    source = (run if run.exists() else out) if args.resume else None
+    source = _resume_source(run, out) if args.resume else None
     try:
         given_flags(args)  # the ranges first: no folder is created for a refused command
+        jobs = check_jobs(args)
         check_writable(out, run)
         checkpoint.remove_stale_temps(out)  # left beside it by a save killed with -9
         if args.model == "markov":
             return _train_markov(args, out, run)
         cfg = resolve_config(args, _resumed_config(source) if source else None)
         data = args.data or (DEFAULT_STATES_CSV if cfg.condition != "none" else DEFAULT_NAMES)
+        if cfg.members > 1:
+            return _train_ensemble(args, cfg, data, out, run, jobs, resume=source is not None)
         from app.trainer import Trainer, nll_scorer
         trainer = Trainer(cfg, data, run, resume_from=source, quiet=args.quiet)
     except (FlagError, DataError) as exc:
@@ -82,14 +86,48 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resume_source(run: Path, out: Path) -> Path:
+    """What --resume continues: the unfinished run, else an ensemble's first member, else out."""
+    from app.crossfit import member_paths
+
+    first_member = member_paths(run, 1)[0]
+    return next(path for path in (run, first_member, out) if path.exists() or path == out)
+
+
 def _resumed_config(source: Path) -> dict:
-    """The configuration the run to resume was started with."""
+    """The configuration the run to resume was started with (runs from before ensembles were
+    one model each)."""
     from app.checkpoint import CheckpointError, load
 
     try:
-        return load(source).metadata.get("train_config") or {}
+        return {"members": 1, **(load(source).metadata.get("train_config") or {})}
     except CheckpointError as exc:
         raise FlagError(f"--resume: {exc}") from None
+
+
+def _train_ensemble(args: argparse.Namespace, cfg, data: Path, out: Path, run: Path, jobs: int,
+                    resume: bool) -> int:
+    """A cross-fitted ensemble (``app.crossfit``), promoted by its out-of-fold NLL."""
+    from app import crossfit, promote
+    from app.corpus import DataError
+
+    folder = crossfit.member_paths(run, 1)[0].parent
+    print("configuration:", ", ".join(f"{k}={v}" for k, v in asdict(cfg).items()))
+    print(f"data: {data}; {cfg.members} members, {min(jobs, cfg.members)} at a time; members' "
+          f"checkpoints go to {folder}, the ensemble to {run}")
+    try:
+        crossfit.train(cfg, data, run, jobs=jobs, resume=resume, quiet=args.quiet)
+        outcome = promote.replace_if_better(run, out, crossfit.oof_scorer(cfg, data),
+                                            force=args.force)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished members are kept in {folder} and --resume continues the "
+              f"others; {out} unchanged", file=sys.stderr)
+        return 130
+    print(outcome.message)
+    return 0
 
 
 def _saved_state(run: Path, out: Path) -> str:

@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     condition: str = "none"   # "estado": the model is told each name's state
     cond_embed: int = 16
+    members: int = 5          # > 1: an ensemble cross-fitted on this many folds (app.crossfit)
 
 
 # per-kind defaults, applied where the user gave no flag
@@ -53,7 +54,7 @@ KIND_DEFAULTS: dict[str, dict] = {
 
 # what a checkpoint is: --resume refuses a flag that would change one of these
 FIXED_ON_RESUME = ("hidden", "layers", "embed", "dropout", "condition", "cond_embed",
-                   "val_fraction", "seed")
+                   "val_fraction", "seed", "members")
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ RANGES: dict[str, Range] = {
     "patience": Range(1, 1000),
     "val_fraction": Range(0, 1, low_open=True, high_open=True),
     "seed": Range(0, 2**32 - 1),
+    "members": Range(1, 20),
+    "jobs": Range(1, 64),
 }
 
 
@@ -148,6 +151,14 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                    help=_help("val_fraction", "share of distinct names held out"))
     p.add_argument("--seed", type=int,
                    help=_help("seed", "seed for init, split, shuffling and dropout"))
+    p.add_argument("--members", type=int,
+                   help=_help("members", "1: one model, early-stopped on --val-fraction of the "
+                                         "names; K > 1: an ensemble of K members, member i "
+                                         "trained on all names but fold i of K and early-stopped "
+                                         "on it, so that together they see every name"))
+    p.add_argument("--jobs", type=int,
+                   help=f"members trained at once, one process and one core each (in "
+                        f"{RANGES['jobs']}; default: this machine's {os.cpu_count()} cores)")
     p.add_argument("--resume", action="store_true",
                    help="continue the unfinished run toward --out (or --out itself) with its "
                         "optimizer state and epoch counter")
@@ -163,6 +174,16 @@ def given_flags(args: argparse.Namespace) -> dict:
         if name in RANGES and value not in RANGES[name]:
             raise FlagError(f"{flag(name)} must be in {RANGES[name]}, got {value}")
     return given
+
+
+def check_jobs(args: argparse.Namespace) -> int:
+    """--jobs, checked; by default one job per core. Only ensembles train members at once."""
+    jobs = (os.cpu_count() or 1) if args.jobs is None else args.jobs
+    if jobs not in RANGES["jobs"]:
+        raise FlagError(f"--jobs must be in {RANGES['jobs']}, got {jobs}")
+    if args.jobs is not None and args.model == "markov":
+        raise FlagError("--jobs does not apply to --model markov (it counts in one pass)")
+    return jobs
 
 
 def resolve_config(args: argparse.Namespace, resumed: dict | None = None) -> TrainConfig:

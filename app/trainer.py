@@ -24,6 +24,7 @@ from app.checkpoint import CheckpointError
 from app.corpus import (
     Corpus,
     DataError,
+    Split,
     Vocabulary,
     data_sha256,
     length_bucketed_batches,
@@ -76,20 +77,27 @@ class Trainer:
     """One training run: data, model, optimiser, and the loop with early stopping."""
 
     def __init__(self, cfg: TrainConfig, data: Path, out: Path, resume_from: Path | None = None,
-                 quiet: bool = False):
-        """``out``: where every improvement is saved; ``resume_from``: a checkpoint to go on from."""
-        self.cfg, self.out, self.quiet = cfg, out, quiet
+                 quiet: bool = False, split: Split | None = None, vocab: Vocabulary | None = None,
+                 label: str = ""):
+        """``out``: where every improvement is saved; ``resume_from``: a checkpoint to go on from.
+
+        ``split`` replaces the validation split ``cfg`` describes, and ``vocab`` the one read
+        from the training names (an ensemble's members train on other folds but share one);
+        ``label`` prefixes every line logged (members training side by side).
+        """
+        self.cfg, self.out, self.quiet, self.label = cfg, out, quiet, label
         corpus = read_corpus(data)
         if cfg.condition == "estado" and corpus.states is None:
             raise DataError(f"--condition estado needs a CSV with an estado column; {data} has none")
-        self.split = split_names(corpus.names, cfg.val_fraction, cfg.seed, strata=corpus.states)
+        self.split = split or split_names(corpus.names, cfg.val_fraction, cfg.seed,
+                                          strata=corpus.states)
         self.data_info = {"data_path": str(data), "data_sha256": data_sha256(corpus.names),
                           "split": self.split.description}
         self.conditions = self._conditions(corpus)
         if resume_from:
             self._resume(resume_from)
         else:
-            vocab = Vocabulary.from_names(self.split.train)
+            vocab = vocab or Vocabulary.from_names(self.split.train)
             config = ModelConfig(kind=cfg.model, vocab_size=len(vocab), hidden=cfg.hidden,
                                  layers=cfg.layers, embed=cfg.embed, dropout=cfg.dropout,
                                  conditions=len(self.conditions.get("conditions", [])),
@@ -251,6 +259,7 @@ class Trainer:
         checkpoint.save(self.out, saved)
 
     def _log(self, message: str) -> None:
+        message = f"{self.label}: {message}" if self.label else message
         if self.quiet:
             print(message)
         else:
