@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 
 from app import checkpoint
 from app.corpus import Vocabulary, data_sha256, length_bucketed_batches, read_corpus
-from app.folds import kfold
+from app.folds import describe, kfold
 from app.lm import load_model
 from app.mixture import EnsembleLM
 from app.train_config import TrainConfig
@@ -93,8 +92,7 @@ def train(cfg: TrainConfig, data: Path, run: Path, jobs: int = 1, resume: bool =
     first = members[0].metadata
     metadata = {
         "data_path": str(data), "data_sha256": data_sha256(corpus.names),
-        "split": f"{cfg.members} cross-fitted folds: " + folds[0].description.split(": ")[0]
-                 .replace("fold 1 of", "member i held out fold i of"),
+        "split": describe(cfg.members, cfg.seed, corpus.states is not None),
         "train_config": asdict(cfg), "metrics": summary,
         "history": first["history"],
         "member_histories": [m.metadata["history"] for m in members],
@@ -126,16 +124,3 @@ def out_of_fold_nll(members: list, batches: list[list]) -> float:
     total = sum(evaluate_nll(m, b) * sum(x.n_tokens for x in b)
                 for m, b in zip(members, batches, strict=True))
     return total / sum(x.n_tokens for b in batches for x in b)
-
-
-def oof_scorer(cfg: TrainConfig, data: Path) -> Callable[[Path], float]:
-    """score(path): the out-of-fold NLL of the ensemble at ``path`` on this run's folds."""
-    corpus, folds = folds_of(cfg, data)
-
-    def score(path: Path) -> float:
-        members = load_model(path).components
-        if len(members) != len(folds):
-            return float("inf")
-        return out_of_fold_nll(members, oof_batches(members[0].vocab, corpus, folds, members[0]))
-
-    return score

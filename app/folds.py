@@ -44,6 +44,12 @@ def fold_of(names: Sequence[str], k: int, seed: int = 0,
     return assigned
 
 
+def describe(k: int, seed: int, stratified: bool) -> str:
+    """The ``split`` metadata of models built on these folds: equal strings, same folds."""
+    return (f"{k}-fold cross-fitting over distinct names"
+            f"{' stratified by state' if stratified else ''} (sha256(seed:name) order), seed {seed}")
+
+
 def kfold(names: Sequence[str], k: int, seed: int = 0,
           strata: Sequence[str] | None = None) -> list[Split]:
     """k splits of ``names``: split i holds out fold i and trains on the others."""

@@ -29,6 +29,7 @@ from app.corpus import (
     read_corpus,
     split_names,
 )
+from app.folds import describe, kfold
 from app.train_config import FlagError, TrainConfig, flag, given_flags
 
 MIN_DISCOUNT = 0.05
@@ -227,55 +228,86 @@ class MarkovTrainConfig:
     max_order: int = 8
     val_fraction: float = 0.1
     seed: int = 0
+    members: int = 5   # > 1: the order is chosen by cross-validation on this many folds
 
 
-def train(cfg: MarkovTrainConfig, data, out, log=print) -> tuple[MarkovLM, list[list[int]]]:
-    """Fit every order on the training names, keep the best on validation, save it to ``out``.
+def order_scores(folds: list[tuple[list[list[int]], list[list[int]]]], vocab: Vocabulary,
+                 orders: range, log=print) -> list[dict]:
+    """Held-out NLL of every order, pooled over (train, held-out) pairs of encoded names."""
+    history = []
+    for order in orders:
+        started, total, n = time.perf_counter(), 0.0, 0
+        train_total, train_n = 0.0, 0
+        for train_encoded, held_out in folds:
+            model = MarkovLM.fit(train_encoded, order, vocab)
+            tokens = sum(len(ids) + 1 for ids in held_out)
+            total += mean_nll(model, held_out) * tokens
+            n += tokens
+            if len(folds) == 1:
+                train_n = sum(len(ids) + 1 for ids in train_encoded)
+                train_total = mean_nll(model, train_encoded) * train_n
+        record = {"order": order, "val_nll": total / n,
+                  "fit_seconds": round((time.perf_counter() - started) / len(folds), 4)}
+        if train_n:
+            record["train_nll"] = train_total / train_n
+        history.append(record)
+        log(f"order {order}  held-out {record['val_nll']:.4f}"
+            + (f"  train {record['train_nll']:.4f}" if train_n else ""))
+    return history
 
-    Returns the model and the encoded validation names it was chosen on.
+
+def train(cfg: MarkovTrainConfig, data, out, log=print) -> MarkovLM:
+    """Choose the order on held-out names, fit it, save it to ``out``.
+
+    With ``members`` > 1 (the default), the order is the one with the lowest NLL pooled over
+    the same folds the neural ensembles are cross-fitted on (``app.folds``), and the model is
+    then counted on every name: none is left out. With ``members`` = 1, the order is chosen on
+    ``val_fraction`` of the names and the model keeps the other names only, as a single neural
+    run does (so the two can be mixed on the same validation names).
     """
     started = time.perf_counter()
     corpus = read_corpus(data)  # as the neural trainer reads it, so the split is the same
     names = corpus.names
-    split = split_names(names, cfg.val_fraction, cfg.seed, strata=corpus.states)
-    vocab = Vocabulary.from_names(split.train)
-    train_encoded = [vocab.encode(n) for n in split.train]
-    val_encoded = [vocab.encode(n) for n in split.val if not vocab.unknown(n)]
-    history, best, best_seconds = [], None, 0.0
-    for order in range(cfg.min_order, cfg.max_order + 1):
-        fit_started = time.perf_counter()
-        model = MarkovLM.fit(train_encoded, order, vocab)
-        fit_seconds = time.perf_counter() - fit_started
-        record = {"order": order, "train_nll": mean_nll(model, train_encoded),
-                  "val_nll": mean_nll(model, val_encoded), "fit_seconds": round(fit_seconds, 4)}
-        history.append(record)
-        log(f"order {order}  train {record['train_nll']:.4f}  val {record['val_nll']:.4f}  "
-            f"{model.n_params:,} counts")
-        if best is None or record["val_nll"] < best[1]["val_nll"]:
-            best, best_seconds = (model, record), fit_seconds
-    model, record = best
-    n_tokens = sum(len(ids) + 1 for ids in train_encoded)
+    orders = range(cfg.min_order, cfg.max_order + 1)
+    if cfg.members > 1:
+        vocab = Vocabulary.from_names(names)
+        splits = kfold(names, cfg.members, cfg.seed, corpus.states)
+        description = describe(cfg.members, cfg.seed, corpus.states is not None)
+        fitted_on, held_out_names = names, [n for s in splits for n in s.val]
+    else:
+        split = split_names(names, cfg.val_fraction, cfg.seed, strata=corpus.states)
+        vocab, splits, description = Vocabulary.from_names(split.train), [split], split.description
+        fitted_on, held_out_names = split.train, split.val
+    pairs = [([vocab.encode(n) for n in s.train],
+              [vocab.encode(n) for n in s.val if not vocab.unknown(n)]) for s in splits]
+    history = order_scores(pairs, vocab, orders, log)
+    best = min(history, key=lambda record: record["val_nll"])
+    fit_started = time.perf_counter()
+    encoded = [vocab.encode(n) for n in fitted_on]
+    model = MarkovLM.fit(encoded, best["order"], vocab)
+    n_tokens = sum(len(ids) + 1 for ids in encoded)
     seconds = time.perf_counter() - started
+    n_held_out = sum(len(held) for _, held in pairs)
     metrics = {
-        "train_nll": record["train_nll"],
-        "val_nll": record["val_nll"],
-        "best_order": model.config.order,
+        "train_nll": mean_nll(model, encoded),
+        "val_nll": best["val_nll"],
+        "best_order": best["order"],
         "train_seconds": round(seconds, 3),  # every order fitted and scored
-        "chars_per_second": round(n_tokens / max(best_seconds, 1e-9), 1),  # counting the kept order
-        "n_train_names": len(split.train),
-        "n_val_names": len(val_encoded),
-        "val_skipped": len(split.val) - len(val_encoded),
+        "chars_per_second": round(n_tokens / max(time.perf_counter() - fit_started, 1e-9), 1),
+        "n_train_names": len(fitted_on),
+        "n_val_names": n_held_out,
+        "val_skipped": len(held_out_names) - n_held_out,
     }
     model.metadata = {
-        "data_path": str(data), "data_sha256": data_sha256(names), "split": split.description,
+        "data_path": str(data), "data_sha256": data_sha256(names), "split": description,
         "train_config": {"model": "markov", **asdict(cfg)}, "metrics": metrics,
         "history": history,
         "ngram_sizes": [len(model.arrays[f"k{k}.keys"]) for k in range(1, model.config.order + 1)],
     }
     checkpoint.save(out, model.checkpoint(model.metadata))
-    log(f"best validation NLL {record['val_nll']:.4f} nats/char at order {model.config.order} "
-        f"({seconds:.2f} s in all)")
-    return model, val_encoded
+    log(f"best held-out NLL {best['val_nll']:.4f} nats/char at order {model.config.order} "
+        f"({seconds:.2f} s in all); counted on {len(fitted_on)} names")
+    return model
 
 
 def config_from_flags(args) -> MarkovTrainConfig:
@@ -283,11 +315,12 @@ def config_from_flags(args) -> MarkovTrainConfig:
     --val-fraction and --seed (defaults from the neural TrainConfig, so the split is the same).
     Raises FlagError for any other flag or a value out of range."""
     neural = [flag(f.name) for f in fields(TrainConfig)
-              if f.name not in ("model", "val_fraction", "seed")
+              if f.name not in ("model", "val_fraction", "seed", "members")
               and getattr(args, f.name, None) is not None] + (["--resume"] if args.resume else [])
     if neural:
-        raise FlagError(f"{', '.join(neural)} does not apply to --model markov "
-                        f"(it takes --data, --out, --force, --val-fraction and --seed)")
+        raise FlagError(f"{', '.join(neural)} does not apply to --model markov (it takes "
+                        f"--data, --out, --force, --members, --val-fraction and --seed)")
     given, defaults = given_flags(args), TrainConfig()
     return MarkovTrainConfig(val_fraction=given.get("val_fraction", defaults.val_fraction),
-                             seed=given.get("seed", defaults.seed))
+                             seed=given.get("seed", defaults.seed),
+                             members=given.get("members", defaults.members))

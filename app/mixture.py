@@ -164,9 +164,12 @@ def build(neural, ngram, data: Path = DEFAULT_NAMES, log=print) -> tuple[Mixture
     if data_sha256(names) != neural.metadata["data_sha256"]:
         raise DataError(f"{data}: not the data the components were trained on")
     cfg = neural.metadata["train_config"]
-    split = split_names(names, cfg["val_fraction"], cfg["seed"], strata=corpus.states)
-    val = [n for n in split.val if not neural.vocab.unknown(n)]
-    nll = np.stack([np.concatenate(names_nll(m, val)) for m in (neural, ngram)], axis=1)
+    if cfg.get("members", 1) > 1:   # cross-fitted: no name is left out, so out of fold
+        nll, val, description = out_of_fold_nll(neural, ngram, corpus, cfg)
+    else:
+        split = split_names(names, cfg["val_fraction"], cfg["seed"], strata=corpus.states)
+        val, description = [n for n in split.val if not neural.vocab.unknown(n)], split.description
+        nll = np.stack([np.concatenate(names_nll(m, val)) for m in (neural, ngram)], axis=1)
     probs = np.exp(-nll)                                                  # (N tokens, 2)
     weights = fit_weights(probs)
     curve = [{"weight": round(float(w), 2), "val_nll": float(-np.log(probs @ [w, 1 - w]).mean())}
@@ -195,12 +198,42 @@ def build(neural, ngram, data: Path = DEFAULT_NAMES, log=print) -> tuple[Mixture
     }
     metadata = {
         "data_path": str(data), "data_sha256": neural.metadata["data_sha256"],
-        "split": split.description, "metrics": metrics,
+        "split": description, "metrics": metrics,
         "train_config": {"model": MixtureLM.kind, "val_fraction": cfg["val_fraction"],
-                         "seed": cfg["seed"], "components": [neural.kind, ngram.kind]},
+                         "seed": cfg["seed"], "members": cfg.get("members", 1),
+                         "components": [neural.kind, ngram.kind]},
         "history": curve,  # validation NLL against the neural component's weight
     }
     return MixtureLM([neural, ngram], weights, metadata), summary
+
+
+def out_of_fold_nll(ensemble, ngram, corpus, cfg: dict) -> tuple[np.ndarray, list[str], str]:
+    """(N tokens, 2) NLL of every name under a cross-fitted ensemble's and an n-gram's
+    out-of-fold predictions, the names in fold order, and the folds' description.
+
+    Fold i is scored by member i, the one that never saw it, and by the n-gram counted afresh
+    (at the served order) on the other folds: the weight is then fitted on names neither
+    component trained on. It is a conservative estimate: the served ensemble averages every
+    member and the served n-gram counts every name, both stronger than one fold's.
+    """
+    from app.folds import describe, kfold
+    from app.lm import names_nll
+    from app.markov import MarkovLM
+
+    members = ensemble.components
+    splits = kfold(corpus.names, cfg["members"], cfg["seed"], corpus.states)
+    if len(members) != len(splits):
+        raise DataError(f"the ensemble has {len(members)} members for {len(splits)} folds")
+    vocab, columns, names = ensemble.vocab, [], []
+    for member, split in zip(members, splits, strict=True):
+        held_out = [n for n in split.val if not vocab.unknown(n)]
+        fold_ngram = MarkovLM.fit([vocab.encode(n) for n in split.train], ngram.config.order,
+                                  vocab)
+        columns.append(np.stack([np.concatenate(names_nll(m, held_out))
+                                 for m in (member, fold_ngram)], axis=1))
+        names += held_out
+    return (np.concatenate(columns), names,
+            describe(cfg["members"], cfg["seed"], corpus.states is not None))
 
 
 def _mean_nll(model, names: list[str]) -> float:
@@ -211,7 +244,7 @@ def _mean_nll(model, names: list[str]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     from app.lm import load_model
-    from app.promote import replace_if_better, run_path
+    from app.promote import recorded_nll, replace_if_better, run_path
 
     parser = argparse.ArgumentParser(prog="python -m app.mixture", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -242,8 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     checkpoint.save(run, mixture.checkpoint(mixture.metadata))
     val = summary["val_names"]
-    print(replace_if_better(run, args.out, lambda path: _mean_nll(load_model(path), val),
-                            force=args.force).message)
+    score = (recorded_nll if mixture.metadata["train_config"]["members"] > 1
+             else lambda path: _mean_nll(load_model(path), val))
+    print(replace_if_better(run, args.out, score, force=args.force).message)
     return 0
 
 

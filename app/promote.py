@@ -78,3 +78,11 @@ def replace_if_better(candidate: Path, served: Path, score: Callable[[Path], flo
     verdict = "beats" if old < new else "ties"
     return Outcome(False, f"kept {served}: its {old:.4f} {verdict} this run's {new:.4f} "
                           f"(validation NLL, nats/char); {keep}")
+
+
+def recorded_nll(path: Path) -> float:
+    """score(path) for models built on every name (cross-fitted ensembles, n-grams and mixtures
+    over folds): the held-out NLL the checkpoint recorded on its folds, since no name is left to
+    score it on. Two such checkpoints are compared only when their data and folds agree (see
+    ``COMPARABLE``), so their figures come from the same held-out names."""
+    return float(checkpoint.load(path).metadata["metrics"]["val_nll"])

@@ -117,8 +117,7 @@ def _train_ensemble(args: argparse.Namespace, cfg, data: Path, out: Path, run: P
           f"checkpoints go to {folder}, the ensemble to {run}")
     try:
         crossfit.train(cfg, data, run, jobs=jobs, resume=resume, quiet=args.quiet)
-        outcome = promote.replace_if_better(run, out, crossfit.oof_scorer(cfg, data),
-                                            force=args.force)
+        outcome = promote.replace_if_better(run, out, promote.recorded_nll, force=args.force)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -145,15 +144,12 @@ def _saved_state(run: Path, out: Path) -> str:
 def _train_markov(args: argparse.Namespace, out: Path, run: Path) -> int:
     """The n-gram model: counted, not trained by gradient, so one short pass and no resume."""
     from app import markov, promote
-    from app.corpus import DEFAULT_NAMES, length_bucketed_batches
-    from app.trainer import EVAL_BATCH, nll_scorer
-
+    from app.corpus import DEFAULT_NAMES
     cfg = markov.config_from_flags(args)
     print("configuration:", ", ".join(f"{k}={v}" for k, v in asdict(cfg).items()))
     try:
-        _, val_encoded = markov.train(cfg, args.data or DEFAULT_NAMES, run)
-        score = nll_scorer(length_bucketed_batches(val_encoded, EVAL_BATCH))
-        outcome = promote.replace_if_better(run, out, score, force=args.force)
+        markov.train(cfg, args.data or DEFAULT_NAMES, run)
+        outcome = promote.replace_if_better(run, out, promote.recorded_nll, force=args.force)
     except KeyboardInterrupt:
         print(f"\ninterrupted: {out} unchanged", file=sys.stderr)
         return 130

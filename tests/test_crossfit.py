@@ -69,3 +69,24 @@ def test_resume_keeps_finished_members_and_a_worse_ensemble_is_not_served(names_
 def test_bad_ensemble_flags_exit_2(names_file, tmp_path, capsys, flags, message):
     assert train_ensemble(names_file, tmp_path / "x.npz", *flags) == 2
     assert message in capsys.readouterr().err
+
+
+def test_markov_and_mixture_follow_the_same_folds(names_file, tmp_path):
+    """The n-gram picks its order on the ensemble's folds and counts every name; the mixture's
+    weight is fitted out of fold, so its recorded NLL comes from names no component saw."""
+    from app import mixture
+
+    ensemble, ngram, mezcla = (tmp_path / f"{n}.npz" for n in ("lstm", "markov", "mezcla"))
+    assert train_ensemble(names_file, ensemble, "--members", "3", "--epochs", "3") == 0
+    assert train.main(["--model", "markov", "--members", "3", "--data", str(names_file),
+                       "--out", str(ngram)]) == 0
+    counted = load_model(ngram)
+    assert counted.metadata["metrics"]["n_train_names"] == len(read_names(names_file))
+    assert counted.metadata["split"] == load_model(ensemble).metadata["split"]
+    assert mixture.main(["--neural", str(ensemble), "--ngram", str(ngram), "--data",
+                         str(names_file), "--out", str(mezcla)]) in (0, 1)
+    if mezcla.exists():   # written only when it beats both components out of fold
+        mixed = load_model(mezcla)
+        recorded = mixed.metadata["metrics"]
+        assert recorded["val_nll"] < min(recorded["component_val_nll"].values())
+        assert len(mixed.components) == 4 and mixed.weights.sum() == pytest.approx(1.0)

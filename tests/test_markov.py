@@ -120,7 +120,7 @@ def test_train_cli_picks_the_best_order_on_validation(tmp_path, capsys):
     data.write_text("\n".join(TINY_NAMES * 2 + ["Zapopan", "Zacatecas", "Zamora"]), "utf-8")
     out = tmp_path / "m.npz"
     assert train.main(["--model", "markov", "--data", str(data), "--out", str(out),
-                       "--val-fraction", "0.3", "--seed", "1"]) == 0
+                       "--val-fraction", "0.3", "--seed", "1", "--members", "1"]) == 0
     model = load_model(out)
     history = model.metadata["history"]
     assert [h["order"] for h in history] == list(range(2, 9))

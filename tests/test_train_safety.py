@@ -170,7 +170,8 @@ def test_markov_keeps_a_served_model_it_does_not_beat(names_file, tmp_path, caps
 def test_mixture_replaces_the_served_mixture_only_when_it_wins(names_file, tmp_path, capsys):
     neural, ngram, out = tmp_path / "lstm.npz", tmp_path / "markov.npz", tmp_path / "mezcla.npz"
     assert _train(names_file, neural, "--epochs", "4") == 0
-    assert train.main(["--model", "markov", "--data", str(names_file), "--out", str(ngram)]) == 0
+    assert train.main(["--model", "markov", "--data", str(names_file), "--out", str(ngram),
+                       "--members", "1"]) == 0   # the single neural run's split
     argv = ["--neural", str(neural), "--ngram", str(ngram), "--data", str(names_file),
             "--out", str(out)]
     assert mixture.main(argv) == 0
