@@ -8,10 +8,11 @@ listing the loaded models), so a route only states its parameters and calls ``ap
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from app.export import MEDIA_TYPES, download, wanted_format
 from app.registry import Registry
 from app.schemas import (
     ALLOWED,
@@ -49,12 +50,20 @@ async def get_registry(request: Request) -> Registry:
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 
 
-@router.get("/api/names", response_model=NamesResponse, responses=ERRORS, tags=["api"])
+@router.get("/api/names", response_model=NamesResponse, tags=["api"], responses={
+    **ERRORS, 200: {"content": {media: {} for media in MEDIA_TYPES.values()},
+                    "description": "The names as JSON, or as a CSV or text file to download."}})
 async def names(query: Annotated[NamesQuery, Query()], registry: RegistryDep, request: Request,
-                response: Response) -> NamesResponse:
+                response: Response,
+                format: Annotated[Literal["json", "csv", "txt"] | None, Query(
+                    description="json (default), csv or txt (one name per line); without it "
+                                "an Accept header of text/csv or text/plain chooses.")] = None,
+                ) -> NamesResponse | Response:
     """Invent names with a model. Random output: sent with `Cache-Control: no-store`."""
     response.headers["Cache-Control"] = "no-store"
-    return await generate_names(registry, query, request.app.state.sampling_turn)
+    batch = await generate_names(registry, query, request.app.state.sampling_turn)
+    fmt = wanted_format(format, request.headers.get("accept", ""))
+    return batch if fmt == "json" else download(batch, fmt)
 
 
 @router.get("/api/models", response_model=ModelsResponse, tags=["api"])

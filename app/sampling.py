@@ -4,8 +4,12 @@
 
 Names are drawn as one batch, vectorised over names; only time steps are looped. A sequence
 leaves the batch when it emits the boundary token, so the batch shrinks as names finish.
-Rejected draws (real names when ``novel``, repeats, names hitting ``max_length``) are replaced
-by further rounds until ``n`` names are found or the draw budget is spent.
+Rejected draws (real names when ``novel``, repeats, names hitting ``max_length``, names failing
+the ``suffix``, ``contains`` or ``min_length`` filters) are replaced by further rounds until ``n``
+names are found or the draw budget is spent.
+Every draw reads its own block of random numbers, taken in order from the generator, so the
+draws do not depend on how they are split into rounds: with the same seed and options, the
+names for ``n`` are the first ``n`` of the names for any larger ``n``.
 A model conditioned on the state samples every name for one state when asked, else a state per
 name in proportion to its number of municipalities; each name says which state it used.
 ``sample_names`` runs all at once; ``sample_steps`` is the same function as a generator that
@@ -70,39 +74,78 @@ class SampleResult:
         return len(self.names) >= self.requested
 
 
-def check_options(vocab, temperature: float, top_k: int | None, prefix: str,
+@dataclass(frozen=True)
+class Filters:
+    """What every accepted name must satisfy besides novelty; texts compare folded (case and
+    accents ignored, spaces at their ends dropped)."""
+
+    suffix: str = ""       # the name ends with it
+    contains: str = ""     # the name contains it
+    min_length: int = 1    # at least this many characters
+
+    def accepts(self, name: str, key: str) -> bool:
+        """``key`` is ``fold(name)``."""
+        return (len(name) >= self.min_length and key.endswith(fold(self.suffix))
+                and fold(self.contains) in key)
+
+
+def option_errors(vocab, temperature: float, top_k: int | None, prefix: str,
                   max_length: int, conditions: list[str] | None = None,
-                  estado: int | None = None) -> None:
-    """Raise SamplingError naming the field, the value and what is allowed."""
+                  estado: int | None = None, filters: Filters = Filters()
+                  ) -> list[SamplingError]:
+    """Every problem with the options, each naming its field, the value and what is allowed."""
+    errors = []
     if estado is not None and not conditions:
-        raise SamplingError("estado", "not_conditioned",
-                            "this model is not conditioned on the state; omit estado")
-    if estado is not None and not 0 <= estado < len(conditions):
-        raise SamplingError("estado", "out_of_range",
-                            f"estado must be a condition id from 0 to {len(conditions) - 1}, "
-                            f"got {estado}")
+        errors.append(SamplingError("estado", "not_conditioned",
+                                    "this model is not conditioned on the state; omit estado"))
+    elif estado is not None and not 0 <= estado < len(conditions):
+        errors.append(SamplingError("estado", "out_of_range",
+                                    f"estado must be a condition id from 0 to "
+                                    f"{len(conditions) - 1}, got {estado}"))
     if not (math.isfinite(temperature) and 0.0 < temperature <= TEMPERATURE_MAX):
-        raise SamplingError("temperature", "out_of_range",
-                            f"temperature must be > 0 and <= {TEMPERATURE_MAX}, got {temperature}")
+        errors.append(SamplingError("temperature", "out_of_range",
+                                    f"temperature must be > 0 and <= {TEMPERATURE_MAX}, "
+                                    f"got {temperature}"))
     if top_k is not None and top_k < 1:
-        raise SamplingError("top_k", "out_of_range", f"top_k must be >= 1 or omitted, got {top_k}")
+        errors.append(SamplingError("top_k", "out_of_range",
+                                    f"top_k must be >= 1 or omitted, got {top_k}"))
     if not 1 <= max_length <= MAX_LENGTH_LIMIT:
-        raise SamplingError("max_length", "out_of_range",
-                            f"max_length must be from 1 to {MAX_LENGTH_LIMIT}, got {max_length}")
-    if len(prefix) > max_length:
-        raise SamplingError("prefix", "prefix_too_long",
-                            f"prefix has {len(prefix)} characters, more than max_length "
-                            f"({max_length})", max_length=max_length)
-    unknown = vocab.unknown(prefix)
-    if unknown:
-        shown = ", ".join(repr(ch) for ch in unknown)
-        raise SamplingError("prefix", "prefix_unknown_chars",
-                            f"prefix has characters the model never saw: {shown}", unknown=unknown)
+        errors.append(SamplingError("max_length", "out_of_range",
+                                    f"max_length must be from 1 to {MAX_LENGTH_LIMIT}, "
+                                    f"got {max_length}"))
+    if not 1 <= filters.min_length <= max_length:
+        errors.append(SamplingError("min_length", "min_over_max",
+                                    f"min_length must be from 1 to max_length ({max_length}), "
+                                    f"got {filters.min_length}", max_length=max_length))
+    folded_vocab = {fold(ch) or ch for ch in vocab.chars}   # fold drops a lone space
+    for field_name, text in (("prefix", prefix), ("suffix", filters.suffix),
+                             ("contains", filters.contains)):
+        if len(text) > max_length:
+            errors.append(SamplingError(field_name, f"{field_name}_too_long",
+                                        f"{field_name} has {len(text)} characters, more than "
+                                        f"max_length ({max_length})", max_length=max_length))
+        # the prefix is written as given; the filters compare folded text
+        unknown = (vocab.unknown(text) if field_name == "prefix"
+                   else [ch for ch in dict.fromkeys(fold(text)) if ch not in folded_vocab])
+        if unknown:
+            shown = ", ".join(repr(ch) for ch in unknown)
+            errors.append(SamplingError(field_name, f"{field_name}_unknown_chars",
+                                        f"{field_name} has characters the model never saw: "
+                                        f"{shown}", unknown=unknown))
+    return errors
+
+
+def check_options(*args, **kwargs) -> None:
+    """Raise the first of ``option_errors`` (same arguments), if any."""
+    errors = option_errors(*args, **kwargs)
+    if errors:
+        raise errors[0]
 
 
 def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
-          rng: np.random.Generator) -> np.ndarray:
-    """One token per row (b,) from softmax(logits / T), optionally among the top_k only.
+          uniform: np.ndarray) -> np.ndarray:
+    """One token per row (b,) from softmax(logits / T), optionally among the top_k only;
+    ``uniform`` (b, V) holds fresh U(0, 1) numbers and is overwritten.
 
     The Gumbel-max trick: with G = -log(-log U) drawn independently for every entry,
     argmax(z + G) is an exact draw from softmax(z). No exp, no normalising, no cumulative sum,
@@ -114,7 +157,7 @@ def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
     if top_k is not None and top_k < V:
         kth = np.partition(z, V - top_k, axis=1)[:, V - top_k, None]
         z[z < kth] = -np.inf
-    minus_g = rng.random(z.shape, dtype=np.float32)
+    minus_g = uniform
     minus_g += TINY                            # U = 0 would be log(0)
     np.log(minus_g, out=minus_g)
     np.negative(minus_g, out=minus_g)
@@ -147,9 +190,16 @@ def run_to_end(steps: Generator[None, None, T]) -> T:
 def draw_steps(model, count: int, prefix: str, max_length: int, temperature: float,
                top_k: int | None, rng: np.random.Generator, cond: np.ndarray | None = None):
     """``draw`` as a generator that yields after every step, so that a caller can do other
-    work in between (the web service hands its event loop back); returns what ``draw`` does."""
+    work in between (the web service hands its event loop back); returns what ``draw`` does.
+
+    Each sequence gets its own (steps, V) block of uniforms, drawn for all at once: sequence i
+    reads the i-th block of the generator's stream whatever ``count`` is, so consecutive calls
+    with one generator give the same sequences however the draws are split between calls.
+    """
     vocab = model.vocab
     prefix_ids = vocab.encode(prefix)
+    steps = max_length - len(prefix) + 1           # characters still allowed, then the end token
+    uniform = rng.random((count, steps, len(vocab)), dtype=np.float32)  # (count, steps, V)
     state = model.initial_state(count, cond)
     rows = np.arange(count)
     # the loop only picks tokens and drops finished rows; what each step saw is kept and
@@ -164,8 +214,8 @@ def draw_steps(model, count: int, prefix: str, max_length: int, temperature: flo
         yield
 
     alive = rows                                   # batch row -> sequence index
-    for _ in range(max_length - len(prefix) + 1):  # characters still allowed, then the end token
-        picked = _pick(logits, temperature, top_k, rng)                 # (b,)
+    for t in range(steps):
+        picked = _pick(logits, temperature, top_k, uniform[alive, t])   # (b,)
         seen_rows.append(alive)
         seen_logits.append(logits)
         seen_tokens.append(picked)
@@ -249,23 +299,27 @@ def draw_conditions(model, count: int, rng: np.random.Generator,
         return None
     if estado is not None:
         return np.full(count, estado, dtype=np.int64)
-    return rng.choice(len(weights), size=count, p=weights)
+    # one uniform per draw, by inverse CDF: consecutive calls continue one stream
+    cdf = np.cumsum(weights)
+    return np.minimum(np.searchsorted(cdf / cdf[-1], rng.random(count), side="right"),
+                      len(weights) - 1)
 
 
 def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0.8,
                  top_k: int | None = None, prefix: str = "",
                  max_length: int = MAX_LENGTH_DEFAULT, novel: bool = True,
-                 gazetteer: Gazetteer | None = None, estado: int | None = None) -> SampleResult:
+                 gazetteer: Gazetteer | None = None, estado: int | None = None,
+                 filters: Filters = Filters()) -> SampleResult:
     """Up to ``n`` distinct names from ``model``; see ``sample_steps`` for the options."""
     return run_to_end(sample_steps(model, n, rng, temperature, top_k, prefix, max_length, novel,
-                                   gazetteer, estado))
+                                   gazetteer, estado, filters))
 
 
 def sample_steps(model, n: int, rng: np.random.Generator, temperature: float = 0.8,
                  top_k: int | None = None, prefix: str = "",
                  max_length: int = MAX_LENGTH_DEFAULT, novel: bool = True,
-                 gazetteer: Gazetteer | None = None, estado: int | None = None
-                 ) -> Generator[None, None, SampleResult]:
+                 gazetteer: Gazetteer | None = None, estado: int | None = None,
+                 filters: Filters = Filters()) -> Generator[None, None, SampleResult]:
     """``sample_names`` as a generator that yields after every sampling step (see
     ``draw_steps``); see the module docstring for the options.
 
@@ -279,12 +333,17 @@ def sample_steps(model, n: int, rng: np.random.Generator, temperature: float = 0
     estado: for a model conditioned on the state, the condition id (index in
       ``model.conditions``) every name is generated for; None draws one per name in proportion
       to ``condition_counts``. Each name's nearest real name is sought in its state first.
+    filters: ends with, contains, at least so many characters (see ``Filters``); drawn names
+      that fail them are rejected like real ones, within the same draw budget.
     Raises SamplingError for invalid options.
     """
     prefix = unicodedata.normalize("NFC", prefix)
     conditions = getattr(model, "conditions", None)
-    check_options(model.vocab, temperature, top_k, prefix, max_length, conditions, estado)
+    check_options(model.vocab, temperature, top_k, prefix, max_length, conditions, estado,
+                  filters)
     gazetteer = gazetteer or load_gazetteer()
+    # the states come from their own stream, so that the names' stream is not split by rounds
+    state_rng = np.random.default_rng(rng.integers(2**63)) if conditions else None
     result = SampleResult(requested=n)
     seen: set[str] = set()
     found: list[tuple[str, str, float, int]] = []   # name, folded key, NLL per char, condition
@@ -294,7 +353,7 @@ def sample_steps(model, n: int, rng: np.random.Generator, temperature: float = 0
         # at T=0.8): spare rows cost their share of each step, a second round every step again
         rate = max(len(found) / result.draws, 0.05) if result.draws else 0.9
         count = min(budget - result.draws, math.ceil((n - len(found)) / rate * 1.05) + 4)
-        cond = draw_conditions(model, count, rng, estado)
+        cond = draw_conditions(model, count, state_rng, estado)
         names, nll = yield from draw_steps(model, count, prefix, max_length, temperature, top_k,
                                            rng, cond)
         result.draws += count
@@ -304,7 +363,8 @@ def sample_steps(model, n: int, rng: np.random.Generator, temperature: float = 0
             if name is None or not name or name != name.strip() or not math.isfinite(score):
                 continue
             key = fold(name)
-            if key in seen or (novel and key in gazetteer.key_set):
+            if (key in seen or (novel and key in gazetteer.key_set)
+                    or not filters.accepts(name, key)):
                 continue
             seen.add(key)
             found.append((name, key, float(score), int(c)))

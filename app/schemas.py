@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, GetJsonSchemaHandler, model_validator
 from pydantic_core import CoreSchema
 
-from app.sampling import MAX_LENGTH_DEFAULT, MAX_LENGTH_LIMIT, TEMPERATURE_MAX
+from app.sampling import MAX_LENGTH_DEFAULT, MAX_LENGTH_LIMIT, TEMPERATURE_MAX, Filters
 
 N_MAX = 100
 SEED_MAX = 2**32 - 1
@@ -27,6 +27,11 @@ ALLOWED = {
     "seed": f"an integer from 0 to {SEED_MAX}, or empty for a random seed",
     "top_k": f"an integer from 1 to {TOP_K_MAX}, or empty for all characters",
     "max_length": f"an integer from 1 to {MAX_LENGTH_LIMIT}",
+    "min_length": "an integer from 1 to max_length",
+    "suffix": f"at most max_length ({MAX_LENGTH_DEFAULT} by default) characters the model knows "
+              "(case and accents ignored)",
+    "contains": f"at most max_length ({MAX_LENGTH_DEFAULT} by default) characters the model "
+                "knows (case and accents ignored)",
     "novel": "true or false",
     "name": f"1 to {SCORE_NAME_MAX} characters the model knows",
     "estado": "a state's name or two-digit INEGI code (see /api/estados), case and accents "
@@ -74,6 +79,18 @@ class NamesQuery(BaseModel):
         MAX_LENGTH_DEFAULT, ge=1, le=MAX_LENGTH_LIMIT,
         description="Longest name in characters; a draw that reaches it without ending is "
                     f"dropped, not cut. {ALLOWED['max_length']}.")
+    min_length: Annotated[int, EmptyMeansDefault()] = Field(
+        1, ge=1, le=MAX_LENGTH_LIMIT,
+        description="Shortest name in characters; shorter draws are rejected and replaced "
+                    f"within the draw budget. {ALLOWED['min_length']}.")
+    suffix: str = Field("", max_length=MAX_LENGTH_LIMIT,
+                        description="Only names ending with this text, compared ignoring case, "
+                                    "accents and spaces at its ends (e.g. tepec); drawn names "
+                                    "that do not are rejected within the draw budget, and "
+                                    "`complete` says whether n were found. Empty: any ending.")
+    contains: str = Field("", max_length=MAX_LENGTH_LIMIT,
+                          description="Only names containing this text, compared like `suffix`. "
+                                      "Empty: no condition.")
     novel: Annotated[bool, EmptyMeansDefault()] = Field(
         True, description="Only names that are not real municipalities (compared ignoring case "
                           "and accents).")
@@ -90,6 +107,11 @@ class NamesQuery(BaseModel):
         if isinstance(data, dict):
             return {key: value for key, value in data.items() if value != ""}
         return data
+
+    @property
+    def filters(self) -> Filters:
+        """The ends-with, contains and minimum-length conditions, for ``sampling``."""
+        return Filters(self.suffix, self.contains, self.min_length)
 
 
 class NearestOut(BaseModel):

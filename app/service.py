@@ -93,7 +93,7 @@ async def generate_names(registry: Registry, query: NamesQuery,
         result, seconds = await run_in_slices(sample_steps(
             served.model, query.n, np.random.default_rng(seed), temperature=query.temperature,
             top_k=query.top_k, prefix=query.prefix, max_length=query.max_length,
-            novel=query.novel, gazetteer=gazetteer, estado=estado_id))
+            novel=query.novel, gazetteer=gazetteer, estado=estado_id, filters=query.filters))
     return NamesResponse(model=served.name, estado=estado.name if estado else None,
                          temperature=query.temperature, seed=seed,
                          n_requested=query.n, complete=result.complete, draws=result.draws,

@@ -15,9 +15,11 @@ from app.network import ModelConfig
 from app.sampling import (
     DRAWS_PER_NAME,
     MIN_DRAWS,
+    Filters,
     SamplingError,
     _pick,
     draw_conditions,
+    option_errors,
     resolve_estado,
     sample_names,
 )
@@ -273,7 +275,8 @@ def test_estado_is_checked_against_the_model():
 def test_picked_tokens_follow_the_tempered_softmax(temperature, top_k):
     logits = np.array([2.0, 1.0, 0.5, 0.0, -1.0, -np.inf], dtype=np.float32)
     draws = 200_000
-    picked = _pick(np.tile(logits, (draws, 1)), temperature, top_k, np.random.default_rng(0))
+    uniform = np.random.default_rng(0).random((draws, len(logits)), dtype=np.float32)
+    picked = _pick(np.tile(logits, (draws, 1)), temperature, top_k, uniform)
     z = logits.astype(np.float64) / temperature
     if top_k:
         z[np.argsort(z)[:-top_k]] = -np.inf
@@ -281,3 +284,49 @@ def test_picked_tokens_follow_the_tempered_softmax(temperature, top_k):
     observed = np.bincount(picked, minlength=len(logits)) / draws
     # binomial standard error is at most 0.0012 here: 5 of them
     np.testing.assert_allclose(observed, expected, atol=0.006)
+
+
+@pytest.mark.parametrize("make", [lambda: make_tiny_model("rnn"), make_tiny_state_model])
+def test_asking_for_more_names_keeps_the_first_ones(make):
+    """Same seed, larger n: the names (and states) for n are the start of the longer list, though
+    the rounds are sized differently."""
+    model = make()
+
+    def names(n):
+        result = sample_names(model, n, np.random.default_rng(3), temperature=1.3, max_length=12)
+        return [(s.name, s.estado) for s in result.names]
+
+    five, thirty = names(5), names(30)
+    assert len(five) == 5 and len(thirty) == 30
+    assert thirty[:5] == five and names(12)[:5] == five
+
+
+def test_filters_hold_for_every_name_and_the_budget_is_kept():
+    model = make_tiny_model("lstm")
+    filters = Filters(suffix="A", contains="o", min_length=4)
+    result = sample_names(model, 15, np.random.default_rng(0), temperature=1.5, filters=filters,
+                          max_length=9)
+    assert result.names, "an untrained model over these letters does end some names in a"
+    for s in result.names:
+        key = fold(s.name)
+        assert key.endswith("a") and "o" in key and 4 <= len(s.name) <= 9
+    assert result.draws <= max(MIN_DRAWS, DRAWS_PER_NAME * 15)
+    # what cannot be met spends the whole budget and says so
+    hopeless = sample_names(model, 3, np.random.default_rng(0), filters=Filters(contains="ñuu"))
+    assert not hopeless.complete and hopeless.draws == MIN_DRAWS
+
+
+@pytest.mark.parametrize(("filters", "field", "code"), [
+    (Filters(suffix="ø"), "suffix", "suffix_unknown_chars"),
+    (Filters(contains="x" * 41), "contains", "contains_too_long"),
+    (Filters(min_length=41), "min_length", "min_over_max"),
+])
+def test_bad_filters_name_the_field(tiny_lstm, filters, field, code):
+    with pytest.raises(SamplingError) as caught:
+        sample_names(tiny_lstm, 3, np.random.default_rng(0), filters=filters)
+    assert (caught.value.field, caught.value.code) == (field, code)
+
+
+def test_option_errors_lists_every_problem_at_once(tiny_lstm):
+    errors = option_errors(tiny_lstm.vocab, 9.0, None, "T<", 40, filters=Filters(suffix="ø"))
+    assert [e.field for e in errors] == ["temperature", "prefix", "suffix"]
