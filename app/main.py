@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from threadpoolctl import threadpool_limits
 
-from app import api, compare, pages
+from app import api, compare, nombre, pages
 from app.gazetteer import load_gazetteer
 from app.registry import UnknownModel, load_registry, models_dir
 from app.sampling import SamplingError
@@ -95,6 +95,7 @@ def create_app(models_folder: Path | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(compare.router)
+    app.include_router(nombre.router)
     return app
 
 

@@ -1,76 +1,80 @@
 """The Spanish page at ``/``: a GET form rendered on the server, so it works without JavaScript.
 
-With JavaScript (``static/app.js``) the same form updates the list in place through
-``/api/names``; the Spanish error texts below are handed to the script in the page.
+"Inventar nombres" sends ``nueva=1``: the server picks a seed and redirects (303) to the URL
+that holds every setting and that seed, so the address bar always repeats the batch on screen
+and each batch is a history entry. With JavaScript (``static/app.js``) the same requests are
+made in the background with the header ``Toponimo-Parcial: 1``, which answers with the results
+part only (``_resultados.html``); the script swaps it in and pushes the URL.
 """
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
+from urllib.parse import quote
 
 import jinja2
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import ValidationError
+from markupsafe import Markup
 
+from app.credibility import credibility, cutoffs
+from app.formulario import consulta, form_values, query_values, revisar
 from app.gazetteer import load_gazetteer
-from app.registry import Registry, UnknownModel
-from app.sampling import MAX_LENGTH_LIMIT, TEMPERATURE_MAX, SamplingError
-from app.schemas import N_MAX, SEED_MAX, TOP_K_MAX, NamesQuery
+from app.mapa import CREDIT, mapa_svg
+from app.registry import Registry
+from app.report import model_order
+from app.sampling import MAX_LENGTH_LIMIT, TEMPERATURE_MAX
+from app.schemas import N_MAX, SEED_MAX, TOP_K_MAX, NamesResponse
 from app.service import generate_names
+from app.textos import MENSAJES, etiqueta, faltantes
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 templates = Jinja2Templates(env=jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True))
+PARTIAL_HEADER = "toponimo-parcial"
+BASIC_FIELDS = {"", "model", "n", "temperature", "estado"}   # the rest is under "Más opciones"
+# an advanced option set away from this opens "Más opciones" (the seed is always set)
+ADVANCED_DEFAULTS = {"prefix": "", "suffix": "", "contains": "", "min_length": "1", "top_k": "",
+                     "novel": "true"}
 
 router = APIRouter(include_in_schema=False)
 
-# keyed by error code first, then by field; {placeholders} are filled from the error's context
-MENSAJES = {
-    "model": "Modelo: elige uno de los modelos cargados ({disponibles}).",
-    "n": f"Cuántos: escribe un número entero del 1 al {N_MAX}.",
-    "temperature": f"Temperatura: un número mayor que 0 y como máximo {TEMPERATURE_MAX:g}.",
-    "prefix": f"Empieza con: como máximo {MAX_LENGTH_LIMIT} caracteres.",
-    "prefix_too_long": "Empieza con: no puede tener más letras que el largo máximo "
-                       "({max_length}).",
-    "prefix_unknown_chars": "Empieza con: el modelo no conoce estos caracteres: {chars}.",
-    "seed": f"Semilla: escribe un número entero del 0 al {SEED_MAX}, o déjala vacía.",
-    "top_k": f"Top-k: escribe un número entero del 1 al {TOP_K_MAX}, o déjalo vacío.",
-    "max_length": f"Largo máximo: escribe un número entero del 1 al {MAX_LENGTH_LIMIT}.",
-    "novel": "Solo nombres nuevos: marca o desmarca la casilla.",
-    "estado": "Estado: elige uno de la lista o «todo México».",
-    "unknown_state": "Estado: «{value}» no es un estado de la lista; elige uno o «todo México».",
-    "not_conditioned": "Estado: el modelo {model} no distingue estados; elige «todo México» o "
-                       "un modelo entrenado por estado ({conditioned}).",
-    "sin_modelos": "No hay ningún modelo cargado, así que no se pueden inventar nombres ahora.",
-    "red": "No se pudo hablar con el servidor; inténtalo de nuevo.",
-    "desconocido": "Algo salió mal con esos datos; revisa el formulario.",
-}
+
+def permalink(name: str, model: str) -> str:
+    return f"/nombre/{quote(name, safe='')}?model={quote(model)}"
 
 
-def mensaje(field: str, code: str = "", **context) -> str:
-    """The Spanish text for an error; mirrors ``mensaje`` in static/app.js."""
-    if "unknown" in context:
-        context["chars"] = ", ".join(f"«{ch}»" for ch in context["unknown"])
-    template = MENSAJES.get(code) or MENSAJES.get(field) or MENSAJES["desconocido"]
-    try:
-        return template.format(**context)
-    except KeyError:
-        return template
+def items(registry: Registry, batch: NamesResponse) -> list[dict]:
+    """Each name as the page shows it: its credibility and its permalink added."""
+    cuts = cutoffs(registry.get(batch.model))
+    return [{"name": s.name, "novel": s.novel, "estado": s.estado, "nearest": s.nearest,
+             "credibility": credibility(cuts, s.nll_per_char),
+             "enlace": permalink(s.name, batch.model)} for s in batch.names]
 
 
-def form_values(registry: Registry, request: Request) -> dict[str, str]:
-    """What the form shows: the request's values over the defaults (as strings)."""
-    defaults = NamesQuery().model_dump()
-    values = {key: "" if value is None else str(value) for key, value in defaults.items()}
-    values["model"] = registry.default or ""
-    values.update(request.query_params)
-    # the form sends a hidden novel=false and, when the box is ticked, novel=true after it
-    novel = request.query_params.getlist("novel")
-    if novel:
-        values["novel"] = "true" if any(v in ("true", "on", "1") for v in novel) else novel[-1]
-    return values
+def modelos(registry: Registry) -> list[dict]:
+    """The models as the form lists them: the recommended one first."""
+    names = sorted(registry.models, key=lambda n: (n != registry.default, model_order(n)))
+    return [{"name": n, "etiqueta": etiqueta(registry.models[n], registry.default),
+             "descripcion": registry.models[n].description,
+             "por_estado": registry.models[n].conditioned} for n in names]
+
+
+def state_map(registry: Registry, values: dict[str, str], elegido: str) -> Markup | None:
+    """The map for choosing the state: each state the conditioned models know links to a new
+    batch for it (with a conditioned model, the current one when it is)."""
+    if not registry.conditioned:
+        return None
+    model = values["model"] if values["model"] in registry.conditioned else registry.conditioned[0]
+    known = {c for n in registry.conditioned for c in registry.models[n].model.conditions}
+    names = {e.code: e.name for e in load_gazetteer().estados if e.name in known}
+    svg = mapa_svg(names, "Elige un estado en el mapa", "mapa-estados",
+                   link=lambda estado: "/?" + consulta(values, model=model, estado=estado,
+                                                        seed="") + "&nueva=1",
+                   classes={elegido: "elegido"} if elegido else None, current=elegido)
+    return Markup(svg)  # noqa: S704 - built with html.escape()
 
 
 def estado_elegido(text: str) -> str:
@@ -80,38 +84,49 @@ def estado_elegido(text: str) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def index(request: Request) -> HTMLResponse:
+async def index(request: Request) -> Response:
     """Form plus results; random output, so never cached."""
     registry: Registry = request.app.state.registry
     values = form_values(registry, request)
-    result, errors, status = None, [], 200
+    result, errors, status = None, {}, 200
     if not registry.models:
-        errors, status = [MENSAJES["sin_modelos"]], 503
+        errors, status = {"": [MENSAJES["sin_modelos"]]}, 503
     else:
-        try:
-            query = NamesQuery.model_validate(values)
+        query, errors = revisar(registry, values)
+        if query is not None and "nueva" in request.query_params:
+            seed = secrets.randbelow(SEED_MAX + 1)
+            return RedirectResponse("/?" + consulta(query_values(query, seed)), status_code=303)
+        if query is not None:
             result = await generate_names(registry, query, request.app.state.sampling_turn)
-        except ValidationError as exc:
-            errors = list(dict.fromkeys(mensaje(str(e["loc"][-1]) if e["loc"] else "")
-                                        for e in exc.errors()))
-            status = 422
-        except SamplingError as exc:
-            errors, status = [mensaje(exc.field, exc.code, **exc.context)], 422
-        except UnknownModel as exc:
-            errors = [mensaje("model", disponibles=", ".join(exc.available))]
-            status = 404
+            values = {**values, **query_values(query, result.seed)}
+        else:
+            status = 404 if "model" in errors and values["model"] not in registry.models else 422
+    elegido = estado_elegido(values.get("estado", ""))
+    current = registry.models.get(values["model"])
     context = {
-        "models": list(registry.models.values()),
+        "models": modelos(registry),
         "estados": load_gazetteer().estados if registry.conditioned else [],
-        "estado_elegido": estado_elegido(values.get("estado", "")),
-        "por_estado": registry.conditioned,
+        "estado_elegido": elegido,
+        "estado_activo": bool(current and current.conditioned),
+        "por_estado": [etiqueta(registry.models[n], registry.default)
+                       for n in registry.conditioned],
+        "mapa": state_map(registry, values, elegido),
+        "credito_mapa": CREDIT,
         "values": values,
         "result": result,
+        "items": items(registry, result) if result else [],
+        "etiqueta_modelo": etiqueta(current, registry.default) if current else "",
+        "faltan": (faltantes(len(result.names), result.n_requested, values)
+                   if result and not result.complete else ""),
+        "consulta": consulta(values) if result else "",
         "errors": errors,
-        "mensajes": MENSAJES,
+        "abrir_opciones": bool(set(errors) - BASIC_FIELDS) or any(
+            values.get(k, "") not in ("", default) for k, default in ADVANCED_DEFAULTS.items()),
         "limits": {"n": N_MAX, "temperature": TEMPERATURE_MAX, "max_length": MAX_LENGTH_LIMIT,
-                   "seed": SEED_MAX},
+                   "seed": SEED_MAX, "top_k": TOP_K_MAX},
     }
-    response = templates.TemplateResponse(request, "index.html", context, status_code=status)
+    partial = request.headers.get(PARTIAL_HEADER) == "1"
+    response = templates.TemplateResponse(request, "_resultados.html" if partial else "index.html",
+                                          context, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -1,112 +1,221 @@
-// Progressive enhancement: the form works without this file (GET, rendered on the server);
-// with it, the list updates in place through /api/names and the page is never reloaded.
+// Progressive enhancement: the form works without this file (GET, rendered on the server).
+// With it, each batch is fetched in the background (header Toponimo-Parcial: 1 returns only
+// the results part, rendered by the same template), swapped in, and pushed as a history entry
+// whose URL repeats it. It also adds copy buttons, favourites (localStorage), a debounced
+// temperature slider and state choice on the map. No inline code: the page runs under a CSP.
 "use strict";
 
 const form = document.getElementById("formulario");
-const lista = document.getElementById("nombres");
-const estado = document.getElementById("estado");
-const errores = document.getElementById("errores");
-const plantilla = document.getElementById("plantilla-nombre");
-const MENSAJES = JSON.parse(document.getElementById("mensajes").textContent);
 const temperatura = document.getElementById("temperature");
 const temperaturaValor = document.getElementById("temperatura-valor");
+const semilla = document.getElementById("seed");
+const modelo = document.getElementById("model");
 const selectorEstado = document.getElementById("estado-elegido");  // absent without conditioned models
+const CLAVE_FAVORITOS = "toponimo:favoritos";
+const ESPERA_DESLIZADOR_MS = 350;
 
-// mirrors mensaje() in app/pages.py: code first, then field, {placeholders} from the context
-function mensaje(field, code, context = {}) {
-  const ctx = { ...context };
-  if (ctx.unknown) ctx.chars = ctx.unknown.map((ch) => `«${ch}»`).join(", ");
-  const plantillaTexto = MENSAJES[code] || MENSAJES[field] || MENSAJES.desconocido;
-  return plantillaTexto.replace(/\{(\w+)\}/g, (todo, clave) => (clave in ctx ? ctx[clave] : todo));
-}
+function resultados() { return document.getElementById("resultados"); }
 
-function parametros() {
+// the URL's query of a request: every field, "nueva" for a new seed (the server picks it)
+function consultaDelFormulario(nueva) {
   const params = new URLSearchParams();
   for (const [clave, valor] of new FormData(form)) {
     if (clave !== "novel" && valor !== "") params.set(clave, valor);
   }
   params.set("novel", document.getElementById("novel").checked ? "true" : "false");
+  if (nueva) { params.delete("seed"); params.set("nueva", "1"); }
   return params;
 }
 
-function mostrarErrores(textos) {
-  errores.replaceChildren(...textos.map((texto) => {
-    const p = document.createElement("p");
-    p.className = "error";
-    p.textContent = texto;
-    return p;
-  }));
-}
-
-function mostrarNombres(respuesta) {
-  const items = respuesta.names.map((item) => {
-    const li = plantilla.content.firstElementChild.cloneNode(true);
-    li.querySelector(".nombre").textContent = item.name;
-    const insignia = li.querySelector(".insignia");
-    insignia.textContent = item.novel ? "nuevo" : "existe";
-    insignia.className = `insignia ${item.novel ? "nuevo" : "existe"}`;
-    li.querySelector(".para").textContent = item.estado ? `para ${item.estado}` : "";
-    li.querySelector(".real").textContent = item.nearest.name;
-    li.querySelector(".estado").textContent = item.nearest.estado ? ` (${item.nearest.estado})` : "";
-    return li;
-  });
-  lista.replaceChildren(...items);
-  let texto = `${respuesta.names.length} de ${respuesta.n_requested} nombres · ` +
-    `modelo ${respuesta.model}${respuesta.estado ? ` · estado ${respuesta.estado}` : ""} · ` +
-    `semilla ${respuesta.seed}`;
-  if (!respuesta.complete) texto += " · solo se encontraron estos; prueba otra temperatura u otro inicio";
-  estado.textContent = texto;
-}
-
-function erroresDeRespuesta(status, cuerpo) {
-  if (status === 404) {
-    const disponibles = (cuerpo && cuerpo.available || []).join(", ");
-    return [mensaje("model", "", { disponibles })];
+// errors come in the results part as <li data-campo>; each goes next to its field too
+function marcarErrores(seccion) {
+  for (const viejo of form.querySelectorAll(".error-campo")) { viejo.hidden = true; viejo.textContent = ""; }
+  for (const campo of form.querySelectorAll("[aria-invalid]")) campo.removeAttribute("aria-invalid");
+  for (const item of seccion.querySelectorAll("[data-campo]")) {
+    const nombre = item.dataset.campo;
+    const campo = document.getElementById(nombre === "estado" ? "estado-elegido" : nombre);
+    const hueco = document.getElementById(`error-${nombre}`);
+    if (!campo || !hueco) continue;
+    campo.setAttribute("aria-invalid", "true");
+    hueco.textContent = (hueco.textContent + " " + item.textContent).trim();
+    hueco.hidden = false;
+    const pliegue = campo.closest("details");
+    if (pliegue) pliegue.open = true;
   }
-  if (status === 422 && Array.isArray(cuerpo && cuerpo.detail)) {
-    const textos = cuerpo.detail.map((e) => mensaje(String(e.loc[e.loc.length - 1]), e.type, e.ctx));
-    return [...new Set(textos)];
-  }
-  return [MENSAJES.desconocido];
 }
 
-async function pedir() {
-  const params = parametros();
+function mostrar(html) {
+  const plantilla = document.createElement("template");
+  plantilla.innerHTML = html;
+  const nueva = plantilla.content.getElementById("resultados");
+  if (!nueva) return null;
+  resultados().replaceWith(nueva);
+  marcarErrores(nueva);
+  if (nueva.dataset.semilla) semilla.value = nueva.dataset.semilla;
+  decorar();
+  return nueva;
+}
+
+function rellenarFormulario(params) {
+  for (const campo of form.elements) {
+    if (!campo.name || campo.type === "hidden" || campo.type === "submit") continue;
+    if (campo.type === "checkbox") campo.checked = params.get(campo.name) !== "false";
+    else if (params.has(campo.name)) campo.value = params.get(campo.name);
+    else if (campo.name === "seed" || campo.name === "estado") campo.value = "";
+  }
+  temperaturaValor.value = Number(temperatura.value).toFixed(2);
+  actualizarEstado();
+}
+
+async function pedir(params) {
   form.setAttribute("aria-busy", "true");
   try {
-    const r = await fetch(`/api/names?${params}`, { headers: { Accept: "application/json" } });
-    const cuerpo = await r.json().catch(() => null);
-    if (r.ok) {
-      mostrarErrores([]);
-      mostrarNombres(cuerpo);
-      history.replaceState(null, "", `?${params}`);
-    } else {
-      mostrarErrores(erroresDeRespuesta(r.status, cuerpo));
-    }
+    const r = await fetch(`/?${params}`, { headers: { "Toponimo-Parcial": "1" } });
+    const html = await r.text();
+    const seccion = mostrar(html);
+    if (!seccion) throw new Error("respuesta sin resultados");
+    // a batch's URL holds every setting and its seed (the server's redirect gave it)
+    const url = seccion.dataset.consulta ? `/?${seccion.dataset.consulta}` : `/?${params}`;
+    history.pushState({ html }, "", url);
   } catch {
-    mostrarErrores([MENSAJES.red]);
+    const errores = resultados().querySelector("#errores");
+    errores.textContent = "No se pudo hablar con el servidor; inténtalo de nuevo.";
+    const lista = document.getElementById("nombres");
+    if (lista) lista.replaceChildren();
   } finally {
     form.removeAttribute("aria-busy");
   }
 }
 
+window.addEventListener("popstate", (evento) => {
+  rellenarFormulario(new URLSearchParams(location.search));
+  if (evento.state && evento.state.html) mostrar(evento.state.html);
+});
+
 // the state only means something to the models trained by state: a disabled select is not sent
 function actualizarEstado() {
   if (!selectorEstado) return;
-  const elegido = form.querySelector('input[name="model"]:checked');
-  selectorEstado.disabled = !elegido || elegido.dataset.porEstado !== "si";
+  const opcion = modelo.selectedOptions[0];
+  selectorEstado.disabled = !opcion || opcion.dataset.porEstado !== "si";
+}
+modelo.addEventListener("change", actualizarEstado);
+
+// a state on the map: that state, with a model that knows states, as a new batch
+const mapa = document.getElementById("mapa-estados");
+if (mapa) {
+  mapa.addEventListener("click", (evento) => {
+    const enlace = evento.target.closest("a[data-estado]");
+    if (!enlace) return;
+    evento.preventDefault();
+    const destino = new URL(enlace.href, location.href).searchParams;
+    modelo.value = destino.get("model");
+    actualizarEstado();
+    selectorEstado.value = enlace.dataset.estado;
+    for (const otro of mapa.querySelectorAll("a[aria-current]")) otro.removeAttribute("aria-current");
+    enlace.setAttribute("aria-current", "true");
+    pedir(consultaDelFormulario(true));
+  });
 }
 
-for (const radio of form.querySelectorAll('input[name="model"]')) {
-  radio.addEventListener("change", actualizarEstado);
-}
-actualizarEstado();
-
+let espera = null;
 temperatura.addEventListener("input", () => {
   temperaturaValor.value = Number(temperatura.value).toFixed(2);
+  clearTimeout(espera);
+  // one request once the slider rests, with the seed on screen: only the temperature changes
+  espera = setTimeout(() => pedir(consultaDelFormulario(false)), ESPERA_DESLIZADOR_MS);
 });
-temperatura.addEventListener("change", pedir);
+
 form.addEventListener("submit", (evento) => {
   evento.preventDefault();
-  pedir();
+  clearTimeout(espera);
+  const boton = evento.submitter;
+  pedir(consultaDelFormulario(!boton || boton.id !== "repetir"));
 });
+
+// copy one name or the list; favourites kept in this browser
+function avisar(texto) {
+  let aviso = document.getElementById("aviso");
+  if (!aviso) {
+    aviso = document.createElement("span");
+    aviso.id = "aviso";
+    aviso.setAttribute("role", "status");
+    document.getElementById("acciones").append(aviso);
+  }
+  aviso.textContent = texto;
+}
+
+async function copiar(texto, que) {
+  try {
+    await navigator.clipboard.writeText(texto);
+    avisar(`${que} copiado.`);
+  } catch {
+    avisar("El navegador no dejó copiar; selecciona el texto a mano.");
+  }
+}
+
+function leerFavoritos() {
+  try { return JSON.parse(localStorage.getItem(CLAVE_FAVORITOS)) || []; } catch { return []; }
+}
+
+function guardarFavoritos(lista) {
+  try { localStorage.setItem(CLAVE_FAVORITOS, JSON.stringify(lista)); } catch { /* private mode */ }
+  pintarFavoritos();
+}
+
+function pintarFavoritos() {
+  const seccion = document.getElementById("favoritos");
+  const lista = leerFavoritos();
+  seccion.hidden = lista.length === 0;
+  document.getElementById("lista-favoritos").replaceChildren(...lista.map((fav) => {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = fav.enlace;
+    a.textContent = fav.nombre;
+    const quitar = boton("Quitar", `Quitar ${fav.nombre} de favoritos`, () =>
+      guardarFavoritos(leerFavoritos().filter((f) => f.nombre !== fav.nombre)));
+    li.append(a, " ", quitar);
+    return li;
+  }));
+  for (const estrella of document.querySelectorAll("#nombres button.favorito")) {
+    estrella.setAttribute("aria-pressed", String(lista.some((f) => f.nombre === estrella.dataset.nombre)));
+  }
+}
+
+function boton(texto, etiqueta, accion) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = texto;
+  b.setAttribute("aria-label", etiqueta);
+  b.addEventListener("click", accion);
+  return b;
+}
+
+function decorar() {
+  const nombres = [...document.querySelectorAll("#nombres .nombre")];
+  for (const enlace of nombres) {
+    const nombre = enlace.textContent;
+    const copia = boton("Copiar", `Copiar ${nombre}`, () => copiar(nombre, nombre));
+    const estrella = boton("★", `Guardar ${nombre} en favoritos`, () => {
+      const lista = leerFavoritos();
+      guardarFavoritos(lista.some((f) => f.nombre === nombre)
+        ? lista.filter((f) => f.nombre !== nombre)
+        : [...lista, { nombre, enlace: enlace.getAttribute("href") }]);
+    });
+    estrella.classList.add("favorito");
+    estrella.dataset.nombre = nombre;
+    enlace.after(copia, estrella);
+  }
+  const acciones = document.getElementById("acciones");
+  if (acciones && nombres.length) {
+    acciones.prepend(boton("Copiar la lista", "Copiar la lista de nombres",
+      () => copiar(nombres.map((e) => e.textContent).join("\n"), "La lista")));
+  }
+  pintarFavoritos();
+}
+
+// the first batch: its URL (with the seed) replaces the bare address, and Back can return to it
+const primera = resultados();
+history.replaceState({ html: primera.outerHTML }, "",
+  primera.dataset.consulta ? `/?${primera.dataset.consulta}` : location.href);
+actualizarEstado();
+decorar();

@@ -183,40 +183,6 @@ def test_score_errors(client):
     assert "empty" in detail_for(client.get("/api/score", params={"name": "   "}), "name")
 
 
-def test_page_renders_names_server_side(client):
-    response = client.get("/", params={"n": 4, "seed": 9, "model": "rnn", "novel": "true"})
-    assert response.status_code == 200
-    assert response.headers["cache-control"] == "no-store"
-    html = response.text
-    assert '<html lang="es">' in html and "Inventar nombres" in html
-    listed = html.split('<ol id="nombres">')[1].split("</ol>")[0]
-    assert listed.count('<li class="resultado">') == 4
-    assert "se parece a:" in html and "semilla 9" in html
-    assert 'value="rnn" checked' in html
-
-
-def test_page_novel_checkbox_without_javascript(client):
-    unticked = client.get("/?n=2&novel=false").text
-    ticked = client.get("/?n=2&novel=false&novel=true").text
-    assert 'value="true" >' in unticked and 'value="true" checked>' in ticked
-
-
-def test_page_shows_script_prefix_as_text_with_spanish_error(client):
-    response = client.get("/", params={"prefix": "<script>alert(1)</script>"})
-    assert response.status_code == 422
-    html = response.text
-    assert "<script>alert(1)" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "el modelo no conoce estos caracteres: «&lt;»" in html
-
-
-def test_page_errors_are_in_spanish(client):
-    assert "Cuántos: escribe un número entero del 1 al 100." in client.get("/?n=500").text
-    assert "Temperatura:" in client.get("/?temperature=0").text
-    missing = client.get("/?model=gpt")
-    assert missing.status_code == 404 and "Modelo: elige uno" in missing.text
-
-
 def test_startup_skips_a_corrupt_checkpoint_beside_a_good_one(tmp_path, tiny_models_folder):
     (tmp_path / "lstm.npz").write_bytes((tiny_models_folder / "lstm.npz").read_bytes())
     (tmp_path / "broken.npz").write_bytes(b"not a checkpoint")
@@ -297,20 +263,6 @@ def test_estados_lists_the_states_of_the_data(state_client, client):
     # from the data, not from a model: the same with no conditioned model loaded
     plain = client.get("/api/estados").json()
     assert plain["estados"] == body["estados"] and plain["conditioned_models"] == []
-
-
-def test_page_state_selector(state_client, client):
-    html = state_client.get("/", params={"model": "lstm_estado", "n": 3, "seed": 1,
-                                         "estado": "31"}).text
-    assert '<select id="estado-elegido" name="estado"' in html
-    assert '<option value="">todo México</option>' in html
-    assert '<option value="Yucatán" selected>' in html
-    listed = html.split('<ol id="nombres">')[1].split("</ol>")[0]
-    assert listed.count("para Yucatán") == 3 and "estado Yucatán" in html
-    assert "por estado" in html   # the conditioned model's one-line description
-    assert "estado-elegido" not in client.get("/").text   # no conditioned model, no selector
-    wrong = state_client.get("/", params={"model": "lstm", "estado": "Oaxaca"})
-    assert wrong.status_code == 422 and "no distingue estados" in wrong.text
 
 
 def test_scoring_runs_off_the_event_loop_on_the_compute_thread(client, monkeypatch):
