@@ -20,6 +20,7 @@ class Series:
     color: str
     dashed: bool = False
     markers: bool = True
+    in_legend: bool = True   # False: drawn, but explained by another legend entry
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> list[float]:
@@ -41,18 +42,27 @@ def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> l
 def line_chart(series: Sequence[Series], title: str, x_label: str, y_label: str,
                x_format: Callable[[float], str] = "{:g}".format,
                y_format: Callable[[float], str] = "{:g}".format,
-               width: int = 640, height: int = 300, chart_id: str = "grafica",
-               integer_x: bool = False) -> str:
-    """An SVG line chart of ``series`` (each a list of (x, y) points) with a legend below."""
-    left, right, top = 64, 16, 34
+               width: int = 440, height: int = 340, chart_id: str = "grafica",
+               integer_x: bool = False, y_range: tuple[float, float] | None = None) -> str:
+    """An SVG line chart of ``series`` (each a list of (x, y) points) with a legend below.
+
+    The x-axis spans exactly the data; the y-axis spans round ticks around it, or ``y_range``
+    when given (lines leaving it are clipped at the frame).
+    """
+    left, right, top = 74, 14, 34
     legend_rows = _legend_rows(series, width - left - right)
-    bottom = 52 + 20 * len(legend_rows)
+    bottom = 56 + 22 * len(legend_rows)
     plot_w, plot_h = width - left - right, height - top - bottom
     xs = [x for s in series for x, _ in s.points] or [0.0, 1.0]
     ys = [y for s in series for _, y in s.points] or [0.0, 1.0]
-    x_ticks = nice_ticks(min(xs), max(xs), 6, integer=integer_x)
-    y_ticks = nice_ticks(min(ys), max(ys), 5)
-    x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
+    x0, x1 = min(xs), max(xs)
+    if x1 - x0 < 1e-12:
+        x0, x1 = x0 - 1, x1 + 1
+    x_ticks = [t for t in nice_ticks(x0, x1, 6, integer=integer_x) if x0 - 1e-9 <= t <= x1 + 1e-9]
+    y_ticks = nice_ticks(*(y_range or (min(ys), max(ys))), 5)
+    if y_range:
+        y_ticks = [t for t in y_ticks if y_range[0] - 1e-9 <= t <= y_range[1] + 1e-9]
+    y0, y1 = y_range or (y_ticks[0], y_ticks[-1])
 
     def px(x: float) -> float:
         return left + (x - x0) / (x1 - x0) * plot_w
@@ -63,7 +73,9 @@ def line_chart(series: Sequence[Series], title: str, x_label: str, y_label: str,
     out = [f'<svg class="grafica" viewBox="0 0 {width} {height}" role="img" '
            f'aria-labelledby="{chart_id}-titulo" xmlns="http://www.w3.org/2000/svg">',
            f'<title id="{chart_id}-titulo">{escape(title)}</title>',
-           f'<text x="{left}" y="20" class="titulo">{escape(title)}</text>']
+           f'<text x="12" y="20" class="titulo">{escape(title)}</text>',
+           f'<clipPath id="{chart_id}-marco"><rect x="{left}" y="{top}" width="{plot_w}" '
+           f'height="{plot_h}"/></clipPath>']
     for t in y_ticks:
         out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{py(t):.1f}" y2="{py(t):.1f}" '
                    f'class="rejilla"/>')
@@ -81,7 +93,8 @@ def line_chart(series: Sequence[Series], title: str, x_label: str, y_label: str,
                f'class="etiqueta">{escape(x_label)}</text>')
     out.append(f'<text transform="translate(16 {top + plot_h / 2:.1f}) rotate(-90)" '
                f'text-anchor="middle" class="etiqueta">{escape(y_label)}</text>')
-    for s in series:
+    out.append(f'<g clip-path="url(#{chart_id}-marco)">')
+    for s in (s for s in series if s.points):
         dash = ' stroke-dasharray="6 4"' if s.dashed else ""
         path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in s.points)
         out.append(f'<polyline points="{path}" fill="none" stroke="{s.color}" '
@@ -90,10 +103,11 @@ def line_chart(series: Sequence[Series], title: str, x_label: str, y_label: str,
             out.extend(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{s.color}">'
                        f'<title>{escape(s.label)}: {escape(x_format(x))}, '
                        f'{escape(y_format(y))}</title></circle>' for x, y in s.points)
-    legend_top = top + plot_h + 48
+    out.append("</g>")
+    legend_top = top + plot_h + 52
     for row, items in enumerate(legend_rows):
         for x, s in items:
-            y = legend_top + 20 * row
+            y = legend_top + 22 * row
             dash = ' stroke-dasharray="6 4"' if s.dashed else ""
             out.append(f'<line x1="{left + x}" x2="{left + x + 24}" y1="{y}" y2="{y}" '
                        f'stroke="{s.color}" stroke-width="2"{dash}/>')
@@ -107,8 +121,8 @@ def _legend_rows(series: Sequence[Series], width: float) -> list[list[tuple[floa
     """Legend entries (x offset, series) wrapped into rows that fit ``width``."""
     rows: list[list[tuple[float, Series]]] = [[]]
     x = 0.0
-    for s in series:
-        item = 30 + 7 * len(s.label) + 18  # sample line, text at ~7 px per character, gap
+    for s in (s for s in series if s.in_legend):
+        item = 30 + 8.5 * len(s.label) + 18  # sample line, text at ~8.5 px per character, gap
         if rows[-1] and x + item > width:
             rows.append([])
             x = 0.0

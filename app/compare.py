@@ -10,26 +10,35 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from markupsafe import Markup
 
 from app.charts import Series, line_chart
+from app.gazetteer import load_gazetteer
+from app.mapa import CREDIT, mapa_svg
 from app.pages import templates
 from app.registry import Registry
 from app.report import model_order
 from app.sampling import SamplingError
 from app.schemas import SCORE_NAME_MAX
 from app.service import on_compute_thread, score_name
+from app.sorpresa import cells
 
 router = APIRouter()
 
-# Okabe-Ito colours; a state-conditioned variant gets a lighter or redder hue of its family
-COLORS = {"rnn": "#E69F00", "lstm": "#0072B2", "markov": "#009E73", "mezcla": "#CC79A7",
-          "rnn_estado": "#D55E00", "lstm_estado": "#56B4E9"}
-SPARE_COLORS = ("#000000", "#999999", "#F0E442")
-MAX_SURPRISE = 5.0  # nats: a character this unexpected (p <= 0.7%) gets the darkest cell
+# Okabe-Ito hues, told apart with the common colour-vision deficiencies; each has >= 3:1
+# contrast on the white chart (its orange, sky blue and yellow do not, so they are left out); a
+# state-conditioned variant is a darker shade of its family's hue
+COLORS = {"rnn": "#D55E00", "lstm": "#0072B2", "markov": "#009E73", "mezcla": "#CC79A7",
+          "rnn_estado": "#8A3D00", "lstm_estado": "#00446B"}
+SPARE_COLORS = ("#000000", "#5F584F")
+Y_SPAN = 1.0   # nats shown on the training chart above the lowest curve: the first epochs of a
+               # weight-averaged model start near 4 and would flatten every difference that matters
+# the judge's hit rate per state, in the map's five shades (lower bounds)
+FIDELITY_BOUNDS = (0.1, 0.25, 0.5, 0.75)
 
 
 def load_report(folder: Path) -> dict | None:
@@ -62,8 +71,9 @@ def color_for(name: str, names: list[str]) -> str:
 
 
 def training_chart(registry: Registry) -> str | None:
-    """Train (dashed) and validation NLL per epoch of each neural model; the models fitted
-    without epochs (n-gram, mixture) appear as a dotted line at their validation NLL."""
+    """Validation (solid) and training (dashed, thin legend) NLL per epoch of each neural model;
+    the models fitted without epochs (n-gram, mixture) appear as a flat solid line at their
+    validation NLL, labelled so. The y-axis is fitted to the data that matter (see Y_SPAN)."""
     names = sorted(registry.models, key=model_order)
     curves, flat = [], []
     for name in names:
@@ -76,18 +86,24 @@ def training_chart(registry: Registry) -> str | None:
                                  markers=len(history) <= 15))
             curves.append(Series(f"{name} entrenamiento",
                                  [(h["epoch"], h["train_nll"]) for h in history], color,
-                                 dashed=True, markers=False))
+                                 dashed=True, markers=False, in_legend=False))
         elif served.model.metadata.get("metrics", {}).get("val_nll") is not None:
             flat.append((name, served.model.metadata["metrics"]["val_nll"], color))
     if not curves:
         return None
     epochs = [x for s in curves for x, _ in s.points]
     for name, val_nll, color in flat:
-        curves.append(Series(f"{name} validación", [(min(epochs), val_nll), (max(epochs), val_nll)],
-                             color, dashed=True, markers=False))
+        curves.append(Series(f"{name} validación (sin épocas)",
+                             [(min(epochs), val_nll), (max(epochs), val_nll)], color,
+                             markers=False))
+    curves.append(Series("discontinua: entrenamiento", [], "#5F584F", dashed=True))
+    low = min(y for s in curves for _, y in s.points)
+    high = max(y for s in curves for _, y in s.points)
+    y_range = (math.floor(low * 10) / 10, min(high, math.floor(low * 10) / 10 + Y_SPAN))
     return line_chart(curves, "NLL por carácter durante el entrenamiento", "época",
                       "NLL (nats por carácter)", x_format="{:g}".format,
-                      y_format="{:.2f}".format, chart_id="curvas", integer_x=True)
+                      y_format="{:.1f}".format, chart_id="curvas", integer_x=True,
+                      y_range=y_range, height=440)
 
 
 def temperature_chart(report: dict, key: str, title: str, y_label: str, chart_id: str,
@@ -197,33 +213,65 @@ def comentario(report: dict) -> list[str]:
     return out
 
 
-def cell_style(probability: float) -> str:
-    """Background of one character's cell: the less expected, the darker."""
-    surprise = min(-math.log(max(probability, 1e-12)) / MAX_SURPRISE, 1.0)
-    color = "#ffffff" if surprise > 0.55 else "#1a1a1a"
-    return f"background: hsl(22, 85%, {96 - 66 * surprise:.0f}%); color: {color}"
-
-
-def score_everywhere(registry: Registry, nombre: str) -> list[dict]:
-    """The name scored by every served model: cells, NLL per char, percentile, or an error."""
-    results = []
+def score_everywhere(registry: Registry, nombre: str) -> tuple[list[dict], list[str]]:
+    """The name scored by every served model (cells, NLL per char, percentile), and the
+    Spanish errors of the models that cannot score it, each error said once."""
+    results, errors = [], {}
     for name in sorted(registry.models, key=model_order):
         try:
             scored = score_name(registry, name, nombre)
         except SamplingError as exc:
             unknown = exc.context.get("unknown", [])
-            error = ("este modelo no conoce " + ", ".join(f"«{c}»" for c in unknown)
-                     if unknown else "escribe un nombre")
-            results.append({"model": name, "error": error})
+            error = ("no conoce " + ", ".join(f"«{c}»" for c in unknown)
+                     if unknown else "hace falta un nombre")
+            errors.setdefault(error, []).append(name)
             continue
-        cells = [{"char": c.char, "probability": c.probability, "style": cell_style(c.probability)}
-                 for c in scored.characters]
-        cells.append({"char": "fin", "probability": scored.end_probability, "end": True,
-                      "style": cell_style(scored.end_probability)})
         results.append({"model": name, "nll_per_char": scored.nll_per_char,
                         "percentile": scored.percentile, "n_reference": scored.n_reference,
-                        "cells": cells})
-    return results
+                        "cells": cells(scored),
+                        "enlace": f"/nombre/{quote(nombre, safe='')}?model={quote(name)}"})
+    if len(errors) == 1 and not results:
+        return [], [f"Ningún modelo puede calificarlo: {next(iter(errors))}."]
+    return results, [f"No se puede calificar con {', '.join(models)}: {error}."
+                     for error, models in errors.items()]
+
+
+def fidelity_map(report: dict | None) -> dict | None:
+    """The judge's hit rate per state for the first conditioned model, as a shaded map."""
+    models = ((report or {}).get("fidelity") or {}).get("models") or []
+    per_state = models[0].get("per_label") if models else None
+    if not per_state:
+        return None
+    shade = {estado: f"nivel-{sum(rate >= b for b in FIDELITY_BOUNDS)}"
+             for estado, rate in per_state.items()}
+    names = {e.code: e.name for e in load_gazetteer().estados if e.name in per_state}
+    svg = mapa_svg(names, f"Acierto del juez por estado, nombres de {models[0]['name']}",
+                   "mapa-fidelidad", classes=shade,
+                   notes={e: f"{100 * r:.0f} % reconocidos" for e, r in per_state.items()})
+    return {"model": models[0]["name"], "svg": Markup(svg),  # noqa: S704 - built with escape()
+            "rows": sorted(per_state.items(), key=lambda item: -item[1]),
+            "bounds": [f"{100 * b:.0f} %" for b in FIDELITY_BOUNDS]}
+
+
+def resumen(report: dict) -> list[str]:
+    """Three short lines for people in a hurry, each with its number."""
+    models = [m for m in report["models"] if m.get("val_nll") is not None]
+    out = []
+    if models:
+        best = min(models, key=lambda m: m["val_nll"])
+        out.append(f"El que mejor predice nombres que nunca vio: {best['name']} "
+                   f"({best['val_nll']:.3f} nats por carácter; menos es mejor).")
+    lstm = next((m for m in report["models"] if m["name"] == "lstm"), None)
+    warm = lstm and _at(lstm, 0.8)
+    if warm:
+        out.append(f"A temperatura 0.8, el {warm['novelty_rate']:.0%} de los nombres de la LSTM "
+                   f"son nuevos (no existen).")
+    timed = [m for m in models if m.get("train_seconds") is not None]
+    if len(timed) >= 2:
+        fast, slow = min(timed, key=lambda m: m["train_seconds"]), max(timed, key=lambda m: m["train_seconds"])
+        out.append(f"Entrenar cuesta de {fast['train_seconds']:.1f} s ({fast['name']}) a "
+                   f"{slow['train_seconds']:.1f} s ({slow['name']}) en 2 núcleos.")
+    return out
 
 
 def fidelity_rows(report: dict | None) -> list[tuple[str, dict]]:
@@ -244,7 +292,7 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     if report and report["models"]:
         real = report["real"]
         charts["novedad"] = temperature_chart(report, "novelty_rate", "Nombres nuevos según la "
-                                              "temperatura", "nuevos (% de las muestras)",
+                                              "temperatura", "% de nuevos",
                                               "novedad", percent=True)
         charts["longitud"] = temperature_chart(report, "mean_length", "Longitud media según la "
                                                "temperatura", "caracteres", "longitud",
@@ -254,6 +302,8 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         if svg:
             charts[key] = svg
     too_long = len(nombre) > SCORE_NAME_MAX
+    scores, score_errors = (await on_compute_thread(score_everywhere, registry, nombre)
+                            if nombre and not too_long else ([], []))
     models = report["models"] if report else []
     reference = next((m for m in models if m["name"] == "lstm"), models[0] if models else None)
     other_split = {m["name"] for m in models if reference and m.get("split") != reference["split"]}
@@ -261,13 +311,16 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         "report": report,
         "charts": {k: Markup(v) for k, v in charts.items()},  # noqa: S704 - built with escape()
         "comentario": comentario(report) if report else [],
+        "resumen": resumen(report) if report else [],
         "nombre": nombre,
         "nombre_max": SCORE_NAME_MAX,
-        "scores": (await on_compute_thread(score_everywhere, registry, nombre)
-                   if nombre and not too_long else []),
+        "scores": scores,
+        "score_errors": score_errors,
         "too_long": too_long,
         "other_split": other_split,
         "fidelidad": fidelity_rows(report),
+        "mapa_fidelidad": fidelity_map(report),
+        "credito_mapa": CREDIT,
         "models": list(registry.models),
     }
     return templates.TemplateResponse(request, "comparar.html", context)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app import checkpoint, report
-from app.charts import nice_ticks
+from app.charts import Series, line_chart, nice_ticks
 from app.main import create_app
 from app.markov import MarkovLM
+from app.sorpresa import cell_class
 from tests.conftest import TINY_NAMES, make_tiny_model
 
 
@@ -89,15 +91,38 @@ def test_page_renders_the_report_table_and_svg_charts(client):
 def test_try_a_name_scores_it_with_every_model(client):
     html = client.get("/comparar", params={"nombre": "Tulum"}).text
     assert html.count('class="puntaje"') == 3
-    assert html.count('class="celda fin"') == 3
-    assert html.count('class="celda"') == 3 * len("Tulum")
+    strips = re.findall(r'<ol class="tira"[^>]*>(.*?)</ol>', html, re.S)
+    assert len(strips) == 3
+    for strip in strips:
+        # every letter and the end, each with its probability written out (no hover needed)
+        assert len(re.findall(r'<li class="celda sorpresa-[0-5]', strip)) == len("Tulum") + 1
+        assert strip.count('<span class="prob">') == len("Tulum") + 1
+        assert strip.count(" fin") == 1
+    assert 'style="' not in html                      # shades are classes (strict CSP)
     assert "nats por carácter" in html and "nombres reales" in html
+    assert "prueba" in html.split('id="tabla-modelos"')[0]   # "prueba un nombre" comes first
 
 
-def test_try_a_name_with_unknown_characters_or_markup(client):
+def test_try_a_name_with_unknown_characters_or_markup_says_it_once(client):
     html = client.get("/comparar", params={"nombre": "<script>ø</script>"}).text
     assert "<script>ø" not in html and "&lt;script&gt;" in html
-    assert html.count("este modelo no conoce") == 3
+    assert html.count("no conoce") == 1
+    assert "Ningún modelo puede calificarlo: no conoce «&lt;»" in html and "«ø»" in html
+
+
+def test_surprise_shades_step_down_with_probability():
+    assert [cell_class(p) for p in (1.0, 0.2, 0.05, 0.01, 1e-9)] == [
+        "sorpresa-0", "sorpresa-1", "sorpresa-3", "sorpresa-5", "sorpresa-5"]
+
+
+def test_training_chart_fits_its_axes_to_the_data():
+    svg = line_chart([Series("a", [(1, 4.0), (2, 1.6), (3, 1.5)], "#0072B2")], "t", "x", "y",
+                     integer_x=True, y_range=(1.4, 2.4), chart_id="c")
+    x_ticks = re.findall(r'text-anchor="middle">(\d+)</text>', svg)
+    assert x_ticks == ["1", "2", "3"]                 # the axis ends where the data end
+    y_ticks = [float(t) for t in re.findall(r'text-anchor="end">([\d.]+)</text>', svg)]
+    assert min(y_ticks) >= 1.4 and max(y_ticks) <= 2.4
+    assert 'clip-path="url(#c-marco)"' in svg         # the first epoch is clipped, not drawn off
 
 
 def test_api_report_serves_the_report_and_the_main_page_links_here(client, compare_folder):
