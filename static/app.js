@@ -107,7 +107,7 @@ if (mapa) {
     const enlace = evento.target.closest("a[data-estado]");
     if (!enlace) return;
     evento.preventDefault();
-    const destino = new URL(enlace.href, location.href).searchParams;
+    const destino = new URL(enlace.getAttribute("href"), location.href).searchParams;  // an SVG link
     modelo.value = destino.get("model");
     actualizarEstado();
     selectorEstado.value = enlace.dataset.estado;
