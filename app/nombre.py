@@ -69,10 +69,11 @@ def where_map(near: list[dict], likely: list[tuple[str, float]], gazetteer: Gaze
     if top_state:
         classes[top_state] = "suena"
         notes[top_state] = f"suena a este estado ({100 * top_p:.0f} %)"
-    for item in reversed(near):                       # the closest name's note wins
+    for item in near:
         for estado in item["estados"]:
             classes[estado] = "marcado"
-            notes[estado] = f"ahí está {item['name']}"
+            text = f"ahí está {item['name']}"
+            notes[estado] = f"{notes[estado]}; {text}" if estado in notes else text
     return Markup(mapa_svg(names, "Dónde están los municipios parecidos", "mapa-nombre",  # noqa: S704
                            classes=classes, notes=notes))
 

@@ -203,7 +203,7 @@ function decorar() {
     });
     estrella.classList.add("favorito");
     estrella.dataset.nombre = nombre;
-    enlace.after(copia, estrella);
+    enlace.parentElement.querySelector(".insignia").after(copia, estrella);
   }
   const acciones = document.getElementById("acciones");
   if (acciones && nombres.length) {
