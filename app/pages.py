@@ -3,8 +3,8 @@
 "Inventar nombres" sends ``nueva=1``: the server picks a seed and redirects (303) to the URL
 that holds every setting and that seed, so the address bar always repeats the batch on screen
 and each batch is a history entry. With JavaScript (``static/app.js``) the same requests are
-made in the background with the header ``Toponimo-Parcial: 1``, which answers with the results
-part only (``_resultados.html``); the script swaps it in and pushes the URL.
+made in the background with the header ``Toponimo-Parcial: 1``, answered (without a redirect)
+with the results part only (``_resultados.html``); the script swaps it in and pushes its URL.
 """
 
 from __future__ import annotations
@@ -88,14 +88,17 @@ async def index(request: Request) -> Response:
     """Form plus results; random output, so never cached."""
     registry: Registry = request.app.state.registry
     values = form_values(registry, request)
+    partial = request.headers.get(PARTIAL_HEADER) == "1"
     result, errors, status = None, {}, 200
     if not registry.models:
         errors, status = {"": [MENSAJES["sin_modelos"]]}, 503
     else:
         query, errors = revisar(registry, values)
         if query is not None and "nueva" in request.query_params:
-            seed = secrets.randbelow(SEED_MAX + 1)
-            return RedirectResponse("/?" + consulta(query_values(query, seed)), status_code=303)
+            query = query.model_copy(update={"seed": secrets.randbelow(SEED_MAX + 1)})
+            if not partial:   # the script pushes the URL itself (data-consulta)
+                return RedirectResponse("/?" + consulta(query_values(query, query.seed)),
+                                        status_code=303)
         if query is not None:
             result = await generate_names(registry, query, request.app.state.sampling_turn)
             values = {**values, **query_values(query, result.seed)}
@@ -125,7 +128,6 @@ async def index(request: Request) -> Response:
         "limits": {"n": N_MAX, "temperature": TEMPERATURE_MAX, "max_length": MAX_LENGTH_LIMIT,
                    "seed": SEED_MAX, "top_k": TOP_K_MAX},
     }
-    partial = request.headers.get(PARTIAL_HEADER) == "1"
     response = templates.TemplateResponse(request, "_resultados.html" if partial else "index.html",
                                           context, status_code=status)
     response.headers["Cache-Control"] = "no-store"

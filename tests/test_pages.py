@@ -126,6 +126,12 @@ def test_partial_answer_is_the_results_section_only(client):
     response = client.get("/", params={"n": 2, "seed": 4}, headers={"Toponimo-Parcial": "1"})
     assert response.text.lstrip().startswith('<section id="resultados"')
     assert 'data-semilla="4"' in response.text and "<form" not in response.text
+    # a new batch is answered at once, its URL (with the new seed) in the section
+    fresh = client.get("/", params={"n": 2, "nueva": 1}, headers={"Toponimo-Parcial": "1"},
+                       follow_redirects=False)
+    assert fresh.status_code == 200
+    url = "/?" + re.search(r'data-consulta="([^"]+)"', fresh.text).group(1).replace("&amp;", "&")
+    assert "seed=" in url and listed(client.get(url).text) == listed(fresh.text)
 
 
 def test_state_selector_and_map(state_client, client):
