@@ -48,8 +48,8 @@ def revisar(registry: Registry, values: dict[str, str]
     try:
         query = NamesQuery.model_validate(values)
     except ValidationError as exc:
-        for e in exc.errors():
-            add(str(e["loc"][-1]) if e["loc"] else "", mensaje(str(e["loc"][-1]) if e["loc"] else ""))
+        for field in (str(e["loc"][-1]) if e["loc"] else "" for e in exc.errors()):
+            add(field, mensaje(field))
         # each field is checked alone, so the others are still worth checking
         query = NamesQuery.model_validate({k: v for k, v in values.items() if k not in errors})
     try:
