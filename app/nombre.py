@@ -78,16 +78,19 @@ def where_map(near: list[dict], likely: list[tuple[str, float]], gazetteer: Gaze
                            classes=classes, notes=notes))
 
 
-@router.get("/nombre/{texto}", response_class=HTMLResponse)
+@router.get("/nombre/{texto:path}", response_class=HTMLResponse)
 async def nombre(request: Request, texto: str, model: str = "") -> HTMLResponse:
+    """Any text reaches here (slashes too), so every mistake gets a Spanish answer."""
     registry: Registry = request.app.state.registry
     model = model or registry.default or ""
-    texto = normalize(texto)[:SCORE_NAME_MAX]
+    texto = normalize(texto)
     gazetteer = load_gazetteer()
     context = {"texto": texto, "error": "", "modelo": model, "models": modelos(registry),
                "credito_mapa": CREDIT}
     status = 200
     try:
+        if len(texto) > SCORE_NAME_MAX:
+            raise SamplingError("name", "too_long", f"name is over {SCORE_NAME_MAX} characters")
         scored = await on_compute_thread(score_name, registry, model, texto)
     except UnknownModel as exc:
         context["error"] = f"No hay un modelo «{model}»; los cargados son: {', '.join(exc.available)}."
@@ -95,7 +98,9 @@ async def nombre(request: Request, texto: str, model: str = "") -> HTMLResponse:
     except SamplingError as exc:
         unknown = exc.context.get("unknown", [])
         context["error"] = ("El modelo no conoce " + ", ".join(f"«{c}»" for c in unknown) + "."
-                            if unknown else "Escribe un nombre.")
+                            if unknown else
+                            f"El nombre puede tener como máximo {SCORE_NAME_MAX} caracteres."
+                            if exc.code == "too_long" else "Escribe un nombre.")
         status = 422
     else:
         served = registry.get(model)

@@ -175,3 +175,7 @@ def test_a_names_own_page_explains_bad_input(client):
     assert unknown.status_code == 422 and "El modelo no conoce «ø»." in unknown.text
     missing = client.get("/nombre/Tulum", params={"model": "gpt"})
     assert missing.status_code == 404 and "No hay un modelo «gpt»" in missing.text
+    slash = client.get("/nombre/Tulum/Tepic")
+    assert slash.status_code == 422 and "El modelo no conoce «/»." in slash.text
+    long = client.get("/nombre/" + "a" * 65)
+    assert long.status_code == 422 and "como máximo 64 caracteres" in long.text
