@@ -59,7 +59,8 @@ def mensaje(field: str, code: str = "", **context) -> str:
 
 def etiqueta(served: ServedModel, default: str | None) -> str:
     """"LSTM (recomendado)", "Cadena de Márkov", ...; the file name for unknown kinds."""
-    label = ETIQUETAS.get((served.model.kind, served.conditioned), served.name)
+    kind = getattr(served.model, "family", served.model.kind)   # an ensemble of LSTMs is an lstm
+    label = ETIQUETAS.get((kind, served.conditioned), served.name)
     return f"{label} (recomendado)" if served.name == default else label
 
 
