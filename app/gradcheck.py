@@ -2,8 +2,11 @@
 
     python -m app.gradcheck --model all
 
-Runs on a small float64 model with a padded, masked batch (dropout off) and prints each
-parameter's max relative error; exits 1 when any exceeds the tolerance.
+Runs on a small float64 model with a padded, masked batch and prints each parameter's max
+relative error; exits 1 when any exceeds the tolerance. Besides the plain and the conditioned
+model, it checks the training-time regularisers (dropout, locked dropout, DropConnect on the
+recurrent weights, embedding dropout) with their masks fixed: every loss evaluation draws them
+from a generator with the same seed.
 """
 
 from __future__ import annotations
@@ -19,15 +22,26 @@ from app.network import ModelConfig
 
 TOLERANCE = 1e-6
 NEGLIGIBLE = 1e-10  # entries where both gradients are below this carry no signal
+# an entry is measured against at least this share of its parameter's largest gradient: the
+# stencil's rounding error (~1e-13 absolute) can't resolve a 1e-8 entry to 1e-6 of itself
+SCALE_FLOOR = 1e-4
+
+
+# the regularised cases: config fields beyond the plain model's
+REGULARISED = {
+    "dropout": {"dropout": 0.3},
+    "awd": {"dropout": 0.3, "locked_dropout": True, "weight_drop": 0.3, "embed_dropout": 0.3},
+}
 
 
 def small_problem(kind: str, seed: int = 0, layers: int = 2, embed: int = 4,
-                  conditions: int = 0) -> tuple[ModelConfig, dict, Batch]:
-    """A tiny float64 model and a batch of names of different lengths (so padding is exercised)."""
+                  conditions: int = 0, **regularisation) -> tuple[ModelConfig, dict, Batch]:
+    """A tiny float64 model and a batch of names of different lengths (so padding is exercised);
+    ``regularisation``: extra ModelConfig fields (dropout rates)."""
     rng = np.random.default_rng(seed)
     V = 7
     config = ModelConfig(kind=kind, vocab_size=V, hidden=5, layers=layers, embed=embed,
-                         conditions=conditions, cond_embed=3 if conditions else 0)
+                         conditions=conditions, cond_embed=3 if conditions else 0, **regularisation)
     params = network.init_params(config, rng, dtype=np.float64)
     for p in params.values():  # random biases too, so every entry gets a gradient
         p += rng.normal(0.0, 0.3, p.shape)
@@ -37,17 +51,24 @@ def small_problem(kind: str, seed: int = 0, layers: int = 2, embed: int = 4,
     return config, params, batch
 
 
-def relative_errors(config, params, batch, h: float = 1e-3) -> dict[str, float]:
+def relative_errors(config, params, batch, h: float = 1e-3,
+                    mask_seed: int | None = None) -> dict[str, float]:
     """Max relative error |a - n| / (|a| + |n|) between analytic and numerical gradient, per parameter.
+
+    With mask_seed, dropout is on and every evaluation draws the same masks (a generator seeded
+    alike each time), so the loss is one smooth function of the parameters.
 
     The numerical gradient uses the fourth-order centred stencil
     (-f(x+2h) + 8 f(x+h) - 8 f(x-h) + f(x-2h)) / 12h: its truncation error is O(h^4), so tiny
     gradient entries (1e-6, common in LSTM gates) are still measured to ~1e-7 in float64.
     """
-    def loss() -> float:
-        return network.loss_and_grads(config, params, batch, want_grads=False)[0]
+    def masks() -> np.random.Generator | None:
+        return None if mask_seed is None else np.random.default_rng(mask_seed)
 
-    _, grads, _ = network.loss_and_grads(config, params, batch)
+    def loss() -> float:
+        return network.loss_and_grads(config, params, batch, rng=masks(), want_grads=False)[0]
+
+    _, grads, _ = network.loss_and_grads(config, params, batch, rng=masks())
     errors = {}
     for name, p in params.items():
         numerical = np.zeros_like(p)
@@ -60,7 +81,9 @@ def relative_errors(config, params, batch, h: float = 1e-3) -> dict[str, float]:
             p[idx] = saved
             numerical[idx] = (-f[2] + 8 * f[1] - 8 * f[-1] + f[-2]) / (12 * h)
         analytic = grads[name]
-        rel = np.abs(analytic - numerical) / np.maximum(np.abs(analytic) + np.abs(numerical), 1e-300)
+        scale = np.maximum(np.abs(analytic) + np.abs(numerical),
+                           max(SCALE_FLOOR * float(np.abs(analytic).max()), 1e-300))
+        rel = np.abs(analytic - numerical) / scale
         rel[(np.abs(analytic) < NEGLIGIBLE) & (np.abs(numerical) < NEGLIGIBLE)] = 0.0
         errors[name] = float(rel.max())
     return errors
@@ -75,10 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     kinds = ["rnn", "lstm"] if args.model == "all" else [args.model]
     failed = False
+    cases = [("", {}, None), (" conditioned", {"conditions": 3}, None)]
+    cases += [(f" {label}", fields, args.seed) for label, fields in REGULARISED.items()]
     for kind in kinds:
-        for conditions in (0, 3):
-            label = f"{kind}" + (" conditioned" if conditions else "")
-            errors = relative_errors(*small_problem(kind, args.seed, conditions=conditions))
+        for suffix, fields, mask_seed in cases:
+            label = kind + suffix
+            errors = relative_errors(*small_problem(kind, args.seed, **fields), mask_seed=mask_seed)
             for name, err in errors.items():
                 status = "ok" if err <= TOLERANCE else "FAIL"
                 failed |= err > TOLERANCE

@@ -17,6 +17,8 @@ import functools
 
 import numpy as np
 
+from app.recurrent import Workspace, affine_grads, input_rows
+
 
 def init_params(input_size: int, hidden_size: int, rng: np.random.Generator,
                 forget_bias: float = 1.0, dtype=np.float32) -> dict[str, np.ndarray]:
@@ -86,31 +88,41 @@ def step(Wh, a_in, state):
     return h, (h, c)
 
 
-def forward(params, x, state):
+def forward(params, x, state, work: Workspace | None = None):
     """Run a whole (padded) sequence.
 
     x (T, B, D), state (h0, c0) each (B, H) -> hs (T, B, H), final state, cache for backward.
+    With a workspace, the outputs and the cache live in its buffers until its next use.
     """
+    work = work or Workspace()
     W, b = params["W"], params["b"]
     T, B, D = x.shape
     H = W.shape[1] // 4
-    Wh = W[D:]
-    pre = (x.reshape(T * B, D) @ W[:D]).reshape(T, B, 4 * H) + b  # input part, all steps at once
-    gates = np.empty_like(pre)                 # (T, B, 4H) after the nonlinearities
-    cs = np.empty((T, B, H), dtype=pre.dtype)  # cell states
-    tanh_cs = np.empty_like(cs)
-    hs = np.empty_like(cs)
-    h, c = state
+    h0, c0 = state
+    # [x_t, h_{t-1}, 1] @ [W; b]: input, recurrent and bias terms in one matmul per step, the
+    # sigmoid gates' columns halved (see STEP_SCALE)
+    Wb = work.get("Wb", (D + H + 1, 4 * H), W.dtype)
+    scale = _gate_scale(H, W.dtype)
+    np.multiply(W, scale, out=Wb[:D + H])
+    np.multiply(b, scale, out=Wb[D + H])
+    xh = input_rows(work, x, h0)                       # (T+1, B, D+H+1), h_t goes to row t+1
+    gates = work.get("gates", (T, B, 4 * H), W.dtype)  # gate values i, f, o, g
+    cs = work.get("cs", (T + 1, B, H), W.dtype)        # cs[t+1] = c_t, cs[0] = c0
+    cs[0] = c0
+    tanh_cs = work.get("tanh_cs", (T, B, H), W.dtype)
+    ig = work.get("ig", (B, H), W.dtype)
     for t in range(T):
-        g = gates[t]
-        np.matmul(h, Wh, out=g)
-        g += pre[t]
-        _activate(g, H)
-        c = g[:, H:2 * H] * c + g[:, :H] * g[:, 3 * H:]
-        tanh_cs[t] = np.tanh(c)
-        h = g[:, 2 * H:3 * H] * tanh_cs[t]
-        cs[t], hs[t] = c, h
-    return hs, (h, c), (x, state, gates, cs, tanh_cs, hs)
+        g = np.matmul(xh[t], Wb, out=gates[t])         # (B, 4H) pre-activations
+        np.tanh(g, out=g)                              # halved i, f, o: tanh(a / 2)
+        _half_tanh_to_sigmoid(g[:, :3 * H])
+        i, f, o, gg = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
+        c = cs[t + 1]
+        np.multiply(f, cs[t], out=c)                   # c_t = f * c_{t-1} + i * g
+        c += np.multiply(i, gg, out=ig)
+        np.tanh(c, out=tanh_cs[t])
+        np.multiply(o, tanh_cs[t], out=xh[t + 1, :, D:D + H])  # h_t = o * tanh(c_t)
+    hs = xh[1:, :, D:D + H]                            # (T, B, H) view
+    return hs, (hs[-1], cs[T]), (work, xh, gates, cs, tanh_cs)
 
 
 def backward(params, dhs, cache, dstate=None):
@@ -118,32 +130,42 @@ def backward(params, dhs, cache, dstate=None):
 
     dhs (T, B, H): loss gradient w.r.t. each step's output h_t (from the layer above).
     dstate: optional gradient w.r.t. the final (h, c).
-    Returns dx (T, B, D), parameter gradients, and the gradient w.r.t. the initial (h0, c0).
+    Returns dx (T, B, D), parameter gradients, and the gradient w.r.t. the initial (h0, c0);
+    in the forward's workspace, valid until its next use.
     """
     W = params["W"]
-    x, (h0, c0), gates, cs, tanh_cs, hs = cache
-    T, B, D = x.shape
-    H = W.shape[1] // 4
-    Wh_T = np.ascontiguousarray(W[D:].T)  # contiguous: the per-step matmul runs ~1.6x faster
-    da = np.empty_like(gates)  # (T, B, 4H) gradient w.r.t. the pre-activations
-    dh_next, dc_next = (np.zeros_like(h0), np.zeros_like(c0)) if dstate is None else dstate
+    work, xh, gates, cs, tanh_cs = cache
+    T, B, H = tanh_cs.shape
+    D = W.shape[0] - H
+    g4 = gates.reshape(T, B, 4, H)
+    i, f, o, gg = g4[:, :, 0], g4[:, :, 1], g4[:, :, 2], g4[:, :, 3]   # each (T, B, H)
+    # each step's local derivatives, for all steps at once: only dh and dc need the time loop.
+    # da = L * (dc, dc, dh, dc) per gate, computed in place in L; dc = dh * K + dc_{t+1} f_{t+1}
+    L = work.get("L", (T, B, 4, H), W.dtype)
+    K = work.get("K", (T, B, H), W.dtype)
+    s = work.get("s", (T, B, H), W.dtype)
+    np.multiply(gg, np.multiply(i, np.subtract(1.0, i, out=s), out=s), out=L[:, :, 0])      # g i (1-i)
+    np.multiply(cs[:T], np.multiply(f, np.subtract(1.0, f, out=s), out=s), out=L[:, :, 1])  # c_{t-1} f (1-f)
+    np.multiply(tanh_cs, np.multiply(o, np.subtract(1.0, o, out=s), out=s), out=L[:, :, 2])  # tanh(c) o (1-o)
+    np.multiply(i, np.subtract(1.0, np.square(gg, out=s), out=s), out=L[:, :, 3])          # i (1-g^2)
+    np.multiply(o, np.subtract(1.0, np.square(tanh_cs, out=s), out=s), out=K)              # o (1-tanh(c)^2)
+    Wh_T = work.get("Wh_T", (4 * H, H), W.dtype)
+    np.copyto(Wh_T, W[D:].T)                           # contiguous: the step's matmul runs ~1.6x faster
+    dh, dc = work.get("dh", (B, H), W.dtype), work.get("dc", (B, H), W.dtype)
+    dh_next, dc_next = work.get("dh_next", (B, H), W.dtype), work.get("dc_next", (B, H), W.dtype)
+    if dstate is None:
+        dh_next[:], dc_next[:] = 0.0, 0.0
+    else:
+        dh_next[:], dc_next[:] = dstate
     for t in reversed(range(T)):
-        g = gates[t]
-        i, f, o, gg = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
-        c_prev = cs[t - 1] if t > 0 else c0
-        dh = dhs[t] + dh_next
-        dc = dc_next + dh * o * (1.0 - tanh_cs[t] ** 2)
-        d = da[t]
-        d[:, :H] = dc * gg * i * (1.0 - i)
-        d[:, H:2 * H] = dc * c_prev * f * (1.0 - f)
-        d[:, 2 * H:3 * H] = dh * tanh_cs[t] * o * (1.0 - o)
-        d[:, 3 * H:] = dc * i * (1.0 - gg ** 2)
-        dc_next = dc * f
-        dh_next = d @ Wh_T
-    h_prev = np.concatenate([h0[None], hs[:-1]])  # (T, B, H)
-    da_flat = da.reshape(T * B, 4 * H)
-    dW = np.empty_like(W)
-    dW[:D] = x.reshape(T * B, D).T @ da_flat
-    dW[D:] = h_prev.reshape(T * B, H).T @ da_flat
-    dx = (da_flat @ W[:D].T).reshape(T, B, D)
-    return dx, {"W": dW, "b": da_flat.sum(axis=0)}, (dh_next, dc_next)
+        np.add(dhs[t], dh_next, out=dh)
+        np.multiply(dh, K[t], out=dc)
+        dc += dc_next
+        d = L[t]                                       # (B, 4, H) -> da_t
+        d[:, :2] *= dc[:, None]
+        d[:, 3] *= dc
+        d[:, 2] *= dh
+        np.multiply(dc, f[t], out=dc_next)
+        np.matmul(d.reshape(B, 4 * H), Wh_T, out=dh_next)
+    dx, grads = affine_grads(work, xh, L.reshape(T, B, 4 * H), W, D)
+    return dx, grads, (dh_next, dc_next)

@@ -17,6 +17,7 @@ import numpy as np
 
 from app import lstm, rnn
 from app.corpus import Batch
+from app.recurrent import Workspace, one_blas_thread
 
 CELLS: dict[str, ModuleType] = {"rnn": rnn, "lstm": lstm}
 
@@ -35,12 +36,19 @@ class ModelConfig:
     forget_bias: float = 1.0  # LSTM only
     conditions: int = 0       # number of condition values (0 = unconditioned)
     cond_embed: int = 0       # size of the condition embedding
+    # AWD-LSTM regularisation (Merity et al. 2017), training only; all off by default
+    locked_dropout: bool = False  # dropout masks drawn once per name, shared by all its steps
+    weight_drop: float = 0.0      # DropConnect on the recurrent weights W[D:], one mask per batch
+    embed_dropout: float = 0.0    # drop whole characters (embedding rows) for a batch
 
     def __post_init__(self):
         if self.kind not in CELLS:
             raise ValueError(f"model kind must be one of {sorted(CELLS)}, got {self.kind!r}")
         if self.conditions and not self.cond_embed:
             raise ValueError("a conditioned model needs cond_embed > 0")
+        for name in ("dropout", "weight_drop", "embed_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
     @property
     def input_size(self) -> int:
@@ -97,12 +105,39 @@ def _inputs(config: ModelConfig, params: Params, ids: np.ndarray, cond: np.ndarr
     return x
 
 
-def _dropout(x: np.ndarray, rate: float, rng: np.random.Generator | None):
-    """Inverted dropout; returns the output and the mask (None when off)."""
+def _keep_mask(shape: tuple[int, ...], rate: float, rng: np.random.Generator, work: Workspace,
+               name: str, dtype) -> np.ndarray:
+    """Inverted-dropout mask: 0 with probability rate, else 1 / (1 - rate), so the expected
+    value of what it multiplies is unchanged and evaluation needs no rescaling."""
+    keep = rng.random(shape, dtype=np.float32, out=work.get(name, shape, np.float32))
+    keep = np.greater_equal(keep, rate, out=work.get(name + ".keep", shape, dtype))
+    keep *= 1.0 / (1.0 - rate)
+    return keep
+
+
+def _dropout(x: np.ndarray, rate: float, rng: np.random.Generator | None, locked: bool,
+             work: Workspace, name: str):
+    """Dropout of x (T, B, F); returns the output (a new array) and the mask, (T, B, F) or, when
+    locked, (B, F) shared by every step (None when off). Backward: dx * mask either way."""
     if rng is None or rate <= 0.0:
         return x, None
-    keep = (rng.random(x.shape, dtype=np.float32) >= rate).astype(x.dtype) / (1.0 - rate)
-    return x * keep, keep
+    keep = _keep_mask(x.shape[1:] if locked else x.shape, rate, rng, work, name, x.dtype)
+    return np.multiply(x, keep, out=work.get(name + ".out", x.shape, x.dtype)), keep
+
+
+def _drop_recurrent(layer: Params, H: int, rate: float, rng: np.random.Generator | None,
+                    work: Workspace, name: str) -> tuple[Params, np.ndarray | None]:
+    """DropConnect (weight-dropped LSTM): the layer's parameters with W[D:] masked for this
+    batch, and the (H, G) mask (None when off). Its gradient is the masked weights' times it."""
+    if rng is None or rate <= 0.0:
+        return layer, None
+    W = layer["W"]
+    D = W.shape[0] - H
+    keep = _keep_mask((H, W.shape[1]), rate, rng, work, name, W.dtype)
+    dropped = work.get(name + ".W", W.shape, W.dtype)
+    dropped[:D] = W[:D]
+    np.multiply(W[D:], keep, out=dropped[D:])
+    return {**layer, "W": dropped}, keep
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -112,58 +147,90 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def loss_and_grads(config: ModelConfig, params: Params, batch: Batch, norm: float = 1.0,
-                   rng: np.random.Generator | None = None, want_grads: bool = True):
+                   rng: np.random.Generator | None = None, want_grads: bool = True,
+                   work: Workspace | None = None):
     """Masked cross-entropy of a batch and its gradient w.r.t. every parameter.
 
     Returns (loss, grads, token_nll) where loss = sum of masked token NLL / norm, and
     token_nll (T, B) is each target's NLL (0 on padding). Dropout is on when rng is given.
     Padding sits after each name's end, so it never reaches a real target (the net is causal)
     and masking the loss is enough to make it invisible to both loss and gradients.
+    With a workspace (training), every array is reused from batch to batch: the grads and
+    token_nll returned are only valid until its next use. All matmuls run on one BLAS thread
+    (see ``recurrent.one_blas_thread``).
     """
+    with one_blas_thread():
+        return _loss_and_grads(config, params, batch, norm, rng, want_grads, work)
+
+
+def _loss_and_grads(config, params, batch, norm, rng, want_grads, work):
+    work = work or Workspace()
     cell = CELLS[config.kind]
     T, B = batch.inputs.shape
+    N, H, V = T * B, config.hidden, config.vocab_size
+    E = config.embed or V
     dtype = params["out.W"].dtype
     mask = batch.mask.astype(dtype)
     cond = batch.cond
-    x = _inputs(config, params, batch.inputs, cond)            # (T, B, D)
+    rows = np.arange(N)
+    x = _inputs(config, params, batch.inputs, cond)            # (T, B, D), a new array
+    char_keep = None
+    if rng is not None and config.embed_dropout > 0:           # whole characters, for the batch
+        char_keep = _keep_mask((V,), config.embed_dropout, rng, work, "char_keep", dtype)
+        char_keep = char_keep[batch.inputs][..., None]          # (T, B, 1)
+        x[..., :E] *= char_keep
+    in_keep = None
     if config.embed:
-        x, in_keep = _dropout(x, config.dropout, rng)
-    else:
-        in_keep = None
-    caches, keeps = [], []
+        x, in_keep = _dropout(x, config.dropout, rng, config.locked_dropout, work, "in_keep")
+    layers, caches, keeps, w_keeps = [], [], [], []
     state0 = zero_state(config, B, dtype)
     for i in range(config.layers):
-        hs, _, cache = cell.forward(layer_params(params, i), x, state0[i])
+        layer, w_keep = _drop_recurrent(layer_params(params, i), H, config.weight_drop, rng,
+                                        work, f"w_keep{i}")
+        hs, _, cache = cell.forward(layer, x, state0[i], work.child(f"layer{i}"))
+        x, keep = _dropout(hs, config.dropout, rng, config.locked_dropout, work, f"keep{i}")
+        layers.append(layer)
         caches.append(cache)
-        x, keep = _dropout(hs, config.dropout, rng)             # (T, B, H)
         keeps.append(keep)
-    H = config.hidden
-    h_flat = x.reshape(T * B, H)
-    logp = log_softmax(h_flat @ params["out.W"] + params["out.b"])  # (T*B, V)
+        w_keeps.append(w_keep)
+    h_flat = x.reshape(N, H)
+    # softmax in place: z = logits - max, p = exp(z) / sum exp(z), nll = log sum exp(z) - z[target]
+    z = np.matmul(h_flat, params["out.W"], out=work.get("logits", (N, V), dtype))
+    z += params["out.b"]
+    z -= z.max(axis=-1, keepdims=True)
+    p = np.exp(z, out=work.get("probs", (N, V), dtype))       # (N, V)
+    total = p.sum(axis=-1)                                      # (N,)
     targets = batch.targets.reshape(-1)
-    token_nll = -logp[np.arange(T * B), targets].reshape(T, B) * mask
+    token_nll = ((np.log(total) - z[rows, targets]) * mask.reshape(-1)).reshape(T, B)
     loss = float(token_nll.sum()) / norm
     if not want_grads:
         return loss, None, token_nll
 
     grads: Params = {}
-    dlogits = np.exp(logp)                                      # softmax - onehot, masked
-    dlogits[np.arange(T * B), targets] -= 1.0
-    dlogits *= mask.reshape(-1, 1) / norm
-    grads["out.W"] = h_flat.T @ dlogits
+    dlogits = p                                                 # softmax - onehot, masked
+    dlogits /= total[:, None]
+    dlogits[rows, targets] -= 1.0
+    dlogits *= (mask.reshape(-1) / norm)[:, None]
+    grads["out.W"] = np.matmul(h_flat.T, dlogits, out=work.get("d_out.W", (H, V), dtype))
     grads["out.b"] = dlogits.sum(axis=0)
-    dx = (dlogits @ params["out.W"].T).reshape(T, B, H)
+    dx = np.matmul(dlogits, params["out.W"].T, out=work.get("dh", (N, H), dtype)).reshape(T, B, H)
     for i in reversed(range(config.layers)):
         if keeps[i] is not None:
-            dx = dx * keeps[i]
-        dx, layer_grads, _ = cell.backward(layer_params(params, i), dx, caches[i])
+            dx *= keeps[i]
+        dx, layer_grads, _ = cell.backward(layers[i], dx, caches[i])
+        if w_keeps[i] is not None:
+            layer_grads["W"][-H:] *= w_keeps[i]
         grads.update({f"layer{i}.{k}": v for k, v in layer_grads.items()})
     if in_keep is not None:
-        dx = dx * in_keep
-    E = config.embed or config.vocab_size
-    if config.embed:
-        grads["embed"] = np.zeros_like(params["embed"])
-        np.add.at(grads["embed"], batch.inputs.reshape(-1), dx[..., :E].reshape(T * B, E))
+        dx *= in_keep
+    if char_keep is not None:
+        dx[..., :E] *= char_keep
+    if config.embed:  # scatter-add of each position's gradient to its token's row, as a matmul
+        onehot = work.get("onehot", (V, N), dtype)             # (V, N)
+        onehot[:] = 0.0
+        onehot[batch.inputs.reshape(-1), rows] = 1.0
+        grads["embed"] = np.matmul(onehot, dx[..., :E].reshape(N, E),
+                                   out=work.get("d_embed", (V, E), dtype))
     if config.conditions:
         grads["cond_embed"] = np.zeros_like(params["cond_embed"])
         np.add.at(grads["cond_embed"], cond, dx[..., E:].sum(axis=0))

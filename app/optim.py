@@ -14,7 +14,8 @@ Params = dict[str, np.ndarray]
 
 def clip_global_norm(grads: Params, max_norm: float) -> float:
     """Scale all gradients together so their joint L2 norm is at most max_norm; returns the norm."""
-    norm = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads.values())))
+    # einsum's own loop, not BLAS: no temporary, and no BLAS threads to wake for a dot product
+    norm = float(np.sqrt(sum(float(np.einsum("i,i->", g.ravel(), g.ravel())) for g in grads.values())))
     if max_norm > 0 and norm > max_norm:
         scale = max_norm / (norm + 1e-12)
         for g in grads.values():
@@ -32,6 +33,7 @@ class Adam:
         for name, p in params.items():
             self.state[f"m.{name}"] = np.zeros_like(p)
             self.state[f"v.{name}"] = np.zeros_like(p)
+        self._scratch = {name: np.empty_like(p) for name, p in params.items()}  # not state
 
     def step(self, params: Params, grads: Params, lr_scale: float = 1.0) -> None:
         b1, b2 = self.betas
@@ -39,15 +41,21 @@ class Adam:
         lr = self.lr * lr_scale
         correction = np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
         for name, p in params.items():
-            g = grads[name]
+            g, tmp = grads[name], self._scratch[name]
             m, v = self.state[f"m.{name}"], self.state[f"v.{name}"]
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * g * g
+            m *= b1                                     # m = b1 m + (1 - b1) g
+            m += np.multiply(g, 1 - b1, out=tmp)
+            v *= b2                                     # v = b2 v + (1 - b2) g^2
+            np.multiply(g, g, out=tmp)
+            tmp *= 1 - b2
+            v += tmp
             if self.weight_decay and p.ndim >= 2:
                 p *= 1 - lr * self.weight_decay
-            p -= (lr * correction) * m / (np.sqrt(v) + self.eps)
+            np.sqrt(v, out=tmp)                         # p -= lr_t m / (sqrt(v) + eps)
+            tmp += self.eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= lr * correction
+            p -= tmp
 
 
 class Adagrad:
@@ -84,9 +92,10 @@ class WeightAverage:
     def __init__(self, params: Params, decay: float):
         self.decay = decay
         self.params: Params = {name: p.copy() for name, p in params.items()}
+        self._scratch = {name: np.empty_like(p) for name, p in params.items()}
 
     def update(self, params: Params) -> None:
         for name, p in params.items():
             average = self.params[name]
             average *= self.decay
-            average += (1 - self.decay) * p
+            average += np.multiply(p, 1 - self.decay, out=self._scratch[name])

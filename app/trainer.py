@@ -34,6 +34,7 @@ from app.corpus import (
 from app.lm import NeuralLM, load_checkpoint, load_model
 from app.network import ModelConfig
 from app.optim import OPTIMIZERS, WeightAverage, clip_global_norm
+from app.recurrent import Workspace
 from app.train_config import TrainConfig
 
 LIVE = "live."   # optimizer-state prefix of the trained weights when the average is saved
@@ -189,6 +190,7 @@ class Trainer:
         norm = n_tokens / n_batches  # a constant: long and short names weigh per character
         start_epoch = len(self.history) + 1
         lr_scale = self.history[-1]["lr_scale"] if self.history else 1.0
+        work = Workspace()  # the training step's buffers, reused by every batch
         for epoch in range(start_epoch, cfg.epochs + 1):
             if epoch - self.best["epoch"] > cfg.patience:
                 break
@@ -200,7 +202,7 @@ class Trainer:
                        unit="batch", dynamic_ncols=True)
             for i, batch in enumerate(bar, 1):
                 loss, grads, _ = network.loss_and_grads(model.config, model.params, batch,
-                                                        norm=norm, rng=rng)
+                                                        norm=norm, rng=rng, work=work)
                 clip_global_norm(grads, cfg.clip)
                 self.optimizer.step(model.params, grads, lr_scale)
                 if self.average:
