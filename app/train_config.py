@@ -44,6 +44,9 @@ class TrainConfig:
     condition: str = "none"   # "estado": the model is told each name's state
     cond_embed: int = 16
     members: int = 5          # > 1: an ensemble cross-fitted on this many folds (app.crossfit)
+    locked_dropout: bool = False  # AWD-LSTM regularisers (see network.ModelConfig), off by default
+    weight_drop: float = 0.0
+    embed_dropout: float = 0.0
 
 
 # per-kind defaults, applied where the user gave no flag
@@ -54,7 +57,8 @@ KIND_DEFAULTS: dict[str, dict] = {
 
 # what a checkpoint is: --resume refuses a flag that would change one of these
 FIXED_ON_RESUME = ("hidden", "layers", "embed", "dropout", "condition", "cond_embed",
-                   "val_fraction", "seed", "members")
+                   "val_fraction", "seed", "members", "locked_dropout", "weight_drop",
+                   "embed_dropout")
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ RANGES: dict[str, Range] = {
     "embed": Range(0, 1024),
     "cond_embed": Range(1, 256),
     "dropout": Range(0, 1, high_open=True),
+    "weight_drop": Range(0, 1, high_open=True),
+    "embed_dropout": Range(0, 1, high_open=True),
     "epochs": Range(1, 10_000),
     "batch_size": Range(1, 4096),
     "lr": Range(0, 10, low_open=True),
@@ -133,6 +139,16 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, help=_help("layers", "recurrent layers"))
     p.add_argument("--embed", type=int, help=_help("embed", "character embedding size, 0 = one-hot"))
     p.add_argument("--dropout", type=float, help=_help("dropout", "dropout rate"))
+    p.add_argument("--locked-dropout", action="store_const", const=True,
+                   help=_help("locked_dropout", "one dropout mask per name, shared by all its "
+                                                "time steps (variational dropout), instead of a "
+                                                "new one at every step"))
+    p.add_argument("--weight-drop", type=float,
+                   help=_help("weight_drop", "DropConnect on the recurrent weights: each one "
+                                             "zeroed with this probability, one mask per batch"))
+    p.add_argument("--embed-dropout", type=float,
+                   help=_help("embed_dropout", "drop whole characters from a batch's input with "
+                                               "this probability"))
     p.add_argument("--epochs", type=int, help=_help("epochs", "maximum epochs"))
     p.add_argument("--batch-size", type=int, help=_help("batch_size", "names per minibatch"))
     p.add_argument("--lr", type=float, help=_help("lr", "learning rate"))

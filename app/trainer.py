@@ -101,6 +101,8 @@ class Trainer:
             vocab = vocab or Vocabulary.from_names(self.split.train)
             config = ModelConfig(kind=cfg.model, vocab_size=len(vocab), hidden=cfg.hidden,
                                  layers=cfg.layers, embed=cfg.embed, dropout=cfg.dropout,
+                                 locked_dropout=cfg.locked_dropout, weight_drop=cfg.weight_drop,
+                                 embed_dropout=cfg.embed_dropout,
                                  conditions=len(self.conditions.get("conditions", [])),
                                  cond_embed=cfg.cond_embed if self.conditions else 0)
             self._check_memory(config, max(map(len, self.split.train)))
