@@ -8,7 +8,8 @@ Gates are stacked in the order input, forget, output, candidate (i, f, o, g):
     h_t = o * tanh(c_t)
 
 W has shape (D + H, 4H): rows [:D] read the input, rows [D:] read the previous hidden state.
-The input half is applied to every step in one matmul before the time loop.
+Training's forward takes each step's pre-activations from one matmul, [x_t, h_{t-1}, 1] @ [W; b];
+sampling's ``step`` looks the input's share up in tables (``network.StepWeights``).
 """
 
 from __future__ import annotations
