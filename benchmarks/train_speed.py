@@ -268,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"torch {torch.__version__}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
     elif not args.no_torch:
         print(f"PyTorch is not installed: numpy figures only. To compare: {TORCH_HINT}")
+    print("numpy's training step runs its matmuls on one BLAS thread whatever the limit "
+          "(app.recurrent.one_blas_thread); the limit still applies to the rest")
     print(f"one training step = forward + backward + clip + Adam + weight average, float32; "
           f"{args.rounds} rounds of one whole epoch per engine, engines taking turns batch by batch\n")
     for kind in args.models:
