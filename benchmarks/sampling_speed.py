@@ -1,13 +1,15 @@
-"""Median in-process time to invent 10 and 1,000 names, novelty filter and nearest name included.
+"""In-process time to invent 10 and 1,000 names, novelty filter and nearest name included.
 
-    python benchmarks/sampling_speed.py [--model models/lstm.npz] [--repeats 30]
+    python benchmarks/sampling_speed.py                                   # the served lstm
+    python benchmarks/sampling_speed.py --model models/lstm.npz /tmp/single.npz --rounds 5
 
-Targets (issue 3): 10 names <= 5 ms, 1,000 names <= 200 ms with the default LSTM.
-Runs with one BLAS thread, as the service does; the nearest-name search of 1,000 names uses
-both cores (``gazetteer.PARALLEL_QUERIES``), so there CPU time exceeds wall time.
-On a shared machine absolute times drift by tens of percent from one minute to the next, so
-the run also times two references: a matmul the size of a 1,000-name step, and a tanh over a
-(16, 640) array, the size of the ~25 numpy calls a 10-name step is made of.
+Targets: 10 names <= 5 ms and 1,000 names <= 200 ms with the served default LSTM. Several
+models are timed in alternating rounds (the order flips every round), so a slow minute on this
+shared machine hits them alike; each round also times two machine references, a matmul the size
+of a 1,000-name step and a (16, 640) tanh (the size of the ~25 numpy calls of a 10-name step).
+Prints min / median / max over rounds of each round's median (repeats seeds per round). One
+BLAS thread, as the service runs; the nearest-name search of 1,000 names uses both cores
+(``gazetteer.PARALLEL_QUERIES``), so there CPU time exceeds wall time.
 """
 
 from __future__ import annotations
@@ -28,18 +30,14 @@ from app.sampling import sample_names
 TARGETS_MS = {10: 5.0, 1000: 200.0}
 
 
-def median_ms(model, n: int, repeats: int, temperature: float = 0.8) -> tuple[float, float]:
-    """Median wall and CPU milliseconds of ``sample_names`` for n names, seeds 0..repeats-1.
-
-    CPU time is printed too because a busy machine inflates wall time, not CPU time.
-    """
-    wall, cpu = [], []
+def median_ms(model, n: int, repeats: int, temperature: float = 0.8) -> float:
+    """Median wall milliseconds of ``sample_names`` for n names over seeds 0..repeats-1."""
+    wall = []
     for seed in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
+        start = time.perf_counter()
         sample_names(model, n, np.random.default_rng(seed), temperature=temperature)
         wall.append((time.perf_counter() - start) * 1000)
-        cpu.append((time.process_time() - start_cpu) * 1000)
-    return statistics.median(wall), statistics.median(cpu)
+    return statistics.median(wall)
 
 
 def machine_speed(repeats: int = 200) -> tuple[float, float]:
@@ -57,26 +55,45 @@ def machine_speed(repeats: int = 200) -> tuple[float, float]:
     return 2 * h.size * W.shape[1] / timings[0] / 1e9, timings[1] * 1e6
 
 
+def spread(values: list[float]) -> str:
+    return f"{min(values):7.2f} / {statistics.median(values):7.2f} / {max(values):7.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=Path("models/lstm.npz"))
-    parser.add_argument("--repeats", type=int, default=30, help="runs per size (1,000 names: 1/3)")
+    parser.add_argument("--model", type=Path, nargs="+", default=[Path("models/lstm.npz")])
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default: 5)")
+    parser.add_argument("--repeats", type=int, default=20,
+                        help="seeds per round for 10 names; a third of them for 1,000 names")
     args = parser.parse_args()
     threadpool_limits(limits=1, user_api="blas")
-    model = load_model(args.model)
+    models = {str(path): load_model(path) for path in args.model}
     load_gazetteer()
-    sample_names(model, 10, np.random.default_rng(0))  # warm-up
-    gflops, call_us = machine_speed()
-    print(f"model {args.model} ({model.kind}, {model.n_params:,} parameters); "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
-          f"this machine now: matmul {gflops:.0f} GFLOP/s, (16, 640) tanh {call_us:.1f} us")
-    for n, target in TARGETS_MS.items():
-        repeats = args.repeats if n < 100 else max(3, args.repeats // 3)
-        ms, cpu_ms = median_ms(model, n, repeats)
-        verdict = "ok" if ms <= target else "over target"
-        print(f"{n:>5} names: median {ms:8.2f} ms wall, {cpu_ms:8.2f} ms CPU over {repeats} runs "
-              f"(target <= {target:g} ms: {verdict})")
+    for model in models.values():
+        sample_names(model, 10, np.random.default_rng(0))  # warm-up: step tables, caches
+    times = {(name, n): [] for name in models for n in TARGETS_MS}
+    references = []
+    for round_ in range(args.rounds):
+        references.append(machine_speed())
+        order = list(models) if round_ % 2 == 0 else list(reversed(models))
+        for name in order:
+            for n in TARGETS_MS:
+                repeats = args.repeats if n < 100 else max(3, args.repeats // 3)
+                times[name, n].append(median_ms(models[name], n, repeats))
+    gflops, tanh_us = zip(*references, strict=True)
+    print(f"{args.rounds} alternating rounds; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores; machine per round (min / median / max): matmul "
+          f"{spread(list(gflops))} GFLOP/s, (16, 640) tanh {spread(list(tanh_us))} us")
+    for name, model in models.items():
+        members = len(getattr(model, "components", [model]))
+        print(f"{name} ({model.kind}, {members} member{'s' * (members > 1)}, "
+              f"{model.n_params:,} parameters)")
+        for n, target in TARGETS_MS.items():
+            median = statistics.median(times[name, n])
+            verdict = "ok" if median <= target else "over target"
+            print(f"  {n:>5} names: {spread(times[name, n])} ms (min / median / max of round "
+                  f"medians; target <= {target:g} ms: {verdict})")
 
 
 if __name__ == "__main__":
