@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from app.checkpoint import CheckpointError
+from app.deadline import Deadline
 from app.lm import load_model
 from app.sampling import (
     MAX_LENGTH_DEFAULT,
@@ -25,6 +26,8 @@ from app.sampling import (
 )
 
 MAX_NAMES = 10_000
+DEADLINE_DEFAULT = 10.0   # seconds of compute; a low temperature can make most draws repeats
+DEADLINE_MAX = 3600.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--estado", help="for a model trained by state: the state's name or two-digit "
                                     "INEGI code, accents and case ignored (default: a state per "
                                     "name, in proportion to its municipalities)")
+    p.add_argument("--deadline", type=float, default=DEADLINE_DEFAULT, metavar="SECONDS",
+                   help="stop after this much compute time and print the names found so far, "
+                        f"more than 0 and at most {DEADLINE_MAX:g} (default: %(default)s)")
     return p
 
 
@@ -59,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"-n must be between 1 and {MAX_NAMES}, got {args.n}")
     if args.seed is not None and args.seed < 0:
         parser.error(f"--seed must be >= 0, got {args.seed}")
+    if not 0 < args.deadline <= DEADLINE_MAX:   # also false for nan
+        parser.error(f"--deadline must be > 0 and <= {DEADLINE_MAX:g} seconds, got {args.deadline}")
     try:
         model = load_model(args.model)
         estado = None if args.estado is None else resolve_estado(model, args.estado)[1]
@@ -66,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                               temperature=args.temperature, top_k=args.top_k,
                               prefix=args.prefix,
                               max_length=args.max_length, novel=not args.no_novel,
-                              estado=estado)
+                              estado=estado, deadline=Deadline(args.deadline))
     except SamplingError as exc:
         parser.error(f"--{exc.field.replace('_', '-')}: {exc}")
     except CheckpointError as exc:
@@ -75,8 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     for sampled in result.names:
         print(sampled.name)
     if not result.complete:
-        print(f"warning: found {len(result.names)} of {args.n} names in {result.draws} draws",
-              file=sys.stderr)
+        why = (f"the {args.deadline:g} s deadline passed" if result.stopped == "deadline"
+               else "the draw budget ran out")
+        print(f"warning: found {len(result.names)} of {args.n} names in {result.draws} draws: "
+              f"{why}", file=sys.stderr)
     return 0
 
 

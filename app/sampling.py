@@ -14,6 +14,8 @@ A model conditioned on the state samples every name for one state when asked, el
 name in proportion to its number of municipalities; each name says which state it used.
 ``sample_names`` runs all at once; ``sample_steps`` is the same function as a generator that
 yields after every step, which the web service drives in slices on its event loop.
+A ``Deadline`` bounds the compute time (not the draws): when it passes, sampling stops at the
+next step and returns the names found so far, saying why it stopped.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import TypeVar
 import numpy as np
 
 from app.corpus import fold
+from app.deadline import Deadline
 from app.gazetteer import Estado, Gazetteer, Nearest, load_gazetteer
 from app.network import log_softmax
 
@@ -39,6 +42,8 @@ MIN_TEMPERATURE = 1e-30  # smaller temperatures act like this one: the argmax al
 TINY = np.finfo(np.float32).tiny
 DRAWS_PER_NAME = 20   # budget: at most this many draws per requested name ...
 MIN_DRAWS = 256       # ... and never fewer than this, so small requests can survive bad luck
+ROUND_MAX = 8192      # rows drawn at once: keeps one step short (a deadline is checked between
+                      # steps) and the memory of a round bounded (~130 MB for the LSTM)
 
 
 class SamplingError(ValueError):
@@ -67,10 +72,11 @@ class SampleResult:
     names: list[SampledName] = field(default_factory=list)
     requested: int = 0
     draws: int = 0            # sequences sampled, rejected ones included
+    stopped: str | None = None   # why it ended short: "budget", "deadline", or a Deadline.stop reason
 
     @property
     def complete(self) -> bool:
-        """False when the budget ran out before ``requested`` names were found."""
+        """False when the budget or the deadline ran out before ``requested`` names were found."""
         return len(self.names) >= self.requested
 
 
@@ -188,14 +194,18 @@ def run_to_end(steps: Generator[None, None, T]) -> T:
 
 
 def draw_steps(model, count: int, prefix: str, max_length: int, temperature: float,
-               top_k: int | None, rng: np.random.Generator, cond: np.ndarray | None = None):
+               top_k: int | None, rng: np.random.Generator, cond: np.ndarray | None = None,
+               deadline: Deadline | None = None):
     """``draw`` as a generator that yields after every step, so that a caller can do other
     work in between (the web service hands its event loop back); returns what ``draw`` does.
 
     Each sequence gets its own (steps, V) block of uniforms, drawn for all at once: sequence i
     reads the i-th block of the generator's stream whatever ``count`` is, so consecutive calls
     with one generator give the same sequences however the draws are split between calls.
+    Once ``deadline`` (already started) has passed it stops drawing: sequences that have not
+    ended by then come back as None.
     """
+    deadline = deadline or Deadline()
     vocab = model.vocab
     prefix_ids = vocab.encode(prefix)
     steps = max_length - len(prefix) + 1           # characters still allowed, then the end token
@@ -211,7 +221,7 @@ def draw_steps(model, count: int, prefix: str, max_length: int, temperature: flo
         seen_logits.append(logits)
         seen_tokens.append(np.full(count, token))
         logits, state = model.next_logits(seen_tokens[-1], state)
-        yield
+        yield from deadline.paused()
 
     alive = rows                                   # batch row -> sequence index
     for t in range(steps):
@@ -225,7 +235,9 @@ def draw_steps(model, count: int, prefix: str, max_length: int, temperature: flo
         if len(keep) < len(alive):
             alive, state = alive[keep], model.select(state, keep)
         logits, state = model.next_logits(picked[keep], state)
-        yield
+        yield from deadline.paused()
+        if deadline.passed():
+            break
     return _finish(vocab, count, prefix, seen_rows, seen_logits, seen_tokens)
 
 
@@ -309,17 +321,18 @@ def sample_names(model, n: int, rng: np.random.Generator, temperature: float = 0
                  top_k: int | None = None, prefix: str = "",
                  max_length: int = MAX_LENGTH_DEFAULT, novel: bool = True,
                  gazetteer: Gazetteer | None = None, estado: int | None = None,
-                 filters: Filters = Filters()) -> SampleResult:
+                 filters: Filters = Filters(), deadline: Deadline | None = None) -> SampleResult:
     """Up to ``n`` distinct names from ``model``; see ``sample_steps`` for the options."""
     return run_to_end(sample_steps(model, n, rng, temperature, top_k, prefix, max_length, novel,
-                                   gazetteer, estado, filters))
+                                   gazetteer, estado, filters, deadline))
 
 
 def sample_steps(model, n: int, rng: np.random.Generator, temperature: float = 0.8,
                  top_k: int | None = None, prefix: str = "",
                  max_length: int = MAX_LENGTH_DEFAULT, novel: bool = True,
                  gazetteer: Gazetteer | None = None, estado: int | None = None,
-                 filters: Filters = Filters()) -> Generator[None, None, SampleResult]:
+                 filters: Filters = Filters(), deadline: Deadline | None = None
+                 ) -> Generator[None, None, SampleResult]:
     """``sample_names`` as a generator that yields after every sampling step (see
     ``draw_steps``); see the module docstring for the options.
 
@@ -335,6 +348,8 @@ def sample_steps(model, n: int, rng: np.random.Generator, temperature: float = 0
       to ``condition_counts``. Each name's nearest real name is sought in its state first.
     filters: ends with, contains, at least so many characters (see ``Filters``); drawn names
       that fail them are rejected like real ones, within the same draw budget.
+    deadline: a fresh ``Deadline``; when it passes (or is stopped), sampling returns the names
+      found so far with ``stopped`` set to its reason. None: only the draw budget bounds the work.
     Raises SamplingError for invalid options.
     """
     prefix = unicodedata.normalize("NFC", prefix)
@@ -348,14 +363,17 @@ def sample_steps(model, n: int, rng: np.random.Generator, temperature: float = 0
     seen: set[str] = set()
     found: list[tuple[str, str, float, int]] = []   # name, folded key, NLL per char, condition
     budget = max(MIN_DRAWS, DRAWS_PER_NAME * n)
-    while len(found) < n and result.draws < budget:
+    deadline = deadline or Deadline()
+    deadline.start()
+    while len(found) < n and result.draws < budget and not deadline.passed():
         # size each round from the acceptance rate so far (at first, what a trained LSTM gives
         # at T=0.8): spare rows cost their share of each step, a second round every step again
         rate = max(len(found) / result.draws, 0.05) if result.draws else 0.9
-        count = min(budget - result.draws, math.ceil((n - len(found)) / rate * 1.05) + 4)
+        count = min(budget - result.draws, math.ceil((n - len(found)) / rate * 1.05) + 4,
+                    ROUND_MAX)
         cond = draw_conditions(model, count, state_rng, estado)
         names, nll = yield from draw_steps(model, count, prefix, max_length, temperature, top_k,
-                                           rng, cond)
+                                           rng, cond, deadline)
         result.draws += count
         for name, score, c in zip(names, nll, np.zeros(count, int) if cond is None else cond,
                                   strict=True):
@@ -370,6 +388,8 @@ def sample_steps(model, n: int, rng: np.random.Generator, temperature: float = 0
             found.append((name, key, float(score), int(c)))
             if len(found) == n:
                 break
+    if len(found) < n:
+        result.stopped = deadline.reason or "budget"
     states = [conditions[c] if conditions else None for *_, c in found]
     nearest = gazetteer.nearest([key for _, key, _, _ in found], states)
     result.names = [SampledName(name, key not in gazetteer.key_set, score, near, state)

@@ -43,6 +43,8 @@ def test_top_k_and_no_novel_flags(capsys, lstm_file):
     (["--max-length", "65"], "--max-length"),
     (["-n", "0"], "-n must be between 1"),
     (["--seed", "-4"], "--seed must be >= 0"),
+    (["--deadline", "0"], "--deadline must be > 0 and <= 3600 seconds"),
+    (["--deadline", "nan"], "--deadline must be > 0"),
 ])
 def test_bad_options_exit_2_with_a_message(capsys, lstm_file, argv, expected):
     with pytest.raises(SystemExit) as caught:
@@ -58,3 +60,11 @@ def test_missing_checkpoint_is_a_clear_error_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "nope.npz: file not found" in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_a_deadline_prints_what_was_found_and_says_so(capsys, lstm_file):
+    # 10,000 names at T=0.01 would take minutes; 10 ms of compute cannot find them
+    code, names, err = run(capsys, "--model", lstm_file, "-n", "10000", "--temperature", "0.01",
+                           "--seed", "1", "--deadline", "0.01")
+    assert code == 0 and len(names) < 10000
+    assert f"found {len(names)} of 10000 names" in err and "the 0.01 s deadline passed" in err

@@ -9,6 +9,7 @@ from rapidfuzz.distance import Levenshtein
 
 from app import network
 from app.corpus import Vocabulary, fold
+from app.deadline import Deadline
 from app.gazetteer import load_gazetteer
 from app.lm import NeuralLM, names_nll
 from app.network import ModelConfig
@@ -22,6 +23,7 @@ from app.sampling import (
     option_errors,
     resolve_estado,
     sample_names,
+    sample_steps,
 )
 
 
@@ -83,6 +85,29 @@ class EndsSoon:
 
     def select(self, state, keep):
         return self.model.select(state[0], keep), state[1][keep]
+
+
+class Ticking:
+    """Wraps a model; each step advances a fake clock by ``step`` seconds (no real waiting)."""
+
+    def __init__(self, model, step: float = 0.1):
+        self.model, self.step, self.now = model, step, 0.0
+        self.vocab, self.kind, self.metadata = model.vocab, model.kind, model.metadata
+        self.steps = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def initial_state(self, n, cond=None):
+        return self.model.initial_state(n, cond)
+
+    def next_logits(self, ids, state):
+        self.now += self.step
+        self.steps += 1
+        return self.model.next_logits(ids, state)
+
+    def select(self, state, keep):
+        return self.model.select(state, keep)
 
 
 def greedy_name(model, prefix: str = "", max_length: int = 64) -> str | None:
@@ -330,3 +355,48 @@ def test_bad_filters_name_the_field(tiny_lstm, filters, field, code):
 def test_option_errors_lists_every_problem_at_once(tiny_lstm):
     errors = option_errors(tiny_lstm.vocab, 9.0, None, "T<", 40, filters=Filters(suffix="ø"))
     assert [e.field for e in errors] == ["temperature", "prefix", "suffix"]
+
+
+FEW = ["Xochi", "Zapa", "Tlaco"]   # a model that knows three names makes 50 a lost cause
+
+
+def test_a_deadline_stops_sampling_with_what_it_found_and_says_why():
+    unbounded = Ticking(ListModel(FEW))
+    everything = sample_names(unbounded, 50, np.random.default_rng(0), novel=False)
+    assert everything.stopped == "budget" and everything.draws == DRAWS_PER_NAME * 50
+    ticking = Ticking(ListModel(FEW), step=0.5)
+    result = sample_names(ticking, 50, np.random.default_rng(0), novel=False,
+                          deadline=Deadline(2.0, ticking.clock))
+    assert result.stopped == "deadline" and not result.complete
+    assert 2.0 <= ticking.now <= 2.0 + 2 * ticking.step     # stopped at the step that crossed it
+    assert ticking.steps < unbounded.steps
+    assert {s.name for s in result.names} <= {s.name for s in everything.names}
+
+
+def test_time_spent_paused_between_steps_does_not_count():
+    ticking = Ticking(ListModel(FEW), step=0.5)
+    steps = sample_steps(ticking, 50, np.random.default_rng(0), novel=False, deadline=Deadline(2.0, ticking.clock))
+    resumed = 0
+    with pytest.raises(StopIteration) as done:
+        while True:
+            next(steps)
+            ticking.now += 100.0          # the caller serves others for a long while
+            resumed += 1
+    assert done.value.value.stopped == "deadline"
+    assert resumed >= 2.0 / ticking.step - 1
+
+
+def test_a_stopped_deadline_ends_sampling_at_the_next_step():
+    deadline = Deadline()
+    steps = sample_steps(ListModel(FEW), 50, np.random.default_rng(0), novel=False,
+                         deadline=deadline)
+    next(steps)
+    deadline.stop("shutdown")
+    with pytest.raises(StopIteration) as done:
+        next(steps)
+    assert done.value.value.stopped == "shutdown" and not done.value.value.complete
+
+
+def test_a_complete_result_has_no_stop_reason(tiny_lstm):
+    result = sample_names(tiny_lstm, 3, np.random.default_rng(0), deadline=Deadline(60.0))
+    assert result.complete and result.stopped is None
