@@ -8,6 +8,7 @@ atomically: a temp file in the same folder, then a rename, so a crash never leav
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -19,6 +20,9 @@ import numpy as np
 FORMAT_VERSION = 1
 METADATA_KEY = "metadata"
 OPTIMIZER_PREFIX = "optimizer/"
+MAX_ARRAY_BYTES = 256 * 2**20   # all arrays of a checkpoint together; the served ones hold ~2 MB
+NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}
 
 
 class CheckpointError(ValueError):
@@ -96,18 +100,52 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
+def check_archive(path: Path) -> None:
+    """Refuse a file that is not an npz archive, or whose arrays would take more than
+    MAX_ARRAY_BYTES, from the sizes its zip and .npy headers declare: before any is allocated."""
+    if not zipfile.is_zipfile(path):
+        if not path.exists():
+            raise FileNotFoundError(path)
+        raise CheckpointError(f"{path}: not an npz archive (a zip file of .npy arrays)")
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        declared = sum(member.file_size for member in members)
+        if declared > MAX_ARRAY_BYTES:
+            raise CheckpointError(f"{path}: its arrays would take {declared:,} bytes, more than "
+                                  f"the {MAX_ARRAY_BYTES:,} a checkpoint may hold")
+        for member in members:
+            with archive.open(member) as f:
+                read_header = NPY_HEADERS.get(np.lib.format.read_magic(f))
+                if read_header is None:
+                    raise CheckpointError(f"{path}: '{member.filename}' is not a .npy array of "
+                                          "format 1.0 or 2.0")
+                shape, _, dtype = read_header(f)
+                data = member.file_size - f.tell()
+            if dtype.hasobject:
+                raise CheckpointError(f"{path}: '{member.filename}' holds Python objects, which "
+                                      "would need pickle")
+            needed = math.prod(shape) * dtype.itemsize
+            if needed != data:
+                raise CheckpointError(f"{path}: '{member.filename}' declares a {shape} {dtype} "
+                                      f"array ({needed:,} bytes) but holds {data:,} bytes")
+
+
 def load(path: str | Path, expected_shapes=None) -> Checkpoint:
     """Read and validate a checkpoint.
 
     expected_shapes(kind, metadata) -> {name: shape} gives the arrays the model kind needs;
-    every one must be present with that shape. Raises CheckpointError naming file and problem.
+    every one must be present with that shape and finite. Raises CheckpointError naming file
+    and problem.
     """
     path = Path(path)
     try:
+        check_archive(path)
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except FileNotFoundError:
         raise CheckpointError(f"{path}: file not found") from None
+    except CheckpointError:
+        raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise CheckpointError(f"{path}: not a valid .npz checkpoint ({exc})") from None
     if not isinstance(arrays, dict) or METADATA_KEY not in arrays:
@@ -141,4 +179,9 @@ def load(path: str | Path, expected_shapes=None) -> Checkpoint:
         extra = sorted(set(arrays) - set(shapes))
         if extra:
             raise CheckpointError(f"{path}: unexpected arrays {extra}")
+        for name in shapes:   # the weights a model would compute with
+            if arrays[name].dtype.kind in "fc" and not np.isfinite(arrays[name]).all():
+                bad = int(arrays[name].size - np.isfinite(arrays[name]).sum())
+                raise CheckpointError(f"{path}: array '{name}' has {bad} non-finite value(s) "
+                                      "(NaN or infinity): a diverged run, not a model to use")
     return Checkpoint(kind=kind, arrays=arrays, metadata=metadata, optimizer_state=optimizer_state)

@@ -48,7 +48,8 @@ class UnknownModel(KeyError):
     def __init__(self, name: str, available: list[str]):
         self.name, self.available = name, available
         listed = ", ".join(available) or "none (see /readyz)"
-        super().__init__(f"unknown model {name!r}; available: {listed}")
+        super().__init__(f"unknown model {name!r}; available: {listed}" if name
+                         else f"no model is loaded; available: {listed}")
 
     def __str__(self) -> str:
         return self.args[0]
@@ -108,11 +109,13 @@ class Registry:
         """Names of the loaded models that accept a state."""
         return sorted(name for name, served in self.models.items() if served.conditioned)
 
-    def get(self, name: str) -> ServedModel:
+    def get(self, name: str | None = None) -> ServedModel:
+        """The model called ``name``; None or empty: the default one."""
+        name = name or self.default
         try:
             return self.models[name]
         except KeyError:
-            raise UnknownModel(name, sorted(self.models)) from None
+            raise UnknownModel(name or "", sorted(self.models)) from None
 
 
 def models_dir() -> Path:
@@ -154,6 +157,8 @@ def load_registry(folder: Path, gazetteer: Gazetteer) -> Registry:
         else:
             log.info("loaded model %s from %s", path.stem, path)
     if not registry.models:
+        if not registry.failures:
+            registry.failures[str(folder)] = "no *.npz checkpoint in the models folder"
         log.error("no loadable model in %s", folder)
     release_free_memory()
     return registry

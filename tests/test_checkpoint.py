@@ -1,6 +1,9 @@
 """Checkpoints round-trip, validate on load, and are written atomically."""
 
+import io
 import json
+import tracemalloc
+import zipfile
 
 import numpy as np
 import pytest
@@ -58,11 +61,58 @@ def test_load_errors_name_the_file_and_the_problem(tmp_path, mutate, message):
     assert str(path) in str(err.value)
 
 
-@pytest.mark.parametrize("content", [b"", b"not a zip file at all", b"PK\x03\x04broken"])
+@pytest.mark.parametrize("content", [b"", b"not a zip file at all", b"PK\x03\x04broken",
+                                     b"Tepic\nColima\n"])
 def test_a_file_that_is_not_an_npz_is_a_clear_error(tmp_path, content):
     path = tmp_path / "junk.npz"
     path.write_bytes(content)
-    with pytest.raises(CheckpointError, match="not a valid .npz"):
+    with pytest.raises(CheckpointError, match="not an npz archive") as err:
+        load_model(path)
+    assert "pickle" not in str(err.value)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_a_checkpoint_with_a_non_finite_weight_is_refused_with_the_reason(tmp_path, value):
+    path = tmp_path / "diverged.npz"
+    _save_tiny(path)
+
+    def spoil(arrays):
+        arrays["layer1.W"] = arrays["layer1.W"].copy()
+        arrays["layer1.W"][0, 0] = value
+
+    _rewrite(path, spoil)
+    with pytest.raises(CheckpointError, match="'layer1.W' has 1 non-finite value"):
+        load_model(path)
+
+
+def _npy_header(shape, dtype="<f4") -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()   # magic string included
+
+
+def test_an_array_declaring_a_huge_shape_is_refused_before_allocating_it(tmp_path):
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.npy", _npy_header((), "<U2") + "{}".encode("utf-32-le"))
+        archive.writestr("layer1.W.npy", _npy_header((2**28,)) + bytes(64))   # says 1 GiB
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match=r"declares a \(268435456,\) float32 array"):
+            load_model(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20
+
+
+def test_archives_declaring_more_than_the_limit_are_refused_from_the_zip_headers(tmp_path,
+                                                                                 monkeypatch):
+    path = tmp_path / "lstm.npz"
+    _save_tiny(path)
+    monkeypatch.setattr(checkpoint, "MAX_ARRAY_BYTES", 1000)
+    with pytest.raises(CheckpointError, match="more than the 1,000 a checkpoint may hold"):
         load_model(path)
 
 

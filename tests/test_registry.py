@@ -35,3 +35,9 @@ def test_registry_loads_every_checkpoint_and_records_failures(tmp_path, tiny_lst
     registry = load_registry(tmp_path, load_gazetteer())
     assert list(registry.models) == ["bueno"] and registry.default == "bueno"
     assert "malo.npz" in registry.failures
+
+
+def test_an_empty_models_folder_is_a_failure_that_says_why(tmp_path):
+    registry = load_registry(tmp_path, load_gazetteer())
+    assert registry.models == {}
+    assert registry.failures == {str(tmp_path): "no *.npz checkpoint in the models folder"}
