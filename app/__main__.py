@@ -9,6 +9,10 @@ import argparse
 
 import uvicorn
 
+# seconds uvicorn waits for open requests after SIGTERM before cancelling them; draining
+# (app.scheduler) usually ends them well before, and Docker and Kubernetes kill at 10 s
+GRACEFUL_SHUTDOWN_SECONDS = 3
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__,
@@ -18,7 +22,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes; the app is stateless, so add one per core")
     args = parser.parse_args(argv)
-    uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers)
+    uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers,
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
 
 
 if __name__ == "__main__":

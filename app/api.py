@@ -1,21 +1,28 @@
 """JSON routes: /api/names, /api/models, /api/score, /api/estados, and the /healthz and /readyz probes.
 
-Compute routes never block the event loop: sampling runs on it in short slices
-(``service.run_in_slices``), scoring on one compute thread (``service.on_compute_thread``).
+Compute routes never block the event loop: sampling runs on it in short slices, taking turns
+through ``app.scheduler`` (bounded queue: 503 beyond it), scoring on one compute thread
+(``service.on_compute_thread``).
 Bad input is answered by the handlers in ``app.main`` (422 naming the field and range, 404
 listing the loaded models), so a route only states its parameters and calls ``app.service``.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.export import MEDIA_TYPES, download, wanted_format
 from app.registry import Registry
+from app.scheduler import Scheduler
 from app.schemas import (
     ALLOWED,
+    MODEL_DESCRIPTION,
+    MODEL_NAME_MAX,
     SCORE_NAME_MAX,
     EstadosResponse,
     Failure,
@@ -40,6 +47,8 @@ ERRORS = {
     404: {"description": "Unknown model; the detail lists the loaded ones."},
     422: {"description": "Invalid parameter; each detail names the field and what is allowed."},
 }
+BUSY = {503: {"description": "The worker is saturated or shutting down: retry after the "
+                             "seconds in `Retry-After` (elsewhere, behind a balancer)."}}
 
 
 async def get_registry(request: Request) -> Registry:
@@ -50,18 +59,40 @@ async def get_registry(request: Request) -> Registry:
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 
 
+@asynccontextmanager
+async def watch_disconnect(request: Request) -> AsyncIterator[Callable[[], bool]]:
+    """A check, free to call between slices, of whether the client has hung up: a task waits
+    for the server's disconnect message meanwhile (as Starlette's streaming responses do)."""
+    async def wait() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass   # the (empty) body of a GET comes first
+
+    waiting = asyncio.create_task(wait())
+    try:
+        yield waiting.done
+    finally:
+        waiting.cancel()
+
+
 @router.get("/api/names", response_model=NamesResponse, tags=["api"], responses={
-    **ERRORS, 200: {"content": {media: {} for media in MEDIA_TYPES.values()},
-                    "description": "The names as JSON, or as a CSV or text file to download."}})
+    **ERRORS, **BUSY,
+    200: {"content": {media: {} for media in MEDIA_TYPES.values()},
+          "description": "The names as JSON, or as a CSV or text file to download."}})
 async def names(query: Annotated[NamesQuery, Query()], registry: RegistryDep, request: Request,
                 response: Response,
                 format: Annotated[Literal["json", "csv", "txt"] | None, Query(
                     description="json (default), csv or txt (one name per line); without it "
                                 "an Accept header of text/csv or text/plain chooses.")] = None,
                 ) -> NamesResponse | Response:
-    """Invent names with a model. Random output: sent with `Cache-Control: no-store`."""
+    """Invent names with a model. Random output: sent with `Cache-Control: no-store`.
+
+    Each request may compute for a limited time; past it, the answer holds the names found so
+    far with `complete: false` and `stopped: "deadline"`. A worker busy with too many requests
+    answers 503 at once, with `Retry-After`."""
     response.headers["Cache-Control"] = "no-store"
-    batch = await generate_names(registry, query, request.app.state.sampling_turn)
+    async with watch_disconnect(request) as client_gone:
+        batch = await generate_names(registry, query, request.app.state.sampling_turn,
+                                     client_gone)
     fmt = wanted_format(format, request.headers.get("accept", ""))
     return batch if fmt == "json" else download(batch, fmt)
 
@@ -84,7 +115,8 @@ async def estados(registry: RegistryDep) -> EstadosResponse:
 async def score(name: Annotated[str, Query(min_length=1, max_length=SCORE_NAME_MAX,
                                            description=f"The name to score: {ALLOWED['name']}.")],
                 registry: RegistryDep,
-                model: Annotated[str, Query(description=ALLOWED["model"])] = "lstm"
+                model: Annotated[str | None, Query(max_length=MODEL_NAME_MAX,
+                                                   description=MODEL_DESCRIPTION)] = None
                 ) -> ScoreResponse:
     """How likely the model finds a name, and its percentile among the real names."""
     return await on_compute_thread(score_name, registry, model, name)
@@ -92,16 +124,28 @@ async def score(name: Annotated[str, Query(min_length=1, max_length=SCORE_NAME_M
 
 @router.get("/healthz", response_model=Health, tags=["probes"])
 async def healthz() -> Health:
-    """The process is alive."""
+    """Liveness: the process answers. Stays 200 while busy (restart only what is stuck)."""
     return Health(status="ok")
 
 
 @router.get("/readyz", response_model=Readiness, tags=["probes"],
-            responses={503: {"model": Readiness, "description": "No model could be loaded."}})
-async def readyz(registry: RegistryDep, response: Response) -> Readiness:
-    """Ready when at least one model is loaded; lists files that failed to load and why."""
-    ready = bool(registry.models)
-    if not ready:
+            responses={503: {"model": Readiness, "description": "Not ready: no model loaded, "
+                                                                "saturated, or shutting down."}})
+async def readyz(registry: RegistryDep, request: Request, response: Response) -> Readiness:
+    """Readiness: send traffic here only while 200. Not ready (503) when no model could be
+    loaded, while the worker is saturated, or once it is shutting down; `reason` says which,
+    and `failures` lists the files that failed to load and why."""
+    scheduler: Scheduler = request.app.state.sampling_turn
+    reason = None
+    if not registry.models:
+        reason = "no model could be loaded (see failures)"
+    elif scheduler.draining:
+        reason = "shutting down"
+    elif scheduler.saturated:
+        reason = (f"saturated: {scheduler.busy} requests in progress ({scheduler.heavy} large), "
+                  "the most this worker takes")
+    if reason:
         response.status_code = 503
-    return Readiness(ready=ready, models=sorted(registry.models),
+    return Readiness(ready=reason is None, reason=reason, models=sorted(registry.models),
+                     busy=scheduler.busy, capacity=scheduler.capacity,
                      failures=[Failure(file=f, reason=r) for f, r in registry.failures.items()])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,17 +18,27 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 from threadpoolctl import threadpool_limits
 
 from app import api, compare, nombre, pages
 from app.gazetteer import load_gazetteer
+from app.middleware import (
+    HeadAsGet,
+    SecurityHeaders,
+    ShedLoad,
+    busy_response,
+    csp_allowing_inline_scripts,
+)
 from app.registry import UnknownModel, load_registry, models_dir
 from app.sampling import SamplingError
+from app.scheduler import ClientGone, Overloaded, Scheduler
 from app.schemas import ALLOWED
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+GZIP_MIN_BYTES = 1000   # smaller answers gain little from compression
 SWAGGER_UI = "/swagger-ui"   # Swagger UI's JS and CSS, served from the fastapi-swagger package
 
 DESCRIPTION = """Inventa nombres creíbles de municipios mexicanos con redes recurrentes (RNN y LSTM)
@@ -63,6 +75,48 @@ async def unknown_model(request: Request, exc: UnknownModel) -> JSONResponse:
                                                   "available": exc.available})
 
 
+async def overloaded(request: Request, exc: Overloaded) -> Response:
+    return busy_response(request.url.path, str(exc))
+
+
+async def client_gone(request: Request, exc: ClientGone) -> Response:
+    return Response(status_code=503)   # nobody is left to read it; the access log shows it
+
+
+def drain_on_signals(scheduler: Scheduler) -> None:
+    """On SIGTERM or SIGINT, drain ``scheduler`` and then let the server's own handler stop it
+    (uvicorn stops accepting and waits for open requests, which draining makes short)."""
+    if threading.current_thread() is not threading.main_thread():
+        return   # e.g. under TestClient: no signals to watch
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue   # no server handler to chain to: keep the default behaviour
+        def handler(signum, frame, previous=previous):
+            loop.call_soon_threadsafe(scheduler.drain)
+            previous(signum, frame)
+        signal.signal(sig, handler)
+
+
+def document_default_model(app: FastAPI) -> None:
+    """Make /openapi.json give the registry's default model as the default of each ``model``
+    parameter (the schema itself can only say "omitted: the server's default")."""
+    base = app.openapi
+
+    def openapi() -> dict:
+        schema = base()   # built once, then cached by FastAPI
+        registry = getattr(app.state, "registry", None)
+        if registry is not None and registry.default:
+            for operation in (path["get"] for path in schema["paths"].values() if "get" in path):
+                for param in operation.get("parameters", []):
+                    if param["name"] == "model":
+                        param["schema"]["default"] = registry.default
+        return schema
+
+    app.openapi = openapi
+
+
 def create_app(models_folder: Path | None = None) -> FastAPI:
     """The app; models are loaded from ``models_folder`` (default: ``models_dir()``) at start."""
 
@@ -71,15 +125,25 @@ def create_app(models_folder: Path | None = None) -> FastAPI:
         # sampling matmuls are small: one BLAS thread per worker beats threads fighting for cores
         threadpool_limits(limits=1, user_api="blas")
         app.state.registry = load_registry(models_folder or models_dir(), load_gazetteer())
-        app.state.sampling_turn = asyncio.Lock()   # one sampling at a time, in arrival order
+        app.state.sampling_turn = Scheduler()   # admission and turns for sampling
+        drain_on_signals(app.state.sampling_turn)
         yield
 
     # FastAPI's own /docs and /redoc load their scripts from a CDN: blank on a closed network
+    # no redirect_slashes: Starlette builds those redirects from the request's Host header
     app = FastAPI(title="Toponimo", description=DESCRIPTION, version="0.1.0", lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, redirect_slashes=False)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(SamplingError, sampling_error)
     app.add_exception_handler(UnknownModel, unknown_model)
+    app.add_exception_handler(Overloaded, overloaded)
+    app.add_exception_handler(ClientGone, client_gone)
+    # outermost last: HEAD becomes GET, every answer gets the security headers, a saturated
+    # worker sheds sampling before any parsing, and what passes is compressed
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
+    app.add_middleware(ShedLoad)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(HeadAsGet)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount(SWAGGER_UI, StaticFiles(packages=[("fastapi_swagger", "resources")]),
               name="swagger-ui")
@@ -87,15 +151,18 @@ def create_app(models_folder: Path | None = None) -> FastAPI:
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         """The interactive API reference, its files served by this app itself."""
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title="Toponimo: API",
+        page = get_swagger_ui_html(openapi_url=app.openapi_url, title="Toponimo: API",
                                    swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
                                    swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
                                    swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png")
+        page.headers["Content-Security-Policy"] = csp_allowing_inline_scripts(page.body.decode())
+        return page
 
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(compare.router)
     app.include_router(nombre.router)
+    document_default_model(app)
     return app
 
 

@@ -6,7 +6,7 @@ validates its form with the same model, and error messages quote ``ALLOWED``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, GetJsonSchemaHandler, model_validator
 from pydantic_core import CoreSchema
@@ -38,6 +38,10 @@ ALLOWED = {
               "ignored, or empty for all of Mexico; only for models conditioned on the state",
 }
 ESTADO_MAX = 40
+MODEL_NAME_MAX = 100
+MODEL_DESCRIPTION = ("Model to use: the name of a loaded model (file stem in models/, e.g. lstm or "
+                     "rnn). Omitted or empty: the server's default, `default` in /api/models "
+                     "(lstm when it is loaded, else the first loaded model).")
 
 
 class EmptyMeansDefault:
@@ -55,8 +59,7 @@ class EmptyMeansDefault:
 class NamesQuery(BaseModel):
     """Options of one sampling request (``GET /api/names`` and the page's form)."""
 
-    model: str = Field("lstm", description="Model to sample from: the name of a loaded model "
-                                           "(file stem in models/, e.g. lstm or rnn).")
+    model: str | None = Field(None, max_length=MODEL_NAME_MAX, description=MODEL_DESCRIPTION)
     n: Annotated[int, EmptyMeansDefault()] = Field(
         10, ge=1, le=N_MAX, description=f"How many names, {ALLOWED['n']}.")
     temperature: Annotated[float, EmptyMeansDefault()] = Field(
@@ -137,8 +140,13 @@ class NamesResponse(BaseModel):
     temperature: float
     seed: int = Field(description="The seed used: repeat it to get the same names.")
     n_requested: int
-    complete: bool = Field(description="False when the draw budget ran out before n names were "
-                                       "found; `names` then holds what was found.")
+    complete: bool = Field(description="False when sampling stopped before n names were found; "
+                                       "`names` then holds what was found and `stopped` says why.")
+    stopped: Literal["budget", "deadline", "shutdown"] | None = Field(
+        None, description="Why an incomplete answer stopped: `budget`, the draws allowed for n "
+                          "names ran out (rejected repeats and real names count); `deadline`, "
+                          "the request used its compute time; `shutdown`, the server is "
+                          "stopping. Null when complete.")
     draws: int = Field(description="Sequences sampled, rejected ones included.")
     names: list[NameOut]
     elapsed_ms: float
@@ -205,5 +213,8 @@ class Failure(BaseModel):
 
 class Readiness(BaseModel):
     ready: bool
+    reason: str | None = Field(None, description="Why not ready; null when ready.")
     models: list[str]
-    failures: list[Failure]
+    busy: int = Field(description="Sampling requests in progress on this worker.")
+    capacity: int = Field(description="The most it takes; beyond it, 503 with Retry-After.")
+    failures: list[Failure] = Field(description="Model files that failed to load, and why.")

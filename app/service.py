@@ -1,7 +1,8 @@
 """What the API and the page both do with a request, free of HTTP: sample, describe, score.
 
-Errors are raised as ``registry.UnknownModel`` and ``sampling.SamplingError``; each web layer
-turns them into its own answer (JSON 404/422, or Spanish text on the page).
+Errors are raised as ``registry.UnknownModel``, ``sampling.SamplingError`` and
+``scheduler.Overloaded``; each web layer turns them into its own answer (JSON 404/422/503, or
+Spanish text on the page).
 """
 
 from __future__ import annotations
@@ -9,17 +10,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import secrets
-import time
-from collections.abc import Generator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 import numpy as np
 
 from app.corpus import normalize
 from app.gazetteer import Estado, Gazetteer, load_gazetteer
 from app.registry import Registry, ServedModel
-from app.sampling import SamplingError, resolve_estado, sample_steps
+from app.sampling import DRAWS_PER_NAME, MIN_DRAWS, SamplingError, resolve_estado, sample_steps
+from app.scheduler import Scheduler
 from app.schemas import (
     SEED_MAX,
     CharProbability,
@@ -31,39 +31,14 @@ from app.schemas import (
     ScoreResponse,
 )
 
-T = TypeVar("T")
-
-# Sampling runs on the event loop itself, in slices (see run_in_slices). Scoring runs on this
+# Sampling runs on the event loop itself, in slices (see app.scheduler). Scoring runs on this
 # one thread, one request at a time in arrival order; the handlers await it.
 COMPUTE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toponimo-compute")
-SLICE_SECONDS = 0.001   # how long sampling keeps the event loop before handing it back
 
 
 async def on_compute_thread(fn, /, *args):
     """``fn(*args)`` on the compute thread, awaited from the event loop."""
     return await asyncio.get_running_loop().run_in_executor(COMPUTE, functools.partial(fn, *args))
-
-
-async def run_in_slices(steps: Generator[None, None, T], slice_seconds: float = SLICE_SECONDS
-                        ) -> tuple[T, float]:
-    """Drive a step generator (``sampling.sample_steps``) on the event loop, handing the loop
-    back whenever a slice of steps has run for ``slice_seconds`` (so the loop waits at most that
-    plus one step). Returns the generator's value and the seconds of work it took.
-
-    Why not a thread: sampling is many small numpy calls, and each one hands the GIL over to
-    the event loop's thread and back. In alternating load-benchmark runs, one worker that
-    sampled on a thread served 54-75% of its compute limit; sampling in slices, 73-84%.
-    """
-    busy = 0.0
-    while True:
-        start = time.perf_counter()
-        try:
-            while time.perf_counter() - start < slice_seconds:
-                next(steps)
-        except StopIteration as done:
-            return done.value, busy + time.perf_counter() - start
-        busy += time.perf_counter() - start
-        await asyncio.sleep(0)
 
 
 def find_estado(registry: Registry, served: ServedModel, text: str,
@@ -79,28 +54,35 @@ def find_estado(registry: Registry, served: ServedModel, text: str,
     return resolve_estado(served.model, text, gazetteer, f"model {served.name!r}")
 
 
-async def generate_names(registry: Registry, query: NamesQuery,
-                         turn: asyncio.Lock) -> NamesResponse:
-    """Sample as ``query`` asks, once ``turn`` is free (one sampling at a time, in arrival order:
-    each request waits for those before it rather than all of them slowing down together)."""
+async def generate_names(registry: Registry, query: NamesQuery, scheduler: Scheduler,
+                         client_gone: Callable[[], bool] | None = None
+                         ) -> NamesResponse:
+    """Sample as ``query`` asks, taking turns through ``scheduler`` (bounded queue, deadline,
+    dropped when ``client_gone()`` says the client left)."""
     served = registry.get(query.model)
     gazetteer = load_gazetteer()
     estado, estado_id = None, None
     if query.estado is not None and query.estado.strip():
         estado, estado_id = find_estado(registry, served, query.estado, gazetteer)
     seed = secrets.randbelow(SEED_MAX + 1) if query.seed is None else query.seed
-    async with turn:
-        result, seconds = await run_in_slices(sample_steps(
-            served.model, query.n, np.random.default_rng(seed), temperature=query.temperature,
-            top_k=query.top_k, prefix=query.prefix, max_length=query.max_length,
-            novel=query.novel, gazetteer=gazetteer, estado=estado_id, filters=query.filters))
+    result, seconds = await scheduler.run(lambda deadline: sample_steps(
+        served.model, query.n, np.random.default_rng(seed), temperature=query.temperature,
+        top_k=query.top_k, prefix=query.prefix, max_length=query.max_length,
+        novel=query.novel, gazetteer=gazetteer, estado=estado_id, filters=query.filters,
+        deadline=deadline), client_gone, heavy=is_heavy(query.n))
     return NamesResponse(model=served.name, estado=estado.name if estado else None,
                          temperature=query.temperature, seed=seed,
-                         n_requested=query.n, complete=result.complete, draws=result.draws,
+                         n_requested=query.n, complete=result.complete, stopped=result.stopped,
+                         draws=result.draws,
                          names=[{"name": s.name, "novel": s.novel, "nll_per_char": s.nll_per_char,
                                  "nearest": vars(s.nearest), "estado": s.estado}
                                 for s in result.names],
                          elapsed_ms=round(seconds * 1000, 3))
+
+
+def is_heavy(n: int) -> bool:
+    """A request whose draw budget exceeds the minimum: it may compute up to its deadline."""
+    return DRAWS_PER_NAME * n > MIN_DRAWS
 
 
 def list_estados(registry: Registry, gazetteer: Gazetteer | None = None) -> EstadosResponse:
@@ -122,7 +104,7 @@ def model_info(served: ServedModel) -> ModelInfo:
                      data_sha256=meta.get("data_sha256"))
 
 
-def score_name(registry: Registry, model: str, name: str) -> ScoreResponse:
+def score_name(registry: Registry, model: str | None, name: str) -> ScoreResponse:
     served = registry.get(model)
     name = normalize(name)
     if not name:

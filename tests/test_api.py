@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import re
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from test_sampling import ListModel
 
-from app import api, service
+from app import api, scheduler, service
 from app.corpus import fold
 from app.gazetteer import load_gazetteer
 from app.main import create_app
@@ -40,7 +38,8 @@ def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"ready": True, "models": ["lstm", "rnn"], "failures": []}
+    assert ready.json() == {"ready": True, "reason": None, "models": ["lstm", "rnn"], "busy": 0,
+                            "capacity": scheduler.CAPACITY, "failures": []}
 
 
 def test_api_docs_are_served_by_the_app_itself(client):
@@ -191,7 +190,7 @@ def test_startup_skips_a_corrupt_checkpoint_beside_a_good_one(tmp_path, tiny_mod
         ready = client.get("/readyz").json()
         assert ready["ready"] is True and ready["models"] == ["lstm"]
         assert {f["file"] for f in ready["failures"]} == {"broken.npz", "cut.npz"}
-        assert all("not a valid .npz" in f["reason"] for f in ready["failures"])
+        assert all("not an npz archive" in f["reason"] for f in ready["failures"])
         assert client.get("/api/names", params={"n": 2}).status_code == 200
 
 
@@ -277,27 +276,68 @@ def test_scoring_runs_off_the_event_loop_on_the_compute_thread(client, monkeypat
     assert len(threads) == 1 and threads[0].startswith("toponimo-compute")
 
 
-def test_sampling_hands_the_event_loop_back_between_slices():
-    ticks = []
+@pytest.fixture
+def own_client(tiny_models_folder):
+    """A client whose app's scheduler a test may replace."""
+    with TestClient(create_app(tiny_models_folder)) as client:
+        yield client
 
-    def slow_steps():
-        for _ in range(20):
-            time.sleep(0.002)                  # a sampling step's worth of work
-            yield
-        return "done"
 
-    async def main():
-        async def ticker():
-            while True:
-                ticks.append(time.perf_counter())
-                await asyncio.sleep(0)
+def test_a_saturated_worker_answers_503_at_once_and_is_not_ready(own_client):
+    own_client.app.state.sampling_turn = scheduler.Scheduler(capacity=0)
+    busy = own_client.get("/api/names", params={"n": 1})
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+    assert "busy" in busy.json()["detail"]
+    page = own_client.get("/")
+    assert page.status_code == 503 and "inténtalo de nuevo" in page.text
+    ready = own_client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["reason"].startswith("saturated")
+    assert own_client.get("/healthz").status_code == 200      # liveness only
 
-        task = asyncio.create_task(ticker())
-        await asyncio.sleep(0)
-        outcome = await service.run_in_slices(slow_steps(), slice_seconds=0.005)
-        task.cancel()
-        return outcome
 
-    value, seconds = asyncio.run(main())
-    assert value == "done" and seconds >= 0.04
-    assert len(ticks) >= 5                     # the loop ran other work between the slices
+def test_past_its_deadline_a_request_returns_what_it_has_and_why(own_client):
+    own_client.app.state.sampling_turn = scheduler.Scheduler(deadline_seconds=1e-9)
+    body = own_client.get("/api/names", params={"n": 100, "seed": 1}).json()
+    assert body["complete"] is False and body["stopped"] == "deadline"
+    assert len(body["names"]) < 100
+    own_client.app.state.sampling_turn = scheduler.Scheduler()
+    full = own_client.get("/api/names", params={"n": 2, "seed": 1}).json()
+    assert full["complete"] is True and full["stopped"] is None
+
+
+def test_a_draining_worker_refuses_new_requests_and_is_not_ready(own_client):
+    own_client.app.state.sampling_turn.drain()
+    refused = own_client.get("/api/names", params={"n": 1})
+    assert refused.status_code == 503 and "shutting down" in refused.json()["detail"]
+    assert own_client.get("/readyz").json()["reason"] == "shutting down"
+
+
+def test_the_schema_documents_why_sampling_stopped(client):
+    spec = client.get("/openapi.json").json()
+    stopped = spec["components"]["schemas"]["NamesResponse"]["properties"]["stopped"]
+    assert {"budget", "deadline", "shutdown"} <= set(json.dumps(stopped).replace('"', " ").split())
+    assert "503" in spec["paths"]["/api/names"]["get"]["responses"]
+
+
+def test_an_empty_models_folder_makes_readyz_say_why(tmp_path):
+    with TestClient(create_app(tmp_path)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["reason"].startswith("no model")
+        assert ready.json()["failures"] == [{"file": str(tmp_path),
+                                             "reason": "no *.npz checkpoint in the models folder"}]
+
+
+def test_the_default_model_is_the_registrys_everywhere(tmp_path, tiny_models_folder):
+    (tmp_path / "rnn.npz").write_bytes((tiny_models_folder / "rnn.npz").read_bytes())
+    with TestClient(create_app(tmp_path)) as client:
+        assert client.get("/api/models").json()["default"] == "rnn"
+        names = client.get("/api/names", params={"n": 2})
+        assert names.status_code == 200 and names.json()["model"] == "rnn"
+        score = client.get("/api/score", params={"name": "Tepic"})
+        assert score.status_code == 200 and score.json()["model"] == "rnn"
+        assert client.get("/api/names", params={"n": 2, "model": ""}).json()["model"] == "rnn"
+        spec = client.get("/openapi.json").json()
+        for path in ("/api/names", "/api/score"):
+            model = next(p for p in spec["paths"][path]["get"]["parameters"]
+                         if p["name"] == "model")
+            assert model["schema"]["default"] == "rnn" and "default" in model["description"]
