@@ -41,12 +41,19 @@ Y_SPAN = 1.0   # nats shown on the training chart above the lowest curve: the fi
 FIDELITY_BOUNDS = (0.1, 0.25, 0.5, 0.75)
 
 
-def load_report(folder: Path) -> dict | None:
-    """The report JSON in the models folder, or None when it has not been generated."""
+def load_report(folder: Path, name: str = "report.json") -> dict | None:
+    """A JSON file of the models folder (the report, the cross-validation table), or None when
+    it has not been generated."""
     try:
-        return json.loads((folder / "report.json").read_text("utf-8"))
+        return json.loads((folder / name).read_text("utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+
+
+def cv_rows(folder: Path) -> list[dict]:
+    """The cross-validated recipes (``python -m app.cv --publish``), best first."""
+    table = load_report(folder, "cv.json") or {}
+    return sorted(table.get("rows", []), key=lambda row: row["mean"])
 
 
 @router.get("/api/report", tags=["api"], responses={
@@ -309,6 +316,7 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     other_split = {m["name"] for m in models if reference and m.get("split") != reference["split"]}
     context = {
         "report": report,
+        "cv": cv_rows(registry.folder),
         "charts": {k: Markup(v) for k, v in charts.items()},  # noqa: S704 - built with escape()
         "comentario": comentario(report) if report else [],
         "resumen": resumen(report) if report else [],

@@ -11,7 +11,8 @@ NLL per character, end tokens included, over all the fold's tokens. The same fol
 (``app.folds``, stratified by state for a CSV) serve every model, so differences between models
 are paired. Each fold's files stay in ``runs/cv/<label>/fold<i>/`` (its names, models and logs), so
 an interrupted run resumes where it stopped, and the summary is written to
-``runs/cv/<label>/results.json``.
+``runs/cv/<label>/results.json`` (with ``--publish``, also to ``models/cv.json``, the table the
+README and /comparar show).
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from app.checkpoint import CheckpointError
+from app.checkpoint import CheckpointError, atomic_write
 from app.corpus import DEFAULT_NAMES, Corpus, DataError, read_corpus
 from app.folds import kfold
 from app.lm import load_model, names_nll
 
 RUNS_DIR = Path(__file__).resolve().parent.parent / "runs" / "cv"
+PUBLISHED = Path(__file__).resolve().parent.parent / "models" / "cv.json"
 NEURAL = ("lstm", "rnn", "lstm_estado", "rnn_estado")
 RECIPES = (*NEURAL, "markov", "mezcla")
 
@@ -157,6 +159,21 @@ def run(models: list[str], data: Path, k: int, seed: int, label: str, train_flag
     return summary
 
 
+def publish(summary: dict, path: Path = PUBLISHED) -> None:
+    """Add a run's results to ``models/cv.json``, the table /comparar and the README show:
+    one row per (label, model), replaced when the same label and model run again."""
+    table = json.loads(path.read_text("utf-8")) if path.exists() else {"rows": []}
+    rows = [r for r in table["rows"]
+            if (r["label"], r["model"]) not in {(summary["label"], m) for m in summary["models"]}]
+    for model, result in summary["models"].items():
+        rows.append({"label": summary["label"], "model": model, "data": Path(summary["data"]).name,
+                     "folds": summary["folds"], "seed": summary["seed"],
+                     "train_flags": summary["train_flags"], "mean": result["mean"],
+                     "sd": result["sd"], "fold_nll": [f["nll"] for f in result["folds"]]})
+    atomic_write(path, lambda f: f.write((json.dumps({"rows": rows}, ensure_ascii=False, indent=1)
+                                          + "\n").encode("utf-8")))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.cv", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -172,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                                         "seed, folds and flags)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="trainings run at once, each on one core (default: 1)")
+    parser.add_argument("--publish", action="store_true",
+                        help="add the results to models/cv.json, the table /comparar shows")
     args = parser.parse_args(argv)
     if args.seed < 0 or args.jobs < 1:
         parser.error("--seed must be >= 0 and --jobs >= 1")
@@ -179,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     label = args.label or "-".join(["k" + str(args.folds), "s" + str(args.seed), Path(args.data).stem,
                                     *(f.lstrip("-") for f in flags)])
     try:
-        run(args.model, args.data, args.folds, args.seed, label, flags, args.jobs)
+        summary = run(args.model, args.data, args.folds, args.seed, label, flags, args.jobs)
+        if args.publish:
+            publish(summary)
     except (DataError, CheckpointError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from app import checkpoint, report
+from app import checkpoint, cv, report
 from app.charts import Series, line_chart, nice_ticks
 from app.main import create_app
 from app.markov import MarkovLM
@@ -50,6 +50,11 @@ def compare_folder(tmp_path_factory):
                          "temperature": 0.8, "real_held_out": {**judged, "accuracy": 0.4},
                          "models": [{"name": "lstm", **judged}]}
     report.write_report(built, folder / "report.json")
+    for label, mean in (("servido", 1.49), ("anterior", 1.54)):
+        cv.publish({"label": label, "data": "municipios.txt", "folds": 5, "seed": 0,
+                    "train_flags": "", "models": {"lstm": {"mean": mean, "sd": 0.03, "folds": [
+                        {"nll": mean + d} for d in (-0.02, -0.01, 0.0, 0.01, 0.02)]}}},
+                   folder / "cv.json")
     return folder
 
 
@@ -130,6 +135,14 @@ def test_api_report_serves_the_report_and_the_main_page_links_here(client, compa
     assert [m["name"] for m in body["models"]] == ["rnn", "lstm", "markov"]
     assert body["temperatures"] == [0.5, 0.8, 1.0, 1.2]
     assert 'href="/comparar"' in client.get("/").text
+
+
+def test_cross_validation_table_comes_first_best_recipe_first(client):
+    page = client.get("/comparar").text
+    table = page[page.index('id="tabla-cv"'):page.index("</table>", page.index('id="tabla-cv"'))]
+    assert page.index('id="tabla-cv"') < page.index('id="tabla-modelos"')
+    assert table.index("servido") < table.index("anterior")
+    assert "1.490 ± 0.030" in table and "1.47 · 1.48 · 1.49 · 1.5 · 1.51" in table
 
 
 def test_without_a_report_the_page_says_how_to_make_one(tmp_path):

@@ -34,3 +34,15 @@ def test_a_finished_fold_is_not_trained_again(tmp_path, monkeypatch):
     monkeypatch.setattr(cv.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(
         AssertionError("retrained a finished fold")))
     assert cv.run(["markov"], data, 2, 0, **kwargs) == first
+
+
+def test_published_rows_replace_the_same_label_and_model(tmp_path):
+    table = tmp_path / "cv.json"
+    run = {"label": "a", "data": "x/names.txt", "folds": 2, "seed": 0, "train_flags": "",
+           "models": {"markov": {"mean": 1.5, "sd": 0.1, "folds": [{"nll": 1.4}, {"nll": 1.6}]}}}
+    cv.publish(run, table)
+    cv.publish({**run, "label": "b"}, table)
+    cv.publish({**run, "models": {"markov": {**run["models"]["markov"], "mean": 1.2}}}, table)
+    rows = json.loads(table.read_text())["rows"]
+    assert [(r["label"], r["mean"]) for r in rows] == [("b", 1.5), ("a", 1.2)]
+    assert rows[0]["fold_nll"] == [1.4, 1.6] and rows[0]["data"] == "names.txt"
