@@ -159,14 +159,16 @@ def run(models: list[str], data: Path, k: int, seed: int, label: str, train_flag
     return summary
 
 
-def publish(summary: dict, path: Path = PUBLISHED) -> None:
+def publish(summary: dict, path: Path = PUBLISHED, description: str = "") -> None:
     """Add a run's results to ``models/cv.json``, the table /comparar and the README show:
-    one row per (label, model), replaced when the same label and model run again."""
+    one row per (label, model), replaced when the same label and model run again; the
+    ``description`` says in words what the recipe was."""
     table = json.loads(path.read_text("utf-8")) if path.exists() else {"rows": []}
     rows = [r for r in table["rows"]
             if (r["label"], r["model"]) not in {(summary["label"], m) for m in summary["models"]}]
     for model, result in summary["models"].items():
-        rows.append({"label": summary["label"], "model": model, "data": Path(summary["data"]).name,
+        rows.append({"label": summary["label"], "description": description or summary["label"],
+                     "model": model, "data": Path(summary["data"]).name,
                      "folds": summary["folds"], "seed": summary["seed"],
                      "train_flags": summary["train_flags"], "mean": result["mean"],
                      "sd": result["sd"], "fold_nll": [f["nll"] for f in result["folds"]]})
@@ -189,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
                                         "seed, folds and flags)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="trainings run at once, each on one core (default: 1)")
-    parser.add_argument("--publish", action="store_true",
-                        help="add the results to models/cv.json, the table /comparar shows")
+    parser.add_argument("--publish", metavar="DESCRIPTION",
+                        help="add the results to models/cv.json, the table /comparar shows, "
+                             "with this description of the recipe (in Spanish, for the page)")
     args = parser.parse_args(argv)
     if args.seed < 0 or args.jobs < 1:
         parser.error("--seed must be >= 0 and --jobs >= 1")
@@ -200,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run(args.model, args.data, args.folds, args.seed, label, flags, args.jobs)
         if args.publish:
-            publish(summary)
+            publish(summary, description=args.publish)
     except (DataError, CheckpointError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
