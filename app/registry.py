@@ -70,8 +70,13 @@ class ServedModel:
     def description(self) -> str:
         kind = getattr(self.model, "family", self.model.kind)   # an ensemble of LSTMs is an lstm
         if self.conditioned:
-            return DESCRIPTIONS_BY_STATE.get(kind, f"Modelo de tipo {kind}, entrenado por estado.")
-        return DESCRIPTIONS.get(kind, f"Modelo de tipo {kind}.")
+            text = DESCRIPTIONS_BY_STATE.get(kind, f"Modelo de tipo {kind}, entrenado por estado.")
+        else:
+            text = DESCRIPTIONS.get(kind, f"Modelo de tipo {kind}.")
+        if kind != self.model.kind:   # an ensemble: say how it was made
+            text += (f" Son {len(self.model.components)} redes, cada una entrenada sin una parte "
+                     f"distinta de los nombres, que promedian sus probabilidades letra a letra.")
+        return text
 
     def token_nll(self, name: str) -> np.ndarray:
         """NLL of each character of ``name`` and of its end token; a state-conditioned model

@@ -118,3 +118,12 @@ def test_checkpoint_round_trip_and_sampling(tmp_path):
     again = sample_names(ensemble, 5, np.random.default_rng(4), temperature=1.0, novel=False)
     assert [s.name for s in first.names] == [s.name for s in again.names]
     assert len(first.names) == 5
+
+
+def test_the_service_describes_an_ensemble_as_its_members_kind_and_how_it_was_made():
+    from app.registry import DESCRIPTIONS, ServedModel
+
+    served = ServedModel("lstm", EnsembleLM(members("lstm")), np.array([]))
+    assert served.description.startswith(DESCRIPTIONS["lstm"])
+    assert "Son 3 redes" in served.description
+    assert ServedModel("rnn", members("rnn", n=1)[0], np.array([])).description == DESCRIPTIONS["rnn"]
