@@ -282,4 +282,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run main from app.mixture, not from this __main__ copy of the module: its classes are the
+    # ones app.lm loads checkpoints with, so an ensemble is recognised (and flattened) as one
+    from app.mixture import main as canonical_main
+    sys.exit(canonical_main())
