@@ -70,7 +70,9 @@ async def sampling_error(request: Request, exc: SamplingError) -> JSONResponse:
     return JSONResponse(status_code=422, content=jsonable_encoder({"detail": [entry]}))
 
 
-async def unknown_model(request: Request, exc: UnknownModel) -> JSONResponse:
+async def unknown_model(request: Request, exc: UnknownModel) -> Response:
+    if not exc.available:   # no model loaded at all: this worker cannot serve, another may
+        return busy_response(request.url.path, str(exc))
     return JSONResponse(status_code=404, content={"detail": str(exc),
                                                   "available": exc.available})
 

@@ -19,7 +19,7 @@ from app.corpus import normalize
 from app.gazetteer import Estado, Gazetteer, load_gazetteer
 from app.registry import Registry, ServedModel
 from app.sampling import DRAWS_PER_NAME, MIN_DRAWS, SamplingError, resolve_estado, sample_steps
-from app.scheduler import Scheduler
+from app.scheduler import Overloaded, Scheduler
 from app.schemas import (
     SEED_MAX,
     CharProbability,
@@ -70,6 +70,10 @@ async def generate_names(registry: Registry, query: NamesQuery, scheduler: Sched
         top_k=query.top_k, prefix=query.prefix, max_length=query.max_length,
         novel=query.novel, gazetteer=gazetteer, estado=estado_id, filters=query.filters,
         deadline=deadline), client_gone, heavy=is_heavy(query.n))
+    if result.stopped == "shutdown" and not result.names:
+        # cut by a shutdown before a name was found: a 503 lets a proxy retry on another worker,
+        # where an empty 200 would be passed on as the answer
+        raise Overloaded("this worker is shutting down; retry")
     return NamesResponse(model=served.name, estado=estado.name if estado else None,
                          temperature=query.temperature, seed=seed,
                          n_requested=query.n, complete=result.complete, stopped=result.stopped,

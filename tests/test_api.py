@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -200,8 +201,9 @@ def test_startup_without_any_model_still_serves_and_says_why(tmp_path):
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["failures"][0]["reason"] == "models folder not found"
-        names = client.get("/api/names")
-        assert names.status_code == 404 and names.json()["available"] == []
+        names = client.get("/api/names")   # no model at all: another worker may have one
+        assert names.status_code == 503 and names.headers["Retry-After"] == "1"
+        assert "none (see /readyz)" in names.json()["detail"]
         page = client.get("/")
         assert page.status_code == 503 and "No hay ningún modelo cargado" in page.text
 
@@ -341,3 +343,19 @@ def test_the_default_model_is_the_registrys_everywhere(tmp_path, tiny_models_fol
             model = next(p for p in spec["paths"][path]["get"]["parameters"]
                          if p["name"] == "model")
             assert model["schema"]["default"] == "rnn" and "default" in model["description"]
+
+
+def test_a_request_cut_by_shutdown_before_any_name_is_a_503_a_proxy_can_retry(tiny_models_folder):
+    from app.gazetteer import load_gazetteer
+    from app.registry import load_registry
+    from app.sampling import SampleResult
+    from app.schemas import NamesQuery
+
+    class CutByShutdown:   # the scheduler's answer when SIGTERM stops a started request
+        async def run(self, make_steps, client_gone, heavy):
+            return SampleResult(requested=3, stopped="shutdown"), 0.01
+
+    registry = load_registry(tiny_models_folder, load_gazetteer())
+    with pytest.raises(scheduler.Overloaded, match="shutting down"):
+        asyncio.run(service.generate_names(registry, NamesQuery(model="lstm", n=3),
+                                           CutByShutdown()))

@@ -85,6 +85,7 @@ def test_markov_and_mixture_follow_the_same_folds(names_file, tmp_path):
                        "--out", str(ngram)]) == 0
     counted = load_model(ngram)
     assert counted.metadata["metrics"]["n_train_names"] == len(read_names(names_file))
+    assert all(h["train_nll"] < h["val_nll"] for h in counted.metadata["history"][1:])
     assert counted.metadata["split"] == load_model(ensemble).metadata["split"]
     # as a user runs it: python -m loads the module twice (as __main__ and as app.mixture)
     done = subprocess.run([sys.executable, "-m", "app.mixture", "--neural", str(ensemble),

@@ -4,8 +4,8 @@ The script and deploy/nginx/toponimo.conf run as committed (only the ports diffe
 with tiny models. A bounded stream of GETs goes through nginx while one worker gets SIGTERM: it
 drains (503 to what it had not started, then refuses connections), nginx retries those on the
 other worker, and every client gets a 200. (A request the worker had already started is cut
-short by the drain: a 200 with `complete: false`, `stopped: "shutdown"`, by the service's design,
-which nginx cannot tell from any other 200.) Skipped if nginx is missing, except in CI
+short by the drain: a 503 if it had no name yet, which nginx retries, else a 200 with
+`complete: false`, `stopped: "shutdown"` and the names found.) Skipped if nginx is missing, except in CI
 (TOPONIMO_REQUIRE_NGINX=1, set by .ci/run), where that is a failure.
 """
 
