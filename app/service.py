@@ -34,11 +34,31 @@ from app.schemas import (
 # Sampling runs on the event loop itself, in slices (see app.scheduler). Scoring runs on this
 # one thread, one request at a time in arrival order; the handlers await it.
 COMPUTE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toponimo-compute")
+COMPUTE_QUEUE_LIMIT = 16   # scoring requests waiting or running; beyond it, 503 at once
+
+
+class _ComputeQueue:
+    """How many requests wait for the compute thread: bounded, so a flood of scoring requests
+    gets fast 503s instead of a queue that keeps the thread busy long after its clients left."""
+
+    def __init__(self):
+        self.pending = 0
+
+
+COMPUTE_QUEUE = _ComputeQueue()
 
 
 async def on_compute_thread(fn, /, *args):
-    """``fn(*args)`` on the compute thread, awaited from the event loop."""
-    return await asyncio.get_running_loop().run_in_executor(COMPUTE, functools.partial(fn, *args))
+    """``fn(*args)`` on the compute thread, awaited from the event loop; raises Overloaded when
+    ``COMPUTE_QUEUE_LIMIT`` requests already wait for it."""
+    if COMPUTE_QUEUE.pending >= COMPUTE_QUEUE_LIMIT:
+        raise Overloaded(f"{COMPUTE_QUEUE.pending} scoring requests are already queued; retry")
+    COMPUTE_QUEUE.pending += 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(
+            COMPUTE, functools.partial(fn, *args))
+    finally:
+        COMPUTE_QUEUE.pending -= 1
 
 
 def find_estado(registry: Registry, served: ServedModel, text: str,

@@ -359,3 +359,29 @@ def test_a_request_cut_by_shutdown_before_any_name_is_a_503_a_proxy_can_retry(ti
     with pytest.raises(scheduler.Overloaded, match="shutting down"):
         asyncio.run(service.generate_names(registry, NamesQuery(model="lstm", n=3),
                                            CutByShutdown()))
+
+
+def test_scoring_beyond_the_compute_queue_is_a_fast_503(client, monkeypatch):
+    started, release = threading.Event(), threading.Event()
+
+    def slow_score(*args):
+        started.set()
+        release.wait(10)
+        return "done"
+
+    monkeypatch.setattr(service, "COMPUTE_QUEUE_LIMIT", 1)
+
+    async def scenario():
+        first = asyncio.ensure_future(service.on_compute_thread(slow_score))
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        with pytest.raises(scheduler.Overloaded, match="already queued"):
+            await service.on_compute_thread(slow_score)
+        release.set()
+        return await first
+
+    assert asyncio.run(scenario()) == "done"
+    assert service.COMPUTE_QUEUE.pending == 0
+    monkeypatch.setattr(service.COMPUTE_QUEUE, "pending", 1)
+    answer = client.get("/api/score", params={"name": "Tepic"})
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
