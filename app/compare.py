@@ -56,6 +56,15 @@ def cv_rows(folder: Path) -> list[dict]:
     return sorted(table.get("rows", []), key=lambda row: row["mean"])
 
 
+def with_cross_validation(report: dict, rows: list[dict]) -> dict:
+    """The report with each served model's held-out NLL taken from its recipe's cross-validation
+    (rows published with --served): a checkpoint's own figure is, for an ensemble, one member's
+    on the fold it did not see, not comparable with the others'."""
+    served = {row["model"]: row["mean"] for row in rows if row.get("served")}
+    return {**report, "models": [{**m, "val_nll": served.get(m["name"], m["val_nll"])}
+                                 for m in report["models"]]}
+
+
 @router.get("/api/report", tags=["api"], responses={
     200: {"description": "The report written by `python -m app.evaluate --report`."},
     404: {"description": "No report has been generated for the served models folder."}})
@@ -308,6 +317,7 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     for key, svg in (("curvas", training_chart(registry)), ("orden", order_chart(registry))):
         if svg:
             charts[key] = svg
+    cv = cv_rows(registry.folder)
     too_long = len(nombre) > SCORE_NAME_MAX
     scores, score_errors = (await on_compute_thread(score_everywhere, registry, nombre)
                             if nombre and not too_long else ([], []))
@@ -316,10 +326,10 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     other_split = {m["name"] for m in models if reference and m.get("split") != reference["split"]}
     context = {
         "report": report,
-        "cv": cv_rows(registry.folder),
+        "cv": cv,
         "charts": {k: Markup(v) for k, v in charts.items()},  # noqa: S704 - built with escape()
-        "comentario": comentario(report) if report else [],
-        "resumen": resumen(report) if report else [],
+        "comentario": comentario(with_cross_validation(report, cv)) if report else [],
+        "resumen": resumen(with_cross_validation(report, cv)) if report else [],
         "nombre": nombre,
         "nombre_max": SCORE_NAME_MAX,
         "scores": scores,

@@ -159,15 +159,18 @@ def run(models: list[str], data: Path, k: int, seed: int, label: str, train_flag
     return summary
 
 
-def publish(summary: dict, path: Path = PUBLISHED, description: str = "") -> None:
+def publish(summary: dict, path: Path = PUBLISHED, description: str = "",
+            served: bool = False) -> None:
     """Add a run's results to ``models/cv.json``, the table /comparar and the README show:
     one row per (label, model), replaced when the same label and model run again; the
-    ``description`` says in words what the recipe was."""
+    ``description`` says in words what the recipe was, and ``served`` that it is the recipe of
+    the models in models/ (the page then quotes these figures for them)."""
     table = json.loads(path.read_text("utf-8")) if path.exists() else {"rows": []}
     rows = [r for r in table["rows"]
             if (r["label"], r["model"]) not in {(summary["label"], m) for m in summary["models"]}]
     for model, result in summary["models"].items():
         rows.append({"label": summary["label"], "description": description or summary["label"],
+                     "served": served,
                      "model": model, "data": Path(summary["data"]).name,
                      "folds": summary["folds"], "seed": summary["seed"],
                      "train_flags": summary["train_flags"], "mean": result["mean"],
@@ -194,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--publish", metavar="DESCRIPTION",
                         help="add the results to models/cv.json, the table /comparar shows, "
                              "with this description of the recipe (in Spanish, for the page)")
+    parser.add_argument("--served", action="store_true",
+                        help="with --publish: these are the recipes of the models in models/")
     args = parser.parse_args(argv)
     if args.seed < 0 or args.jobs < 1:
         parser.error("--seed must be >= 0 and --jobs >= 1")
@@ -203,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run(args.model, args.data, args.folds, args.seed, label, flags, args.jobs)
         if args.publish:
-            publish(summary, description=args.publish)
+            publish(summary, description=args.publish, served=args.served)
     except (DataError, CheckpointError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
