@@ -34,7 +34,7 @@ from app.middleware import (
 )
 from app.registry import UnknownModel, load_registry, models_dir
 from app.sampling import SamplingError
-from app.scheduler import ClientGone, Overloaded, Scheduler
+from app.scheduler import ClientGone, Overloaded, Scheduler, deadline_seconds
 from app.schemas import ALLOWED
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -127,7 +127,7 @@ def create_app(models_folder: Path | None = None) -> FastAPI:
         # sampling matmuls are small: one BLAS thread per worker beats threads fighting for cores
         threadpool_limits(limits=1, user_api="blas")
         app.state.registry = load_registry(models_folder or models_dir(), load_gazetteer())
-        app.state.sampling_turn = Scheduler()   # admission and turns for sampling
+        app.state.sampling_turn = Scheduler(deadline_seconds=deadline_seconds())   # admission, turns
         drain_on_signals(app.state.sampling_turn)
         yield
 

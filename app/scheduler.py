@@ -30,6 +30,8 @@ import asyncio
 import bisect
 import heapq
 import itertools
+import math
+import os
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -42,6 +44,22 @@ T = TypeVar("T")
 CAPACITY = 64            # sampling requests in progress per worker, beyond which it answers 503
 HEAVY_CAPACITY = 16      # of which heavy: at most 16 x the deadline of work queued
 DEADLINE_SECONDS = 0.5   # compute time per request; the costliest sensible one takes ~0.3 s
+DEADLINE_ENV = "TOPONIMO_DEADLINE_SECONDS"   # an operator's (or a test's) other per-request limit
+
+
+def deadline_seconds() -> float:
+    """The per-request compute limit: $TOPONIMO_DEADLINE_SECONDS if set, else DEADLINE_SECONDS.
+    Raises ValueError for a value that is not a positive number of seconds."""
+    text = os.environ.get(DEADLINE_ENV)
+    if not text:
+        return DEADLINE_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{DEADLINE_ENV} must be a positive number of seconds, got {text!r}")
+    return value
 SLICE_SECONDS = 0.001    # how long a request keeps the event loop before handing it back ...
 MAX_SLICE_SECONDS = 0.05  # ... or as long as the loop spent on other work before it, up to this
 LEVELS = (0.05, 0.2)   # compute seconds that move a request down a level (above a small one)

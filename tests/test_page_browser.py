@@ -70,7 +70,9 @@ def models_folder(tiny_state_models_folder, tmp_path_factory):
 def server(models_folder):
     """uvicorn serving the tiny models on a free loopback port."""
     port = free_port()
-    env = {**os.environ, "TOPONIMO_MODELS_DIR": str(models_folder)}
+    # a generous deadline: on a busy machine the 0.5 s one could cut a batch (untrained tiny
+    # models take many draws to meet a filter) at a different name than its CSV download
+    env = {**os.environ, "TOPONIMO_MODELS_DIR": str(models_folder), "TOPONIMO_DEADLINE_SECONDS": "20"}
     process = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host",
                                 "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                                env=env, cwd=ROOT)

@@ -206,3 +206,20 @@ def test_a_termination_signal_drains_the_scheduler_and_still_reaches_the_server(
 
     assert asyncio.run(main()).draining
     assert received == [signal.SIGTERM]        # uvicorn's own handler still runs
+
+
+@pytest.mark.parametrize("text, expected", [(None, scheduler.DEADLINE_SECONDS), ("", 0.5),
+                                            ("2.5", 2.5)])
+def test_the_deadline_comes_from_the_environment(monkeypatch, text, expected):
+    if text is None:
+        monkeypatch.delenv(scheduler.DEADLINE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(scheduler.DEADLINE_ENV, text)
+    assert scheduler.deadline_seconds() == expected
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "soon"])
+def test_a_bad_deadline_in_the_environment_is_refused_by_name(monkeypatch, text):
+    monkeypatch.setenv(scheduler.DEADLINE_ENV, text)
+    with pytest.raises(ValueError, match="TOPONIMO_DEADLINE_SECONDS must be a positive number"):
+        scheduler.deadline_seconds()
