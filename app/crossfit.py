@@ -47,8 +47,10 @@ def _train_member(cfg: TrainConfig, data: Path, index: int, out: Path, quiet: bo
     """Train member ``index`` (in a worker process) unless it already finished."""
     from threadpoolctl import threadpool_limits
 
-    if out.exists() and checkpoint.load(out).metadata["metrics"].get(FINISHED):
-        return checkpoint.load(out).metadata["metrics"]
+    if out.exists():
+        metrics = checkpoint.load(out).metadata["metrics"]
+        if metrics.get(FINISHED):
+            return metrics
     corpus, folds = folds_of(cfg, data)
     vocab = Vocabulary.from_names(corpus.names)
     trainer = Trainer(replace(cfg, seed=cfg.seed + index), data, out, quiet=quiet,
