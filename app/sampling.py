@@ -377,8 +377,10 @@ def sample_steps(model, n: int, rng: np.random.Generator, temperature: float = 0
         result.draws += count
         for name, score, c in zip(names, nll, np.zeros(count, int) if cond is None else cond,
                                   strict=True):
-            # unfinished, empty, space-padded, or impossible under the model (a forced prefix)
-            if name is None or not name or name != name.strip() or not math.isfinite(score):
+            # unfinished, empty, space-padded or with a run of spaces (no real name has one, and
+            # a page shows it as one), or impossible under the model (a forced prefix)
+            if (name is None or not name or name != name.strip() or "  " in name
+                    or not math.isfinite(score)):
                 continue
             key = fold(name)
             if (key in seen or (novel and key in gazetteer.key_set)

@@ -187,6 +187,12 @@ def test_names_are_never_repeated_even_by_case_or_accents():
     assert sorted(keys) == ["xochi", "zapa"]
 
 
+def test_names_with_a_run_of_spaces_are_dropped():
+    model = ListModel(["San  Juan", "San Juan", " Tepic", "Tepic "])
+    result = sample_names(model, 4, np.random.default_rng(0), temperature=1.0, novel=False)
+    assert [s.name for s in result.names] == ["San Juan"] and result.draws > 4
+
+
 def test_max_length_drops_long_names_instead_of_cutting():
     model = ListModel(["Abcdefghij", "Abc"])
     result = sample_names(model, 2, np.random.default_rng(0), max_length=5, temperature=1.0)
