@@ -18,10 +18,10 @@ from markupsafe import Markup
 
 from app.charts import Series, line_chart
 from app.gazetteer import load_gazetteer
+from app.lm import model_order
 from app.mapa import CREDIT, mapa_svg
 from app.pages import templates
 from app.registry import Registry
-from app.report import model_order
 from app.sampling import SamplingError
 from app.schemas import SCORE_NAME_MAX
 from app.service import on_compute_thread, score_name

@@ -23,9 +23,9 @@ import numpy as np
 
 from app import checkpoint
 from app.corpus import Vocabulary, data_sha256, length_bucketed_batches, read_corpus
+from app.ensemble import EnsembleLM
 from app.folds import describe, kfold
 from app.lm import load_model
-from app.mixture import EnsembleLM
 from app.train_config import TrainConfig
 from app.trainer import EVAL_BATCH, Trainer, evaluate_nll
 

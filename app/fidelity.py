@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="sampling temperature (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the JSON instead of a table")
     args = parser.parse_args(argv)
-    from app.report import MODELS_DIR, load_models
+    from app.lm import MODELS_DIR, load_models
     models = load_models(args.models or MODELS_DIR)
     report = fidelity_report(models, per_state=args.per_state, temperature=args.temperature)
     print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else markdown(report))

@@ -4,9 +4,8 @@
 
 P(c | history) = w * P_lstm(c | history) + (1 - w) * P_ngram(c | history). The weight maximises
 the likelihood of the validation names (EM on the per-token probabilities, a concave problem);
-the checkpoint is written only if the mixture beats both components there. It is
-self-contained: each component's arrays are stored under a prefix (``c0/``, ``c1/``) with its
-own metadata, so loading rebuilds the components with their own classes.
+the checkpoint is written only if the mixture beats both components there. The model class
+itself, ``MixtureLM``, lives in ``app.ensemble``.
 """
 
 from __future__ import annotations
@@ -18,119 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from app import checkpoint, stacked
+from app import checkpoint
 from app.checkpoint import CheckpointError
-from app.corpus import DEFAULT_NAMES, Batch, DataError, data_sha256, read_corpus, split_names
+from app.corpus import DEFAULT_NAMES, DataError, data_sha256, read_corpus, split_names
+from app.ensemble import MixtureLM
+from app.folds import describe, kfold
+from app.lm import load_model, names_nll
+from app.markov import MarkovLM
+from app.promote import recorded_nll, replace_if_better, run_path
 from app.train_config import FlagError, check_writable
-
-
-def _model_classes() -> dict[str, type]:
-    # app.lm registers this class, so the registry is looked up when needed, not at import
-    from app.lm import MODEL_CLASSES
-    return MODEL_CLASSES
-
-
-class MixtureLM:
-    """A weighted mixture of models sharing one vocabulary; same interface as NeuralLM.
-
-    A component that is itself a mixture (an ensemble) is flattened into its members. Members
-    of one architecture are stepped as one batched computation (``app.stacked``), so sampling
-    M such members costs far less than M models one after the other.
-    """
-
-    kind = "mezcla"
-
-    def __init__(self, components: list, weights, metadata: dict | None = None):
-        weights = np.asarray(weights, dtype=np.float64)
-        if len(weights) != len(components) or not np.isclose(weights.sum(), 1.0):
-            raise ValueError(f"need one weight per component, summing to 1: {weights}")
-        flat, flat_weights = [], []
-        for c, w in zip(components, weights, strict=True):
-            inner = c.components if isinstance(c, MixtureLM) else [c]
-            flat += inner
-            flat_weights += list(w * (c.weights if isinstance(c, MixtureLM) else np.ones(1)))
-        self.components, self.weights = flat, np.array(flat_weights)
-        self.vocab = flat[0].vocab
-        if any(c.vocab.chars != self.vocab.chars for c in flat):
-            raise ValueError("mixture components must share one vocabulary")
-        self.metadata = metadata or {}
-        # a state-conditioned component makes the mixture conditioned (the others ignore it)
-        self.conditions: list[str] = next((c.conditions for c in flat if c.conditions), [])
-        self._log_w = np.log(np.maximum(self.weights, 1e-300))
-        self._groups = stacked.group(flat)
-        order = stacked.member_order(flat, self._groups)
-        self._log_w_grouped = self._log_w[order].astype(np.float32)[:, None, None]   # (M, 1, 1)
-
-    @property
-    def n_params(self) -> int:
-        return int(sum(c.n_params for c in self.components)) + len(self.weights)
-
-    def initial_state(self, n: int, cond: np.ndarray | None = None):
-        return tuple(g.initial_state(n, cond) for g in self._groups)
-
-    def next_logits(self, ids: np.ndarray, state):
-        """log P of the next token under the mixture (usable as logits)."""
-        outputs = [g.next_log_probs(ids, s) for g, s in zip(self._groups, state, strict=True)]
-        logp = np.concatenate([lp for lp, _ in outputs]) + self._log_w_grouped   # (M, B, V)
-        return np.logaddexp.reduce(logp, axis=0), tuple(s for _, s in outputs)
-
-    def select(self, state, keep: np.ndarray):
-        return tuple(g.select(s, keep) for g, s in zip(self._groups, state, strict=True))
-
-    def token_nll(self, batch: Batch) -> np.ndarray:
-        """(T, B) NLL in nats of every target in a batch (0 on padding)."""
-        nll = np.stack([c.token_nll(batch).astype(np.float64) for c in self.components])
-        return -np.logaddexp.reduce(self._log_w[:, None, None] - nll, axis=0) * batch.mask
-
-    def checkpoint(self, metadata: dict, optimizer_state=None) -> checkpoint.Checkpoint:
-        arrays, parts = {}, []
-        for i, c in enumerate(self.components):
-            ckpt = c.checkpoint(c.metadata)
-            arrays.update({f"c{i}/{k}": v for k, v in ckpt.arrays.items()})
-            parts.append({**ckpt.metadata, "kind": c.kind})
-        meta = {**metadata, "weights": self.weights.tolist(), "components": parts,
-                "vocab": self.vocab.chars[1:]}
-        return checkpoint.Checkpoint(kind=self.kind, arrays=arrays, metadata=meta)
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: checkpoint.Checkpoint) -> MixtureLM:
-        classes, components = _model_classes(), []
-        for i, meta in enumerate(ckpt.metadata["components"]):
-            prefix = f"c{i}/"
-            arrays = {k[len(prefix):]: v for k, v in ckpt.arrays.items() if k.startswith(prefix)}
-            part = checkpoint.Checkpoint(kind=meta["kind"], arrays=arrays, metadata=meta)
-            components.append(classes[meta["kind"]].from_checkpoint(part))
-        return cls(components, ckpt.metadata["weights"], ckpt.metadata)
-
-    @staticmethod
-    def expected_shapes(metadata: dict) -> dict[str, tuple[int, ...]]:
-        classes, shapes = _model_classes(), {}
-        for i, meta in enumerate(metadata["components"]):
-            if meta["kind"] not in classes or meta["kind"] in MIXTURE_KINDS:
-                raise ValueError(f"component {i} has unsupported kind {meta['kind']!r}")
-            shapes.update({f"c{i}/{k}": s
-                           for k, s in classes[meta["kind"]].expected_shapes(meta).items()})
-        return shapes
-
-
-class EnsembleLM(MixtureLM):
-    """The plain average of several models' next-character distributions (uniform weights by
-    default): members trained on different parts of the names err in different places."""
-
-    kind = "ensemble"
-
-    def __init__(self, components: list, weights=None, metadata: dict | None = None):
-        n = len(components)
-        super().__init__(components, [1.0 / n] * n if weights is None else weights, metadata)
-
-    @property
-    def family(self) -> str:
-        """The members' kind when they share one (an ensemble of LSTMs is an lstm), else ours."""
-        kinds = {c.kind for c in self.components}
-        return kinds.pop() if len(kinds) == 1 else self.kind
-
-
-MIXTURE_KINDS = (MixtureLM.kind, EnsembleLM.kind)   # flattened, never stored as components
 
 
 def fit_weights(probs: np.ndarray, iterations: int = 500, tol: float = 1e-10) -> np.ndarray:
@@ -152,7 +47,6 @@ def build(neural, ngram, data: Path = DEFAULT_NAMES, log=print) -> tuple[Mixture
     Returns the mixture and a summary {component and mixture validation NLL, weight, curve}.
     Raises DataError when the components were not trained on the same data and split.
     """
-    from app.lm import names_nll
 
     started = time.perf_counter()
     corpus = read_corpus(data)
@@ -216,9 +110,6 @@ def out_of_fold_nll(ensemble, ngram, corpus, cfg: dict) -> tuple[np.ndarray, lis
     component trained on. It is a conservative estimate: the served ensemble averages every
     member and the served n-gram counts every name, both stronger than one fold's.
     """
-    from app.folds import describe, kfold
-    from app.lm import names_nll
-    from app.markov import MarkovLM
 
     members = ensemble.components
     splits = kfold(corpus.names, cfg["members"], cfg["seed"], corpus.states)
@@ -238,13 +129,10 @@ def out_of_fold_nll(ensemble, ngram, corpus, cfg: dict) -> tuple[np.ndarray, lis
 
 def _mean_nll(model, names: list[str]) -> float:
     """NLL per token (nats) of ``model`` on ``names``, as build() scores the components."""
-    from app.lm import names_nll
     return float(np.concatenate(names_nll(model, names)).mean())
 
 
 def main(argv: list[str] | None = None) -> int:
-    from app.lm import load_model
-    from app.promote import recorded_nll, replace_if_better, run_path
 
     parser = argparse.ArgumentParser(prog="python -m app.mixture", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -282,7 +170,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # run main from app.mixture, not from this __main__ copy of the module: its classes are the
-    # ones app.lm loads checkpoints with, so an ensemble is recognised (and flattened) as one
-    from app.mixture import main as canonical_main
-    sys.exit(canonical_main())
+    sys.exit(main())

@@ -22,9 +22,9 @@ from markupsafe import Markup
 from app.credibility import credibility, cutoffs
 from app.formulario import consulta, form_values, query_values, revisar
 from app.gazetteer import load_gazetteer
+from app.lm import model_order
 from app.mapa import CREDIT, mapa_svg
 from app.registry import Registry
-from app.report import model_order
 from app.sampling import MAX_LENGTH_LIMIT, TEMPERATURE_MAX
 from app.schemas import N_MAX, SEED_MAX, TOP_K_MAX, NamesResponse
 from app.service import generate_names

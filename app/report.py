@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from app.checkpoint import CheckpointError, atomic_write
+from app.checkpoint import atomic_write
 from app.corpus import (
     DATA_DIR,
     DEFAULT_NAMES,
@@ -32,15 +32,13 @@ from app.corpus import (
 )
 from app.fidelity import fidelity_report
 from app.fidelity import markdown as fidelity_markdown
-from app.lm import load_model
+from app.lm import MODELS_DIR, load_models
 from app.sampling import MAX_LENGTH_DEFAULT, draw, draw_conditions
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 TEMPERATURES = (0.5, 0.8, 1.0, 1.2)
 SAMPLES = 2000
 EXAMPLES = 20
 CHUNK = 250                       # samples per draw() call: one progress-bar tick
-MODEL_ORDER = ("rnn", "lstm", "markov", "mezcla")  # the table reads from simplest to strongest
 
 
 def words(name: str) -> int:
@@ -122,22 +120,6 @@ def sample_model(model, n: int, temperature: float, rng: np.random.Generator,
         if bar is not None:
             bar.update(count)
     return out
-
-
-def model_order(name: str) -> tuple:
-    """Sort key: rnn, lstm, markov, mezcla, then any other model by name."""
-    return (MODEL_ORDER.index(name) if name in MODEL_ORDER else len(MODEL_ORDER), name)
-
-
-def load_models(models_dir: Path, log=print) -> dict:
-    """Every loadable ``*.npz`` in the folder by file stem; unloadable ones are reported."""
-    models = {}
-    for path in sorted(models_dir.glob("*.npz"), key=lambda p: model_order(p.stem)):
-        try:
-            models[path.stem] = load_model(path)
-        except CheckpointError as exc:
-            log(f"skipped: {exc}")
-    return models
 
 
 def build_report(models: dict, real_names: Sequence[str], samples: int = SAMPLES,

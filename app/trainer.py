@@ -31,8 +31,9 @@ from app.corpus import (
     read_corpus,
     split_names,
 )
-from app.lm import NeuralLM, load_checkpoint, load_model
+from app.lm import load_checkpoint, load_model
 from app.network import ModelConfig
+from app.neural import NeuralLM
 from app.optim import OPTIMIZERS, WeightAverage, clip_global_norm
 from app.recurrent import Workspace
 from app.train_config import TrainConfig

@@ -7,8 +7,8 @@ import pytest
 
 from app import checkpoint, network, train
 from app.corpus import DEFAULT_NAMES, Vocabulary, read_names
-from app.lm import NeuralLM
 from app.network import ModelConfig
+from app.neural import NeuralLM
 
 TINY_NAMES = ["Abalá", "Acala", "Ahome", "Álamos", "Bacum", "Bavispe", "Colima", "Durango",
               "Etchojoa", "Guaymas", "Huépac", "Ixtlán", "Jalpa", "Mexicali", "Navojoa",

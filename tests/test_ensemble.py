@@ -7,9 +7,9 @@ import pytest
 
 from app import checkpoint, stacked
 from app.corpus import make_batch
+from app.ensemble import EnsembleLM, MixtureLM
 from app.lm import load_model
 from app.markov import MarkovLM
-from app.mixture import EnsembleLM, MixtureLM
 from app.network import log_softmax
 from app.sampling import sample_names
 from tests.conftest import TINY_NAMES, make_tiny_model, make_tiny_state_model

@@ -7,9 +7,10 @@ import pytest
 
 from app import checkpoint, mixture
 from app.corpus import data_sha256, make_batch
+from app.ensemble import MixtureLM
 from app.lm import load_model
 from app.markov import MarkovLM
-from app.mixture import MixtureLM, fit_weights
+from app.mixture import fit_weights
 from tests.conftest import TINY_NAMES, make_tiny_model
 
 

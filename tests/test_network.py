@@ -6,8 +6,8 @@ from conftest import TINY_NAMES
 
 from app import network
 from app.corpus import Vocabulary, make_batch
-from app.lm import NeuralLM
 from app.network import ModelConfig
+from app.neural import NeuralLM
 
 
 @pytest.mark.parametrize("kind, layers, embed, conditions", [

@@ -11,8 +11,9 @@ from app import network
 from app.corpus import Vocabulary, fold
 from app.deadline import Deadline
 from app.gazetteer import load_gazetteer
-from app.lm import NeuralLM, names_nll
+from app.lm import names_nll
 from app.network import ModelConfig
+from app.neural import NeuralLM
 from app.sampling import (
     DRAWS_PER_NAME,
     MIN_DRAWS,
