@@ -10,7 +10,7 @@ import argparse
 import uvicorn
 
 # seconds uvicorn waits for open requests after SIGTERM before cancelling them; draining
-# (app.scheduler) usually ends them well before, and Docker and Kubernetes kill at 10 s
+# (app.web.scheduler) usually ends them well before, and Docker and Kubernetes kill at 10 s
 GRACEFUL_SHUTDOWN_SECONDS = 3
 
 

@@ -8,7 +8,7 @@ Every model is judged the way a user meets it: for each fold, its recipe (``pyth
 with the defaults and ``--train-flags``, or ``python -m app.mixture`` on that fold's lstm and
 markov) runs on the other folds' names only, and the fold's names, which it never saw, are scored:
 NLL per character, end tokens included, over all the fold's tokens. The same folds
-(``app.folds``, stratified by state for a CSV) serve every model, so differences between models
+(``app.data.folds``, stratified by state for a CSV) serve every model, so differences between models
 are paired. Each fold's files stay in ``runs/cv/<label>/fold<i>/`` (its names, models and logs), so
 an interrupted run resumes where it stopped, and the summary is written to
 ``runs/cv/<label>/results.json`` (with ``--publish``, also to ``models/cv.json``, the table the
@@ -30,13 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from app.checkpoint import CheckpointError, atomic_write
-from app.corpus import DEFAULT_NAMES, Corpus, DataError, read_corpus
-from app.folds import kfold
-from app.lm import load_model, names_nll
+from app.data.corpus import DEFAULT_NAMES, Corpus, DataError, read_corpus
+from app.data.folds import kfold
+from app.lm.base import load_model, names_nll
+from app.lm.checkpoint import CheckpointError, atomic_write
+from app.paths import MODELS_DIR, RUNS_DIR
 
-RUNS_DIR = Path(__file__).resolve().parent.parent / "runs" / "cv"
-PUBLISHED = Path(__file__).resolve().parent.parent / "models" / "cv.json"
+CV_DIR = RUNS_DIR / "cv"
+PUBLISHED = MODELS_DIR / "cv.json"
 NEURAL = ("lstm", "rnn", "lstm_estado", "rnn_estado")
 RECIPES = (*NEURAL, "markov", "mezcla")
 
@@ -128,7 +129,7 @@ def summarise(per_fold: list[dict]) -> dict:
 
 
 def run(models: list[str], data: Path, k: int, seed: int, label: str, train_flags: list[str],
-        jobs: int, runs_dir: Path = RUNS_DIR, log=print) -> dict:
+        jobs: int, runs_dir: Path = CV_DIR, log=print) -> dict:
     """Cross-validate every recipe in ``models`` on the same k folds; returns the summary."""
     corpus = read_corpus(data)
     csv_input = corpus.states is not None

@@ -15,9 +15,9 @@ import math
 import sys
 from pathlib import Path
 
-from app.checkpoint import CheckpointError
-from app.corpus import DataError, read_corpus
-from app.lm import load_model, names_nll
+from app.data.corpus import DataError, read_corpus
+from app.lm.base import load_model, names_nll
+from app.lm.checkpoint import CheckpointError
 
 
 def evaluate_names(model, names: list[str]) -> dict:
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                              "temperatures); writes models/report.json and prints Markdown")
     args = parser.parse_args(argv)
     if args.report:
-        from app import report  # samples through the service's sampler: only loaded when asked
+        from app.eval import report  # samples through the service's sampler: only loaded when asked
         report.run()
         return 0
     if args.model is None or args.names is None:

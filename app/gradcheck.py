@@ -16,9 +16,9 @@ import sys
 
 import numpy as np
 
-from app import network
-from app.corpus import Batch, make_batch
-from app.network import ModelConfig
+from app.data.corpus import Batch, make_batch
+from app.nn import network
+from app.nn.network import ModelConfig
 
 TOLERANCE = 1e-6
 NEGLIGIBLE = 1e-10  # entries where both gradients are below this carry no signal

@@ -2,7 +2,7 @@
 
     uvicorn app.main:app          # or: python -m app
 
-Models come from ``models/`` or from $TOPONIMO_MODELS_DIR (see ``app.registry``).
+Models come from ``models/`` or from $TOPONIMO_MODELS_DIR (see ``app.web.registry``).
 """
 
 from __future__ import annotations
@@ -23,21 +23,22 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from threadpoolctl import threadpool_limits
 
-from app import api, compare, nombre, pages
-from app.gazetteer import load_gazetteer
-from app.middleware import (
+from app.data.gazetteer import load_gazetteer
+from app.generation.sampling import SamplingError
+from app.paths import STATIC_DIR
+from app.web import api
+from app.web.middleware import (
     HeadAsGet,
     SecurityHeaders,
     ShedLoad,
     busy_response,
     csp_allowing_inline_scripts,
 )
-from app.registry import UnknownModel, load_registry, models_dir
-from app.sampling import SamplingError
-from app.scheduler import ClientGone, Overloaded, Scheduler, deadline_seconds
-from app.schemas import ALLOWED
+from app.web.pages import compare, home, nombre
+from app.web.registry import UnknownModel, load_registry, models_dir
+from app.web.scheduler import ClientGone, Overloaded, Scheduler, deadline_seconds
+from app.web.schemas import ALLOWED
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 GZIP_MIN_BYTES = 1000   # smaller answers gain little from compression
 SWAGGER_UI = "/swagger-ui"   # Swagger UI's JS and CSS, served from the fastapi-swagger package
 
@@ -161,7 +162,7 @@ def create_app(models_folder: Path | None = None) -> FastAPI:
         return page
 
     app.include_router(api.router)
-    app.include_router(pages.router)
+    app.include_router(home.router)
     app.include_router(compare.router)
     app.include_router(nombre.router)
     document_default_model(app)

@@ -5,7 +5,7 @@
 P(c | history) = w * P_lstm(c | history) + (1 - w) * P_ngram(c | history). The weight maximises
 the likelihood of the validation names (EM on the per-token probabilities, a concave problem);
 the checkpoint is written only if the mixture beats both components there. The model class
-itself, ``MixtureLM``, lives in ``app.ensemble``.
+itself, ``MixtureLM``, lives in ``app.lm.ensemble``.
 """
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from app import checkpoint
-from app.checkpoint import CheckpointError
-from app.corpus import DEFAULT_NAMES, DataError, data_sha256, read_corpus, split_names
-from app.ensemble import MixtureLM
-from app.folds import describe, kfold
-from app.lm import load_model, names_nll
-from app.markov import MarkovLM
-from app.promote import recorded_nll, replace_if_better, run_path
-from app.train_config import FlagError, check_writable
+from app.data.corpus import DEFAULT_NAMES, DataError, data_sha256, read_corpus, split_names
+from app.data.folds import describe, kfold
+from app.lm import checkpoint
+from app.lm.base import load_model, names_nll
+from app.lm.checkpoint import CheckpointError
+from app.lm.ensemble import MixtureLM
+from app.lm.markov import MarkovLM
+from app.paths import MODELS_DIR
+from app.training.config import FlagError, check_writable
+from app.training.promote import recorded_nll, replace_if_better, run_path
 
 
 def fit_weights(probs: np.ndarray, iterations: int = 500, tol: float = 1e-10) -> np.ndarray:
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m app.mixture", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    models = Path(__file__).resolve().parent.parent / "models"
+    models = MODELS_DIR
     parser.add_argument("--neural", type=Path, default=models / "lstm.npz",
                         help="neural component (default: models/lstm.npz)")
     parser.add_argument("--ngram", type=Path, default=models / "markov.npz",

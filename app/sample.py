@@ -2,7 +2,7 @@
 
     python -m app.sample --model models/lstm.npz -n 20 --temperature 0.8 --seed 1
 
-Uses the same sampling function as the web service (``app.sampling.sample_names``).
+Uses the same sampling function as the web service (``app.generation.sampling.sample_names``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.checkpoint import CheckpointError
-from app.deadline import Deadline
-from app.lm import load_model
-from app.sampling import (
+from app.generation.deadline import Deadline
+from app.generation.sampling import (
     MAX_LENGTH_DEFAULT,
     MAX_LENGTH_LIMIT,
     TEMPERATURE_MAX,
@@ -24,6 +22,8 @@ from app.sampling import (
     resolve_estado,
     sample_names,
 )
+from app.lm.base import load_model
+from app.lm.checkpoint import CheckpointError
 
 MAX_NAMES = 10_000
 DEADLINE_DEFAULT = 10.0   # seconds of compute; a low temperature can make most draws repeats

@@ -15,8 +15,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from app.train_config import (
-    MODELS_DIR,
+from app.paths import MODELS_DIR
+from app.training.config import (
     FlagError,
     build_parser,
     check_jobs,
@@ -35,8 +35,9 @@ def _default_out(args: argparse.Namespace) -> Path:
 
 def _run(args: argparse.Namespace) -> int:
     # numpy and the models load here, not at import: Ctrl-C while they load is caught in main
-    from app import checkpoint, promote
-    from app.corpus import DEFAULT_NAMES, DEFAULT_STATES_CSV, DataError
+    from app.data.corpus import DEFAULT_NAMES, DEFAULT_STATES_CSV, DataError
+    from app.lm import checkpoint
+    from app.training import promote
 
     out = _default_out(args)
     run = promote.run_path(out)
@@ -52,7 +53,7 @@ def _run(args: argparse.Namespace) -> int:
         data = args.data or (DEFAULT_STATES_CSV if cfg.condition != "none" else DEFAULT_NAMES)
         if cfg.members > 1:
             return _train_ensemble(args, cfg, data, out, run, jobs, resume=source is not None)
-        from app.trainer import Trainer, nll_scorer
+        from app.training.trainer import Trainer, nll_scorer
         trainer = Trainer(cfg, data, run, resume_from=source, quiet=args.quiet)
     except (FlagError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -88,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _resume_source(run: Path, out: Path) -> Path:
     """What --resume continues: the unfinished run, else an ensemble's first member, else out."""
-    from app.crossfit import member_paths
+    from app.training.crossfit import member_paths
 
     first_member = member_paths(run, 1)[0]
     return next(path for path in (run, first_member, out) if path.exists() or path == out)
@@ -97,7 +98,7 @@ def _resume_source(run: Path, out: Path) -> Path:
 def _resumed_config(source: Path) -> dict:
     """The configuration the run to resume was started with (runs from before ensembles were
     one model each)."""
-    from app.checkpoint import CheckpointError, load
+    from app.lm.checkpoint import CheckpointError, load
 
     try:
         return {"members": 1, **(load(source).metadata.get("train_config") or {})}
@@ -107,9 +108,9 @@ def _resumed_config(source: Path) -> dict:
 
 def _train_ensemble(args: argparse.Namespace, cfg, data: Path, out: Path, run: Path, jobs: int,
                     resume: bool) -> int:
-    """A cross-fitted ensemble (``app.crossfit``), promoted by its out-of-fold NLL."""
-    from app import crossfit, promote
-    from app.corpus import DataError
+    """A cross-fitted ensemble (``app.training.crossfit``), promoted by its out-of-fold NLL."""
+    from app.data.corpus import DataError
+    from app.training import crossfit, promote
 
     folder = crossfit.member_paths(run, 1)[0].parent
     print("configuration:", ", ".join(f"{k}={v}" for k, v in asdict(cfg).items()))
@@ -131,7 +132,7 @@ def _train_ensemble(args: argparse.Namespace, cfg, data: Path, out: Path, run: P
 
 def _saved_state(run: Path, out: Path) -> str:
     """What an interrupted run left, read from the run file itself (a save may have been cut)."""
-    from app.checkpoint import CheckpointError, load
+    from app.lm.checkpoint import CheckpointError, load
 
     try:
         metrics = load(run).metadata["metrics"]
@@ -143,12 +144,12 @@ def _saved_state(run: Path, out: Path) -> str:
 
 def _train_markov(args: argparse.Namespace, out: Path, run: Path) -> int:
     """The n-gram model: counted, not trained by gradient, so one short pass and no resume."""
-    from app import markov, promote
-    from app.corpus import DEFAULT_NAMES
-    cfg = markov.config_from_flags(args)
+    from app.data.corpus import DEFAULT_NAMES
+    from app.training import markov_fit, promote
+    cfg = markov_fit.config_from_flags(args)
     print("configuration:", ", ".join(f"{k}={v}" for k, v in asdict(cfg).items()))
     try:
-        markov.train(cfg, args.data or DEFAULT_NAMES, run)
+        markov_fit.train(cfg, args.data or DEFAULT_NAMES, run)
         outcome = promote.replace_if_better(run, out, promote.recorded_nll, force=args.force)
     except KeyboardInterrupt:
         print(f"\ninterrupted: {out} unchanged", file=sys.stderr)

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.registry import MODELS_DIR_ENV  # noqa: E402
+from app.web.registry import MODELS_DIR_ENV  # noqa: E402
 from benchmarks.load import free_port  # noqa: E402
 
 HEAVY_ABANDONED = "/api/names?model=mezcla&n=100&temperature=0.01"

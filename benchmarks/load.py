@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.registry import DEFAULT_MODEL, MODELS_DIR_ENV  # noqa: E402
+from app.web.registry import DEFAULT_MODEL, MODELS_DIR_ENV  # noqa: E402
 from benchmarks.sampling_speed import median_ms  # noqa: E402
 
 ENDPOINTS = ["/api/names?n=10", "/healthz"]
@@ -138,7 +138,7 @@ def main() -> None:
 
     from threadpoolctl import threadpool_limits
 
-    from app.lm import load_model
+    from app.lm.base import load_model
 
     threadpool_limits(limits=1, user_api="blas")
     model = load_model(args.models / f"{DEFAULT_MODEL}.npz")

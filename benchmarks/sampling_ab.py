@@ -22,16 +22,16 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from app import sampling
-from app.gazetteer import load_gazetteer
-from app.lm import load_model
+from app.data.gazetteer import load_gazetteer
+from app.generation import sampling
+from app.lm.base import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_sampler(ref: str):
-    """``app/sampling.py`` as it is at ``ref``, imported under another module name."""
-    source = subprocess.run(["git", "show", f"{ref}:app/sampling.py"], cwd=ROOT, check=True,
+    """``app/generation/sampling.py`` as it is at ``ref``, imported under another module name."""
+    source = subprocess.run(["git", "show", f"{ref}:app/generation/sampling.py"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout
     path = Path(tempfile.mkdtemp()) / "sampling_ref.py"
     path.write_text(source, "utf-8")

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from app.gazetteer import load_gazetteer
-from app.lm import load_model
-from app.sampling import sample_names
+from app.data.gazetteer import load_gazetteer
+from app.generation.sampling import sample_names
+from app.lm.base import load_model
 
 TARGETS_MS = {10: 5.0, 1000: 200.0}
 

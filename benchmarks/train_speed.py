@@ -40,12 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere: make `app` importable
     sys.path.insert(0, str(ROOT))
 
-from app import network  # noqa: E402
-from app.corpus import DEFAULT_NAMES, length_bucketed_batches  # noqa: E402
-from app.optim import clip_global_norm  # noqa: E402
-from app.recurrent import Workspace  # noqa: E402
+from app.data.corpus import DEFAULT_NAMES, length_bucketed_batches  # noqa: E402
+from app.nn import network  # noqa: E402
+from app.nn.optim import clip_global_norm  # noqa: E402
+from app.nn.recurrent import Workspace  # noqa: E402
 from app.train import build_parser, resolve_config  # noqa: E402
-from app.trainer import Trainer  # noqa: E402
+from app.training.trainer import Trainer  # noqa: E402
 
 KINDS = ("lstm", "rnn")
 WARMUP_BATCHES = 5
@@ -128,7 +128,7 @@ class TorchRun:
         torch.manual_seed(0)
         V, H, E = config.vocab_size, config.hidden, config.embed
         self.embed = nn.Embedding(V, E) if E else None
-        cell = nn.LSTM if config.kind == "lstm" else nn.RNN  # nn.RNN is tanh, like app.rnn
+        cell = nn.LSTM if config.kind == "lstm" else nn.RNN  # nn.RNN is tanh, like app.nn.rnn
         # numpy drops out each layer's input (when embedded) and output; nn.LSTM's own dropout
         # covers the outputs between layers, the Dropout module the rest
         self.rnn = cell(E or V, H, num_layers=config.layers,
@@ -138,7 +138,7 @@ class TorchRun:
         self.vocab_size, self.one_hot = V, not E
         modules = [m for m in (self.embed, self.rnn, self.out) if m is not None]
         self.params = params = [p for m in modules for p in m.parameters()]
-        # decoupled decay on matrices only, like app.optim.Adam
+        # decoupled decay on matrices only, like app.nn.optim.Adam
         groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": self.cfg.weight_decay},
                   {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
         self.optimizer = torch.optim.AdamW(groups, lr=self.cfg.lr)
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     elif not args.no_torch:
         print(f"PyTorch is not installed: numpy figures only. To compare: {TORCH_HINT}")
     print("numpy's training step runs its matmuls on one BLAS thread whatever the limit "
-          "(app.recurrent.one_blas_thread); the limit still applies to the rest")
+          "(app.nn.recurrent.one_blas_thread); the limit still applies to the rest")
     print(f"one training step = forward + backward + clip + Adam + weight average, float32; "
           f"{args.rounds} rounds of one whole epoch per engine, engines taking turns batch by batch\n")
     for kind in args.models:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 import pytest
 
-from app import checkpoint, network, train
-from app.corpus import DEFAULT_NAMES, Vocabulary, read_names
-from app.network import ModelConfig
-from app.neural import NeuralLM
+from app import train
+from app.data.corpus import DEFAULT_NAMES, Vocabulary, read_names
+from app.lm import checkpoint
+from app.lm.neural import NeuralLM
+from app.nn import network
+from app.nn.network import ModelConfig
 
 TINY_NAMES = ["Abalá", "Acala", "Ahome", "Álamos", "Bacum", "Bavispe", "Colima", "Durango",
               "Etchojoa", "Guaymas", "Huépac", "Ixtlán", "Jalpa", "Mexicali", "Navojoa",
@@ -19,6 +23,13 @@ TINY_NAMES = ["Abalá", "Acala", "Ahome", "Álamos", "Bacum", "Bavispe", "Colima
 # trains ensembles)
 TINY_TRAIN_FLAGS = ["--hidden", "12", "--embed", "6", "--batch-size", "16", "--quiet",
                     "--members", "1"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now, for a test server."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import json
 
 from app import cv
-from app.corpus import DEFAULT_NAMES, read_names
+from app.data.corpus import DEFAULT_NAMES, read_names
 
 
 def test_markov_recipe_is_scored_on_names_it_never_saw(tmp_path):

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from app import gradcheck, network
-from app.corpus import make_batch
+from app import gradcheck
+from app.data.corpus import make_batch
 from app.gradcheck import TOLERANCE, relative_errors, small_problem
+from app.nn import network
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm"])

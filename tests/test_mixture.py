@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app import checkpoint, mixture
-from app.corpus import data_sha256, make_batch
-from app.ensemble import MixtureLM
-from app.lm import load_model
-from app.markov import MarkovLM
+from app import mixture
+from app.data.corpus import data_sha256, make_batch
+from app.lm import checkpoint
+from app.lm.base import load_model
+from app.lm.ensemble import MixtureLM
+from app.lm.markov import MarkovLM
 from app.mixture import fit_weights
 from tests.conftest import TINY_NAMES, make_tiny_model
 

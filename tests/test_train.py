@@ -5,9 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from app import checkpoint, evaluate, network, train, trainer
-from app.corpus import DEFAULT_NAMES, read_names
-from app.lm import load_checkpoint, load_model
+from app import evaluate, train
+from app.data.corpus import DEFAULT_NAMES, read_names
+from app.lm import checkpoint
+from app.lm.base import load_checkpoint, load_model
+from app.nn import network
+from app.training import trainer
 from tests.conftest import TINY_TRAIN_FLAGS as TINY
 from tests.conftest import make_tiny_model
 from tests.conftest import train_tiny as _train
@@ -205,6 +208,7 @@ def test_evaluate_with_no_name_in_the_vocabulary_is_an_error(tmp_path, capsys):
 
 
 def test_the_light_cli_lists_the_kinds_and_optimisers_the_code_has():
-    from app import optim, train_config
+    from app.nn import optim
+    from app.training import config as train_config
     assert set(train_config.NEURAL_KINDS) == set(network.CELLS)
     assert set(train_config.OPTIMIZER_NAMES) == set(optim.OPTIMIZERS)

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import checkpoint, mixture, promote, train, trainer
-from app.lm import load_model
+from app import mixture, train
+from app.lm import checkpoint
+from app.lm.base import load_model
+from app.training import promote, trainer
 from tests.conftest import TINY_TRAIN_FLAGS as TINY
 from tests.conftest import train_tiny as _train
 

@@ -1,0 +1,1 @@
+"""Measuring models: the comparison report and the fidelity judge of state names."""

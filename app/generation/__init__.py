@@ -1,0 +1,1 @@
+"""Drawing names from a language model: temperature, top-k, prefixes, filters, novelty, under a compute deadline."""

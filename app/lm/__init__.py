@@ -1,0 +1,1 @@
+"""Language models as the product sees them: neural, n-gram, ensembles and mixtures, their checkpoints and loading."""

@@ -1,0 +1,151 @@
+"""JSON routes: /api/names, /api/models, /api/score, /api/estados, and the /healthz and /readyz probes.
+
+Compute routes never block the event loop: sampling runs on it in short slices, taking turns
+through ``app.web.scheduler`` (bounded queue: 503 beyond it), scoring on one compute thread
+(``service.on_compute_thread``).
+Bad input is answered by the handlers in ``app.main`` (422 naming the field and range, 404
+listing the loaded models), so a route only states its parameters and calls ``app.web.service``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from app.web.export import MEDIA_TYPES, download, wanted_format
+from app.web.registry import Registry
+from app.web.scheduler import Scheduler
+from app.web.schemas import (
+    ALLOWED,
+    MODEL_DESCRIPTION,
+    MODEL_NAME_MAX,
+    SCORE_NAME_MAX,
+    EstadosResponse,
+    Failure,
+    Health,
+    ModelsResponse,
+    NamesQuery,
+    NamesResponse,
+    Readiness,
+    ScoreResponse,
+)
+from app.web.service import (
+    generate_names,
+    list_estados,
+    model_info,
+    on_compute_thread,
+    score_name,
+)
+
+router = APIRouter()
+
+ERRORS = {
+    404: {"description": "Unknown model; the detail lists the loaded ones."},
+    422: {"description": "Invalid parameter; each detail names the field and what is allowed."},
+}
+BUSY = {503: {"description": "The worker is saturated or shutting down: retry after the "
+                             "seconds in `Retry-After` (elsewhere, behind a balancer)."}}
+
+
+async def get_registry(request: Request) -> Registry:
+    # async: resolving it must not cost a trip through the threadpool
+    return request.app.state.registry
+
+
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+
+
+@asynccontextmanager
+async def watch_disconnect(request: Request) -> AsyncIterator[Callable[[], bool]]:
+    """A check, free to call between slices, of whether the client has hung up: a task waits
+    for the server's disconnect message meanwhile (as Starlette's streaming responses do)."""
+    async def wait() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass   # the (empty) body of a GET comes first
+
+    waiting = asyncio.create_task(wait())
+    try:
+        yield waiting.done
+    finally:
+        waiting.cancel()
+
+
+@router.get("/api/names", response_model=NamesResponse, tags=["api"], responses={
+    **ERRORS, **BUSY,
+    200: {"content": {media: {} for media in MEDIA_TYPES.values()},
+          "description": "The names as JSON, or as a CSV or text file to download."}})
+async def names(query: Annotated[NamesQuery, Query()], registry: RegistryDep, request: Request,
+                response: Response,
+                format: Annotated[Literal["json", "csv", "txt"] | None, Query(
+                    description="json (default), csv or txt (one name per line); without it "
+                                "an Accept header of text/csv or text/plain chooses.")] = None,
+                ) -> NamesResponse | Response:
+    """Invent names with a model. Random output: sent with `Cache-Control: no-store`.
+
+    Each request may compute for a limited time; past it, the answer holds the names found so
+    far with `complete: false` and `stopped: "deadline"`. A worker busy with too many requests
+    answers 503 at once, with `Retry-After`."""
+    response.headers["Cache-Control"] = "no-store"
+    async with watch_disconnect(request) as client_gone:
+        batch = await generate_names(registry, query, request.app.state.sampling_turn,
+                                     client_gone)
+    fmt = wanted_format(format, request.headers.get("accept", ""))
+    return batch if fmt == "json" else download(batch, fmt)
+
+
+@router.get("/api/models", response_model=ModelsResponse, tags=["api"])
+async def models(registry: RegistryDep) -> ModelsResponse:
+    """Every loaded model with its kind, hyperparameters, size, validation NLL and data hash."""
+    return ModelsResponse(default=registry.default,
+                          models=[model_info(s) for s in registry.models.values()])
+
+
+@router.get("/api/estados", response_model=EstadosResponse, tags=["api"])
+async def estados(registry: RegistryDep) -> EstadosResponse:
+    """The states (code, name, municipalities) that `estado` accepts, from the data, and the
+    loaded models conditioned on the state."""
+    return list_estados(registry)
+
+
+@router.get("/api/score", response_model=ScoreResponse, responses=ERRORS, tags=["api"])
+async def score(name: Annotated[str, Query(min_length=1, max_length=SCORE_NAME_MAX,
+                                           description=f"The name to score: {ALLOWED['name']}.")],
+                registry: RegistryDep,
+                model: Annotated[str | None, Query(max_length=MODEL_NAME_MAX,
+                                                   description=MODEL_DESCRIPTION)] = None
+                ) -> ScoreResponse:
+    """How likely the model finds a name, and its percentile among the real names."""
+    return await on_compute_thread(score_name, registry, model, name)
+
+
+@router.get("/healthz", response_model=Health, tags=["probes"])
+async def healthz() -> Health:
+    """Liveness: the process answers. Stays 200 while busy (restart only what is stuck)."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Readiness, tags=["probes"],
+            responses={503: {"model": Readiness, "description": "Not ready: no model loaded, "
+                                                                "saturated, or shutting down."}})
+async def readyz(registry: RegistryDep, request: Request, response: Response) -> Readiness:
+    """Readiness: send traffic here only while 200. Not ready (503) when no model could be
+    loaded, while the worker is saturated, or once it is shutting down; `reason` says which,
+    and `failures` lists the files that failed to load and why."""
+    scheduler: Scheduler = request.app.state.sampling_turn
+    reason = None
+    if not registry.models:
+        reason = "no model could be loaded (see failures)"
+    elif scheduler.draining:
+        reason = "shutting down"
+    elif scheduler.saturated:
+        reason = (f"saturated: {scheduler.busy} requests in progress ({scheduler.heavy} large), "
+                  "the most this worker takes")
+    if reason:
+        response.status_code = 503
+    return Readiness(ready=reason is None, reason=reason, models=sorted(registry.models),
+                     busy=scheduler.busy, capacity=scheduler.capacity,
+                     failures=[Failure(file=f, reason=r) for f, r in registry.failures.items()])

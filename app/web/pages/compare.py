@@ -1,0 +1,344 @@
+"""The /comparar page (Spanish) and GET /api/report: how the models compare, measured.
+
+The report (``models/report.json``, written by ``python -m app.evaluate --report``) gives the
+numbers and samples; each served checkpoint gives its training history. Charts are inline SVG
+drawn here. "Prueba un nombre" scores a name with every model through ``app.web.service``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from markupsafe import Markup
+
+from app.data.gazetteer import load_gazetteer
+from app.generation.sampling import SamplingError
+from app.lm.base import model_order
+from app.web.pages.charts import Series, line_chart
+from app.web.pages.home import templates
+from app.web.pages.mapa import CREDIT, mapa_svg
+from app.web.pages.sorpresa import cells
+from app.web.registry import Registry
+from app.web.schemas import SCORE_NAME_MAX
+from app.web.service import on_compute_thread, score_name
+
+router = APIRouter()
+
+# Okabe-Ito hues, told apart with the common colour-vision deficiencies; each has >= 3:1
+# contrast on the white chart (its orange, sky blue and yellow do not, so they are left out); a
+# state-conditioned variant is a darker shade of its family's hue
+COLORS = {"rnn": "#D55E00", "lstm": "#0072B2", "markov": "#009E73", "mezcla": "#CC79A7",
+          "rnn_estado": "#8A3D00", "lstm_estado": "#00446B"}
+SPARE_COLORS = ("#000000", "#5F584F")
+Y_SPAN = 1.0   # nats shown on the training chart above the lowest curve: the first epochs of a
+               # weight-averaged model start near 4 and would flatten every difference that matters
+# the judge's hit rate per state, in the map's five shades (lower bounds)
+FIDELITY_BOUNDS = (0.1, 0.25, 0.5, 0.75)
+
+
+def load_report(folder: Path, name: str = "report.json") -> dict | None:
+    """A JSON file of the models folder (the report, the cross-validation table), or None when
+    it has not been generated."""
+    try:
+        return json.loads((folder / name).read_text("utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def cv_rows(folder: Path) -> list[dict]:
+    """The cross-validated recipes (``python -m app.cv --publish``), best first."""
+    table = load_report(folder, "cv.json") or {}
+    return sorted(table.get("rows", []), key=lambda row: row["mean"])
+
+
+def with_cross_validation(report: dict, rows: list[dict]) -> dict:
+    """The report with each served model's held-out NLL taken from its recipe's cross-validation
+    (rows published with --served): a checkpoint's own figure is, for an ensemble, one member's
+    on the fold it did not see, not comparable with the others'."""
+    served = {row["model"]: row["mean"] for row in rows if row.get("served")}
+    return {**report, "models": [{**m, "val_nll": served.get(m["name"], m["val_nll"])}
+                                 for m in report["models"]]}
+
+
+@router.get("/api/report", tags=["api"], responses={
+    200: {"description": "The report written by `python -m app.evaluate --report`."},
+    404: {"description": "No report has been generated for the served models folder."}})
+def api_report(request: Request) -> JSONResponse:
+    """Every model compared: size, validation NLL, training cost, and sample statistics at
+    temperatures 0.5, 0.8, 1.0 and 1.2 (novelty, copies, distinct, length, examples)."""
+    registry: Registry = request.app.state.registry
+    data = load_report(registry.folder)
+    if data is None:
+        return JSONResponse(status_code=404, content={
+            "detail": "no report yet: run python -m app.evaluate --report"})
+    return JSONResponse(data)
+
+
+def color_for(name: str, names: list[str]) -> str:
+    if name in COLORS:
+        return COLORS[name]
+    spare = [n for n in names if n not in COLORS]
+    return SPARE_COLORS[spare.index(name) % len(SPARE_COLORS)] if name in spare else "#666666"
+
+
+def training_chart(registry: Registry) -> str | None:
+    """Validation (solid) and training (dashed, thin legend) NLL per epoch of each neural model;
+    the models fitted without epochs (n-gram, mixture) appear as a flat solid line at their
+    validation NLL, labelled so. The y-axis is fitted to the data that matter (see Y_SPAN)."""
+    names = sorted(registry.models, key=model_order)
+    curves, flat = [], []
+    for name in names:
+        served = registry.models[name]
+        history = [h for h in served.model.metadata.get("history", []) if "epoch" in h]
+        color = color_for(name, names)
+        if history:
+            curves.append(Series(f"{name} validación",
+                                 [(h["epoch"], h["val_nll"]) for h in history], color,
+                                 markers=len(history) <= 15))
+            curves.append(Series(f"{name} entrenamiento",
+                                 [(h["epoch"], h["train_nll"]) for h in history], color,
+                                 dashed=True, markers=False, in_legend=False))
+        elif served.model.metadata.get("metrics", {}).get("val_nll") is not None:
+            flat.append((name, served.model.metadata["metrics"]["val_nll"], color))
+    if not curves:
+        return None
+    epochs = [x for s in curves for x, _ in s.points]
+    for name, val_nll, color in flat:
+        curves.append(Series(f"{name} validación (sin épocas)",
+                             [(min(epochs), val_nll), (max(epochs), val_nll)], color,
+                             markers=False))
+    curves.append(Series("discontinua: entrenamiento", [], "#5F584F", dashed=True))
+    low = min(y for s in curves for _, y in s.points)
+    high = max(y for s in curves for _, y in s.points)
+    y_range = (math.floor(low * 10) / 10, min(high, math.floor(low * 10) / 10 + Y_SPAN))
+    return line_chart(curves, "NLL por carácter durante el entrenamiento", "época",
+                      "NLL (nats por carácter)", x_format="{:g}".format,
+                      y_format="{:.1f}".format, chart_id="curvas", integer_x=True,
+                      y_range=y_range, height=440)
+
+
+def temperature_chart(report: dict, key: str, title: str, y_label: str, chart_id: str,
+                      percent: bool = False, reference: tuple[str, float] | None = None) -> str:
+    """One line per model of a sampling metric against temperature."""
+    names = [m["name"] for m in report["models"]]
+    scale = 100.0 if percent else 1.0
+    series = [Series(m["name"], [(s["temperature"], s[key] * scale) for s in m["sampling"]
+                                 if s[key] is not None], color_for(m["name"], names))
+              for m in report["models"]]
+    if reference is not None:
+        temps = report["temperatures"]
+        series.append(Series(reference[0], [(min(temps), reference[1]), (max(temps), reference[1])],
+                             "#555555", dashed=True, markers=False))
+    y_format = "{:.0f} %".format if percent else "{:.1f}".format
+    return line_chart(series, title, "temperatura", y_label, x_format="{:g}".format,
+                      y_format=y_format, chart_id=chart_id)
+
+
+def order_chart(registry: Registry) -> str | None:
+    """Train and validation NLL of the n-gram against its order (its "history")."""
+    for name, served in registry.models.items():
+        history = [h for h in served.model.metadata.get("history", []) if "order" in h]
+        if served.model.kind == "markov" and history:
+            color = color_for(name, list(registry.models))
+            return line_chart(
+                [Series("validación", [(h["order"], h["val_nll"]) for h in history], color),
+                 Series("entrenamiento", [(h["order"], h["train_nll"]) for h in history], color,
+                        dashed=True)],
+                f"{name}: NLL según el orden del n-grama", "orden n (contexto de n-1 letras)",
+                "NLL (nats por carácter)", y_format="{:.2f}".format, chart_id="orden",
+                integer_x=True)
+    return None
+
+
+def _at(model: dict, temperature: float) -> dict | None:
+    return next((s for s in model["sampling"] if s["temperature"] == temperature), None)
+
+
+def comentario(report: dict) -> list[str]:
+    """A short Spanish reading of the report, every claim carrying its number."""
+    by_name = {m["name"]: m for m in report["models"]}
+    rnn, lstm, markov, mezcla = (by_name.get(k) for k in ("rnn", "lstm", "markov", "mezcla"))
+    real = report["real"]
+    out = []
+    if rnn and lstm and rnn["val_nll"] and lstm["val_nll"]:
+        gain = rnn["val_nll"] - lstm["val_nll"]
+        r1, l1 = _at(rnn, 1.0), _at(lstm, 1.0)
+        text = (f"La LSTM predice la siguiente letra de un nombre que nunca vio con "
+                f"{lstm['val_nll']:.3f} nats por carácter, contra {rnn['val_nll']:.3f} de la RNN "
+                f"simple ({'mejor' if gain > 0 else 'peor'} por {abs(gain):.3f}): en promedio "
+                f"duda entre {math.exp(lstm['val_nll']):.1f} letras en vez de "
+                f"{math.exp(rnn['val_nll']):.1f}. Sus compuertas conservan lo que se decidió "
+                f"al principio del nombre («San …», «Santa María …») y saben cuándo cerrarlo")
+        if r1 and l1 and r1["mean_length"] and l1["mean_length"]:
+            text += (f": a temperatura 1 sus nombres miden {l1['mean_length']:.1f} caracteres "
+                     f"y los de la RNN {r1['mean_length']:.1f}, con {real['mean_length']:.1f} en "
+                     f"la lista real")
+        out.append(text + ".")
+    if markov and markov["val_nll"]:
+        text = (f"El n-grama con suavizado Kneser-Ney, que solo cuenta qué letra sigue a las "
+                f"últimas pocas, llega a {markov['val_nll']:.3f} nats por carácter")
+        if lstm and lstm["val_nll"]:
+            text += (f" ({'mejor' if markov['val_nll'] < lstm['val_nll'] else 'peor'} que la "
+                     f"LSTM por {abs(markov['val_nll'] - lstm['val_nll']):.3f})")
+        text += (". Con unos 2,000 nombres hechos de piezas que se repiten (San, Santa, de, "
+                 "-tlán, -tepec, -huacán) contar es casi todo lo que hay que aprender, y una red "
+                 "con cientos de miles de parámetros tiene pocos ejemplos para ganar más. Su "
+                 "debilidad es la memoria literal")
+        cold_m, cold_l = _at(markov, 0.5), lstm and _at(lstm, 0.5)
+        if cold_m:
+            text += f": a temperatura 0.5 el {cold_m['copy_rate']:.0%} de sus muestras copia un " \
+                    f"nombre de entrenamiento"
+            if cold_l:
+                text += f", contra {cold_l['copy_rate']:.0%} de la LSTM"
+        out.append(text + ".")
+    if mezcla and mezcla["val_nll"] and lstm and markov:
+        best = min(lstm["val_nll"], markov["val_nll"])
+        weight = (mezcla.get("weights") or [None])[0]
+        share = f", con peso {weight:.2f} para la LSTM" if weight is not None else ""
+        out.append(f"Promediar letra a letra las probabilidades de la LSTM y del n-grama (la "
+                   f"mezcla{share}) baja la NLL de validación a {mezcla['val_nll']:.3f}, "
+                   f"{best - mezcla['val_nll']:.3f} menos que el mejor de los dos: se equivocan "
+                   f"en lugares distintos, y donde uno duda el otro suele acertar.")
+    costs = [m for m in (rnn, lstm, markov) if m and m["train_seconds"] is not None]
+    if len(costs) >= 2:
+        parts = [f"{m['name']}, {m['n_params']:,} parámetros"
+                 f"{' (conteos)' if m['kind'] == 'markov' else ''} y {m['train_seconds']:.1f} s"
+                 for m in costs]
+        out.append("Costo de entrenamiento en esta máquina de 2 núcleos: " + "; ".join(parts) +
+                   ". El n-grama se ajusta en segundos; las redes deben ganarse su costo.")
+    temps = [m for m in report["models"] if _at(m, 0.5) and _at(m, 1.2)
+             and _at(m, 0.5)["mean_length"] and _at(m, 1.2)["mean_length"]]
+    if temps:
+        m = next((x for x in temps if x["name"] == "lstm"), temps[0])
+        cold, hot = _at(m, 0.5), _at(m, 1.2)
+        out.append(f"La temperatura cambia credibilidad por novedad. Con {m['name']} a 0.5 el "
+                   f"{cold['novelty_rate']:.0%} de las muestras es nuevo y el "
+                   f"{cold['distinct_rate']:.0%} distinto: gana lo más típico, y los nombres se "
+                   f"alargan ({cold['mean_length']:.1f} caracteres, "
+                   f"{cold['over_three_words']:.0%} con más de tres palabras, contra "
+                   f"{real['over_three_words']:.0%} en la lista real) porque «San … de …» es "
+                   f"el camino más probable. A 1.2 sube a {hot['novelty_rate']:.0%} nuevos y "
+                   f"{hot['distinct_rate']:.0%} distintos, con {hot['mean_length']:.1f} "
+                   f"caracteres, pero las letras improbables ganan peso y aparecen "
+                   f"combinaciones que ningún nombre real tiene (ver los ejemplos).")
+    return out
+
+
+def score_everywhere(registry: Registry, nombre: str) -> tuple[list[dict], list[str]]:
+    """The name scored by every served model (cells, NLL per char, percentile), and the
+    Spanish errors of the models that cannot score it, each error said once."""
+    results, errors = [], {}
+    for name in sorted(registry.models, key=model_order):
+        try:
+            scored = score_name(registry, name, nombre)
+        except SamplingError as exc:
+            unknown = exc.context.get("unknown", [])
+            error = ("no conoce " + ", ".join(f"«{c}»" for c in unknown)
+                     if unknown else "hace falta un nombre")
+            errors.setdefault(error, []).append(name)
+            continue
+        results.append({"model": name, "nll_per_char": scored.nll_per_char,
+                        "percentile": scored.percentile, "n_reference": scored.n_reference,
+                        "cells": cells(scored),
+                        "enlace": f"/nombre/{quote(nombre, safe='')}?model={quote(name)}"})
+    if len(errors) == 1 and not results:
+        return [], [f"Ningún modelo puede calificarlo: {next(iter(errors))}."]
+    return results, [f"No se puede calificar con {', '.join(models)}: {error}."
+                     for error, models in errors.items()]
+
+
+def fidelity_map(report: dict | None) -> dict | None:
+    """The judge's hit rate per state for the first conditioned model, as a shaded map."""
+    models = ((report or {}).get("fidelity") or {}).get("models") or []
+    per_state = models[0].get("per_label") if models else None
+    if not per_state:
+        return None
+    shade = {estado: f"nivel-{sum(rate >= b for b in FIDELITY_BOUNDS)}"
+             for estado, rate in per_state.items()}
+    names = {e.code: e.name for e in load_gazetteer().estados if e.name in per_state}
+    svg = mapa_svg(names, f"Acierto del juez por estado, nombres de {models[0]['name']}",
+                   "mapa-fidelidad", classes=shade,
+                   notes={e: f"{100 * r:.0f} % reconocidos" for e, r in per_state.items()})
+    return {"model": models[0]["name"], "svg": Markup(svg),  # noqa: S704 - built with escape()
+            "rows": sorted(per_state.items(), key=lambda item: -item[1]),
+            "bounds": [f"{100 * b:.0f} %" for b in FIDELITY_BOUNDS]}
+
+
+def resumen(report: dict) -> list[str]:
+    """Three short lines for people in a hurry, each with its number."""
+    models = [m for m in report["models"] if m.get("val_nll") is not None]
+    out = []
+    if models:
+        best = min(models, key=lambda m: m["val_nll"])
+        out.append(f"El que mejor predice nombres que nunca vio: {best['name']} "
+                   f"({best['val_nll']:.3f} nats por carácter; menos es mejor).")
+    lstm = next((m for m in report["models"] if m["name"] == "lstm"), None)
+    warm = lstm and _at(lstm, 0.8)
+    if warm:
+        out.append(f"A temperatura 0.8, el {warm['novelty_rate']:.0%} de los nombres de la LSTM "
+                   f"son nuevos (no existen).")
+    timed = [m for m in models if m.get("train_seconds") is not None]
+    if len(timed) >= 2:
+        fast, slow = min(timed, key=lambda m: m["train_seconds"]), max(timed, key=lambda m: m["train_seconds"])
+        out.append(f"Entrenar cuesta de {fast['train_seconds']:.1f} s ({fast['name']}) a "
+                   f"{slow['train_seconds']:.1f} s ({slow['name']}) en 2 núcleos.")
+    return out
+
+
+def fidelity_rows(report: dict | None) -> list[tuple[str, dict]]:
+    """(label, scores) of the state judge: held-out real names first, then each model."""
+    fidelity = (report or {}).get("fidelity")
+    if not fidelity:
+        return []
+    return [("reales no vistos", fidelity["real_held_out"])] + [
+        (m["name"], m) for m in fidelity["models"]]
+
+
+@router.get("/comparar", response_class=HTMLResponse, include_in_schema=False)
+async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
+    registry: Registry = request.app.state.registry
+    report = load_report(registry.folder)
+    nombre = nombre.strip()
+    charts = {}
+    if report and report["models"]:
+        real = report["real"]
+        charts["novedad"] = temperature_chart(report, "novelty_rate", "Nombres nuevos según la "
+                                              "temperatura", "% de nuevos",
+                                              "novedad", percent=True)
+        charts["longitud"] = temperature_chart(report, "mean_length", "Longitud media según la "
+                                               "temperatura", "caracteres", "longitud",
+                                               reference=("nombres reales",
+                                                          real["mean_length"]))
+    for key, svg in (("curvas", training_chart(registry)), ("orden", order_chart(registry))):
+        if svg:
+            charts[key] = svg
+    cv = cv_rows(registry.folder)
+    too_long = len(nombre) > SCORE_NAME_MAX
+    scores, score_errors = (await on_compute_thread(score_everywhere, registry, nombre)
+                            if nombre and not too_long else ([], []))
+    models = report["models"] if report else []
+    reference = next((m for m in models if m["name"] == "lstm"), models[0] if models else None)
+    other_split = {m["name"] for m in models if reference and m.get("split") != reference["split"]}
+    context = {
+        "report": report,
+        "cv": cv,
+        "charts": {k: Markup(v) for k, v in charts.items()},  # noqa: S704 - built with escape()
+        "comentario": comentario(with_cross_validation(report, cv)) if report else [],
+        "resumen": resumen(with_cross_validation(report, cv)) if report else [],
+        "nombre": nombre,
+        "nombre_max": SCORE_NAME_MAX,
+        "scores": scores,
+        "score_errors": score_errors,
+        "too_long": too_long,
+        "other_split": other_split,
+        "fidelidad": fidelity_rows(report),
+        "mapa_fidelidad": fidelity_map(report),
+        "credito_mapa": CREDIT,
+        "models": list(registry.models),
+    }
+    return templates.TemplateResponse(request, "comparar.html", context)

@@ -1,0 +1,118 @@
+"""A name's own page, ``/nombre/<texto>?model=lstm``: how credible it sounds, how surprising each
+letter is, the real municipalities closest to it (with their states, on the map) and which state
+it sounds like to the fidelity judge (``app.eval.fidelity.NaiveBayes``, trained on every real name)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from app.data.corpus import DEFAULT_STATES_CSV, fold, normalize, read_corpus
+from app.data.gazetteer import Gazetteer, load_gazetteer
+from app.eval.fidelity import NaiveBayes
+from app.generation.sampling import SamplingError
+from app.web.credibility import credibility, cutoffs
+from app.web.pages.home import modelos, permalink, templates
+from app.web.pages.mapa import CREDIT, mapa_svg
+from app.web.pages.sorpresa import cells
+from app.web.pages.textos import etiqueta
+from app.web.registry import Registry, UnknownModel
+from app.web.schemas import SCORE_NAME_MAX
+from app.web.service import on_compute_thread, score_name
+
+router = APIRouter(include_in_schema=False)
+NEAREST = 5
+SOUNDS_LIKE = 3
+
+
+@functools.cache
+def judge() -> NaiveBayes:
+    """The state judge, fitted once on all real names with their states (~0.1 s)."""
+    corpus = read_corpus(DEFAULT_STATES_CSV)
+    return NaiveBayes.fit(corpus.names, corpus.states)
+
+
+def sounds_like(name: str, top: int = SOUNDS_LIKE) -> list[tuple[str, float]]:
+    """The ``top`` states the judge finds likeliest, with their posterior probability."""
+    nb = judge()
+    scores = nb.scores([name])[0]                      # (C,) log-posterior up to a constant
+    posterior = np.exp(scores - scores.max())
+    posterior /= posterior.sum()
+    order = np.argsort(-posterior, kind="stable")[:top]
+    return [(nb.labels[i], float(posterior[i])) for i in order]
+
+
+def nearest_real(name: str, gazetteer: Gazetteer, k: int = NEAREST) -> list[dict]:
+    """The ``k`` closest real names (edit distance, case and accents ignored), each with every
+    state that has a municipality of that name."""
+    found = process.extract(fold(name), gazetteer.keys, scorer=Levenshtein.distance, limit=k)
+    out = []
+    for key, distance, index in sorted(found, key=lambda hit: (hit[1], hit[2])):
+        states = [estado for estado, (keys, _) in gazetteer.by_state.items() if key in keys]
+        out.append({"name": gazetteer.names[index], "distance": int(distance),
+                    "estados": states or ([gazetteer.states[index]] if gazetteer.states[index]
+                                          else [])})
+    return out
+
+
+def where_map(near: list[dict], likely: list[tuple[str, float]], gazetteer: Gazetteer) -> Markup:
+    """Mexico with the nearest real names' states marked and the likeliest-sounding one shaded."""
+    names = {e.code: e.name for e in gazetteer.estados}
+    classes, notes = {}, {}
+    top_state, top_p = likely[0] if likely else (None, 0.0)
+    if top_state:
+        classes[top_state] = "suena"
+        notes[top_state] = f"suena a este estado ({100 * top_p:.0f} %)"
+    for item in near:
+        for estado in item["estados"]:
+            classes[estado] = "marcado"
+            text = f"ahí está {item['name']}"
+            notes[estado] = f"{notes[estado]}; {text}" if estado in notes else text
+    return Markup(mapa_svg(names, "Dónde están los municipios parecidos", "mapa-nombre",  # noqa: S704
+                           classes=classes, notes=notes))
+
+
+@router.get("/nombre/{texto:path}", response_class=HTMLResponse)
+async def nombre(request: Request, texto: str, model: str = "") -> HTMLResponse:
+    """Any text reaches here (slashes too), so every mistake gets a Spanish answer."""
+    registry: Registry = request.app.state.registry
+    model = model or registry.default or ""
+    texto = normalize(texto)
+    gazetteer = load_gazetteer()
+    context = {"texto": texto, "error": "", "modelo": model, "models": modelos(registry),
+               "credito_mapa": CREDIT}
+    status = 200
+    try:
+        if len(texto) > SCORE_NAME_MAX:
+            raise SamplingError("name", "too_long", f"name is over {SCORE_NAME_MAX} characters")
+        scored = await on_compute_thread(score_name, registry, model, texto)
+    except UnknownModel as exc:
+        context["error"] = f"No hay un modelo «{model}»; los cargados son: {', '.join(exc.available)}."
+        status = 404
+    except SamplingError as exc:
+        unknown = exc.context.get("unknown", [])
+        context["error"] = ("El modelo no conoce " + ", ".join(f"«{c}»" for c in unknown) + "."
+                            if unknown else
+                            f"El nombre puede tener como máximo {SCORE_NAME_MAX} caracteres."
+                            if exc.code == "too_long" else "Escribe un nombre.")
+        status = 422
+    else:
+        served = registry.get(model)
+        near = nearest_real(texto, gazetteer)
+        likely = sounds_like(texto)
+        context.update({
+            "score": scored, "celdas": cells(scored),
+            "credibility": credibility(cutoffs(served), scored.nll_per_char),
+            "etiqueta": etiqueta(served, registry.default),
+            "real": gazetteer.is_real(texto), "cercanos": near, "suena": likely,
+            "mapa": where_map(near, likely, gazetteer),
+            "otros": [(m["etiqueta"], permalink(texto, m["name"])) for m in modelos(registry)
+                      if m["name"] != model],
+        })
+    return templates.TemplateResponse(request, "nombre.html", context, status_code=status)

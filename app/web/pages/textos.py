@@ -1,0 +1,86 @@
+"""The page's Spanish words: error messages by field and code, model names for people, and the
+sentence that says what was found when the draw budget ran out."""
+
+from __future__ import annotations
+
+from app.generation.sampling import MAX_LENGTH_LIMIT, TEMPERATURE_MAX
+from app.web.registry import ServedModel
+from app.web.schemas import N_MAX, SEED_MAX, TOP_K_MAX
+
+# keyed by error code first, then by field; {placeholders} are filled from the error's context
+MENSAJES = {
+    "model": "Modelo: elige uno de los modelos cargados ({disponibles}).",
+    "n": f"Cuántos: escribe un número entero del 1 al {N_MAX}.",
+    "temperature": f"Temperatura: un número mayor que 0 y como máximo {TEMPERATURE_MAX:g}.",
+    "prefix": f"Empieza con: como máximo {MAX_LENGTH_LIMIT} caracteres.",
+    "prefix_too_long": "Empieza con: no puede tener más letras que el largo máximo "
+                       "({max_length}).",
+    "prefix_unknown_chars": "Empieza con: el modelo no conoce estos caracteres: {chars}.",
+    "suffix": f"Termina en: como máximo {MAX_LENGTH_LIMIT} caracteres.",
+    "suffix_too_long": "Termina en: no puede tener más letras que el largo máximo "
+                       "({max_length}).",
+    "suffix_unknown_chars": "Termina en: el modelo no conoce estos caracteres: {chars}.",
+    "contains": f"Contiene: como máximo {MAX_LENGTH_LIMIT} caracteres.",
+    "contains_too_long": "Contiene: no puede tener más letras que el largo máximo "
+                         "({max_length}).",
+    "contains_unknown_chars": "Contiene: el modelo no conoce estos caracteres: {chars}.",
+    "min_length": f"Largo mínimo: un número entero del 1 al {MAX_LENGTH_LIMIT}.",
+    "min_over_max": "Largo mínimo: no puede pasar del largo máximo ({max_length}).",
+    "seed": f"Semilla: escribe un número entero del 0 al {SEED_MAX}, o déjala vacía.",
+    "top_k": f"Top-k: escribe un número entero del 1 al {TOP_K_MAX}, o déjalo vacío.",
+    "max_length": f"Largo máximo: escribe un número entero del 1 al {MAX_LENGTH_LIMIT}.",
+    "novel": "Solo nombres nuevos: marca o desmarca la casilla.",
+    "estado": "Estado: elige uno de la lista o «todo México».",
+    "unknown_state": "Estado: «{value}» no es un estado de la lista; elige uno o «todo México».",
+    "not_conditioned": "Estado: el modelo {model} no distingue estados; elige «todo México» o "
+                       "un modelo entrenado por estado ({conditioned}).",
+    "sin_modelos": "No hay ningún modelo cargado, así que no se pueden inventar nombres ahora.",
+    "desconocido": "Algo salió mal con esos datos; revisa el formulario.",
+}
+
+# plain names by (kind, trained by state); the service's default model is "recomendado"
+ETIQUETAS = {
+    ("lstm", False): "LSTM", ("rnn", False): "RNN simple", ("markov", False): "Cadena de Márkov",
+    ("mezcla", False): "Mezcla", ("lstm", True): "LSTM por estado",
+    ("rnn", True): "RNN simple por estado",
+}
+
+
+def mensaje(field: str, code: str = "", **context) -> str:
+    """The Spanish text for an error."""
+    if "unknown" in context:
+        context["chars"] = ", ".join(f"«{ch}»" for ch in context["unknown"])
+    template = MENSAJES.get(code) or MENSAJES.get(field) or MENSAJES["desconocido"]
+    try:
+        return template.format(**context)
+    except KeyError:
+        return template
+
+
+def etiqueta(served: ServedModel, default: str | None) -> str:
+    """"LSTM (recomendado)", "Cadena de Márkov", ...; the file name for unknown kinds."""
+    kind = getattr(served.model, "family", served.model.kind)   # an ensemble of LSTMs is an lstm
+    label = ETIQUETAS.get((kind, served.conditioned), served.name)
+    return f"{label} (recomendado)" if served.name == default else label
+
+
+def con_filtros(values: dict[str, str]) -> str:
+    """What the names had to meet, as words: "que terminen en «-tepec» y de 8 letras o más"."""
+    parts = []
+    if values.get("prefix"):
+        parts.append(f"que empiecen con «{values['prefix']}»")
+    if values.get("suffix", "").strip():
+        suffix = values["suffix"].strip()
+        parts.append(f"que terminen en «{suffix if suffix[0] in '- ' else '-' + suffix}»")
+    if values.get("contains", "").strip():
+        parts.append(f"que contengan «{values['contains'].strip()}»")
+    if values.get("min_length", "1") not in ("", "1"):
+        parts.append(f"de {values['min_length']} letras o más")
+    return " y ".join(parts)
+
+
+def faltantes(found: int, requested: int, values: dict[str, str]) -> str:
+    """The honest sentence when the draw budget ran out before ``requested`` names."""
+    condition = con_filtros(values)
+    return (f"solo se encontraron {found} de {requested}{' ' + condition if condition else ''}; "
+            "prueba otra temperatura o condiciones menos estrictas")

@@ -1,0 +1,165 @@
+"""The /comparar page, /api/report and the per-character probabilities of /api/score."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app import cv
+from app.eval import report
+from app.lm import checkpoint
+from app.lm.markov import MarkovLM
+from app.main import create_app
+from app.web.pages.charts import Series, line_chart, nice_ticks
+from app.web.pages.sorpresa import cell_class
+from tests.conftest import TINY_NAMES, make_tiny_model
+
+
+def tiny_markov(names=TINY_NAMES) -> MarkovLM:
+    model = make_tiny_model("lstm")
+    markov = MarkovLM.fit([model.vocab.encode(n) for n in names], 3, model.vocab)
+    markov.metadata = {
+        "split": "plain",
+        "metrics": {"val_nll": 2.2, "train_seconds": 0.01, "chars_per_second": 5e5},
+        "history": [{"order": k, "train_nll": 2.0 - 0.1 * k, "val_nll": 2.6 - 0.1 * k}
+                    for k in (2, 3, 4)],
+        "ngram_sizes": [len(markov.arrays[f"k{k}.keys"]) for k in (1, 2, 3)],
+    }
+    return markov
+
+
+@pytest.fixture(scope="module")
+def compare_folder(tmp_path_factory):
+    """Tiny lstm, rnn (with training histories) and markov checkpoints, and their report."""
+    folder = tmp_path_factory.mktemp("compare_models")
+    models = {}
+    for kind, start in (("rnn", 3.0), ("lstm", 2.8)):
+        model = make_tiny_model(kind)
+        model.metadata["history"] = [{"epoch": e, "train_nll": start - 0.3 * e,
+                                      "val_nll": start - 0.2 * e} for e in (1, 2, 3)]
+        model.metadata["split"] = "by state" if kind == "rnn" else "plain"
+        models[kind] = model
+    models["markov"] = tiny_markov()
+    for name, model in models.items():
+        checkpoint.save(folder / f"{name}.npz", model.checkpoint(model.metadata))
+    real = TINY_NAMES + [f"{a} de {b}" for a, b in zip(TINY_NAMES, TINY_NAMES[::-1], strict=True)]
+    built = report.build_report(models, real, samples=30, progress=False)
+    judged = {"n": 60, "accuracy": 0.1, "top3": 0.3, "balanced_accuracy": 0.08}
+    built["fidelity"] = {"classifier": "naive Bayes", "chance": 0.25, "per_state": 15,
+                         "temperature": 0.8, "real_held_out": {**judged, "accuracy": 0.4},
+                         "models": [{"name": "lstm", **judged}]}
+    report.write_report(built, folder / "report.json")
+    for label, mean in (("servido", 1.49), ("anterior", 1.54)):
+        cv.publish({"label": label, "data": "municipios.txt", "folds": 5, "seed": 0,
+                    "train_flags": "", "models": {"lstm": {"mean": mean, "sd": 0.03, "folds": [
+                        {"nll": mean + d} for d in (-0.02, -0.01, 0.0, 0.01, 0.02)]}}},
+                   folder / "cv.json", served=label == "servido")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def client(compare_folder):
+    with TestClient(create_app(compare_folder)) as client:
+        yield client
+
+
+def test_score_gives_each_characters_probability(client):
+    body = client.get("/api/score", params={"name": "Tulum", "model": "markov"}).json()
+    assert [c["char"] for c in body["characters"]] == list("Tulum")
+    probabilities = [c["probability"] for c in body["characters"]] + [body["end_probability"]]
+    assert all(0.0 < p <= 1.0 for p in probabilities)
+    # the NLL per char is the mean of -log of exactly these probabilities
+    assert body["nll_per_char"] == pytest.approx(-sum(map(math.log, probabilities)) / 6)
+
+
+def test_page_renders_the_report_table_and_svg_charts(client):
+    page = client.get("/comparar")
+    assert page.status_code == 200
+    html = page.text
+    assert 'id="tabla-modelos"' in html and 'id="tabla-muestras"' in html
+    for name in ("lstm", "markov"):
+        assert f'<th scope="row">{name}</th>' in html
+    # validated on another split: marked, with the note saying why
+    assert '<th scope="row">rnn*</th>' in html and "otra partición" in html
+    # training curves, n-gram order, novelty and length against temperature
+    assert html.count("<svg") == 4
+    for title in ("NLL por carácter durante el entrenamiento", "según el orden del n-grama",
+                  "Nombres nuevos según la temperatura", "Longitud media según la temperatura"):
+        assert title in html
+    assert "lstm validación" in html and "lstm entrenamiento" in html  # legend entries
+    assert "temperatura</text>" in html and "época</text>" in html     # axis labels
+    assert "La LSTM predice la siguiente letra" in html                  # the written comparison
+    assert 'id="tabla-fidelidad"' in html and "<td>60</td>" in html and "40.0 %" in html
+
+
+def test_try_a_name_scores_it_with_every_model(client):
+    html = client.get("/comparar", params={"nombre": "Tulum"}).text
+    assert html.count('class="puntaje"') == 3
+    strips = re.findall(r'<ol class="tira"[^>]*>(.*?)</ol>', html, re.S)
+    assert len(strips) == 3
+    for strip in strips:
+        # every letter and the end, each with its probability written out (no hover needed)
+        assert len(re.findall(r'<li class="celda sorpresa-[0-5]', strip)) == len("Tulum") + 1
+        assert strip.count('<span class="prob">') == len("Tulum") + 1
+        assert strip.count(" fin") == 1
+    assert 'style="' not in html                      # shades are classes (strict CSP)
+    assert "nats por carácter" in html and "nombres reales" in html
+    assert "prueba" in html.split('id="tabla-modelos"')[0]   # "prueba un nombre" comes first
+
+
+def test_try_a_name_with_unknown_characters_or_markup_says_it_once(client):
+    html = client.get("/comparar", params={"nombre": "<script>ø</script>"}).text
+    assert "<script>ø" not in html and "&lt;script&gt;" in html
+    assert html.count("no conoce") == 1
+    assert "Ningún modelo puede calificarlo: no conoce «&lt;»" in html and "«ø»" in html
+
+
+def test_surprise_shades_step_down_with_probability():
+    assert [cell_class(p) for p in (1.0, 0.2, 0.05, 0.01, 1e-9)] == [
+        "sorpresa-0", "sorpresa-1", "sorpresa-3", "sorpresa-5", "sorpresa-5"]
+
+
+def test_training_chart_fits_its_axes_to_the_data():
+    svg = line_chart([Series("a", [(1, 4.0), (2, 1.6), (3, 1.5)], "#0072B2")], "t", "x", "y",
+                     integer_x=True, y_range=(1.4, 2.4), chart_id="c")
+    x_ticks = re.findall(r'text-anchor="middle">(\d+)</text>', svg)
+    assert x_ticks == ["1", "2", "3"]                 # the axis ends where the data end
+    y_ticks = [float(t) for t in re.findall(r'text-anchor="end">([\d.]+)</text>', svg)]
+    assert min(y_ticks) >= 1.4 and max(y_ticks) <= 2.4
+    assert 'clip-path="url(#c-marco)"' in svg         # the first epoch is clipped, not drawn off
+
+
+def test_api_report_serves_the_report_and_the_main_page_links_here(client, compare_folder):
+    body = client.get("/api/report").json()
+    assert [m["name"] for m in body["models"]] == ["rnn", "lstm", "markov"]
+    assert body["temperatures"] == [0.5, 0.8, 1.0, 1.2]
+    assert 'href="/comparar"' in client.get("/").text
+
+
+def test_cross_validation_table_comes_first_best_recipe_first(client):
+    page = client.get("/comparar").text
+    table = page[page.index('id="tabla-cv"'):page.index("</table>", page.index('id="tabla-cv"'))]
+    assert page.index('id="tabla-cv"') < page.index('id="tabla-modelos"')
+    assert table.index("servido") < table.index("anterior")
+    assert "1.490 ± 0.030" in table and "1.47 · 1.48 · 1.49 · 1.5 · 1.51" in table
+    # the commentary quotes the served recipe's cross-validation, not the checkpoint's own 3.0
+    assert "La LSTM predice la siguiente letra de un nombre que nunca vio con 1.490" in page
+
+
+def test_without_a_report_the_page_says_how_to_make_one(tmp_path):
+    model = make_tiny_model("lstm")
+    checkpoint.save(tmp_path / "lstm.npz", model.checkpoint(model.metadata))
+    with TestClient(create_app(tmp_path)) as client:
+        assert client.get("/api/report").status_code == 404
+        page = client.get("/comparar")
+        assert page.status_code == 200 and "python -m app.evaluate --report" in page.text
+
+
+def test_nice_ticks_cover_the_data_with_round_steps():
+    assert nice_ticks(0.5, 1.2) == [0.4, 0.6, 0.8, 1.0, 1.2]
+    assert nice_ticks(1, 3, 6, integer=True) == [1, 2, 3]
+    ticks = nice_ticks(1.37, 3.21)
+    assert ticks[0] <= 1.37 and ticks[-1] >= 3.21 and len(ticks) <= 8

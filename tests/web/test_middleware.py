@@ -1,0 +1,65 @@
+"""What every response gets from app.web.middleware: HEAD, security headers, gzip, no Host echo."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+
+
+@pytest.fixture(scope="module")
+def client(tiny_models_folder):
+    with TestClient(create_app(tiny_models_folder)) as client:
+        yield client
+
+
+GET_ROUTES = ["/healthz", "/readyz", "/api/models", "/api/estados", "/api/names?n=1&seed=1",
+              "/api/score?name=Tepic", "/api/report", "/", "/comparar", "/docs", "/openapi.json",
+              "/static/style.css", "/static/app.js"]
+
+
+@pytest.mark.parametrize("path", GET_ROUTES)
+def test_head_works_wherever_get_does(client, path):
+    get, head = client.get(path), client.head(path)
+    assert head.status_code == get.status_code != 405
+    assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"]
+
+
+@pytest.mark.parametrize("path", [*GET_ROUTES, "/api/names?n=500", "/nowhere",
+                                  "/api/names?model=gpt"])
+def test_every_response_carries_the_security_headers(client, path):
+    headers = client.get(path).headers
+    csp = headers["content-security-policy"]
+    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
+    if path != "/docs":
+        for rule in ("default-src 'self'", "frame-ancestors 'none'", "base-uri 'none'",
+                     "form-action 'self'", "img-src 'self' data:"):
+            assert rule in csp, rule
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"]
+
+
+def test_pages_have_no_inline_script_or_style(client):
+    for path in ("/", "/comparar?nombre=Tepic"):
+        html = client.get(path).text
+        assert " style=" not in html and "<style" not in html, path
+        scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+        assert all('src="' in attrs or 'type="application/json"' in attrs
+                   for attrs, _ in scripts), path
+
+
+@pytest.mark.parametrize("path", ["/api/names/", "/static", "/comparar/", "/docs/"])
+def test_no_redirect_echoes_the_host_header(client, path):
+    response = client.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+    assert "evil.example" not in response.headers.get("location", "")
+    assert "evil.example" not in response.text
+
+
+def test_large_responses_are_compressed(client):
+    page = client.get("/comparar", headers={"Accept-Encoding": "gzip"})
+    assert page.headers["content-encoding"] == "gzip"
+    tiny = client.get("/healthz", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in tiny.headers      # below the minimum size

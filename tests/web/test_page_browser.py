@@ -1,0 +1,291 @@
+"""A real browser on the page: Playwright driving Debian's Chromium against a live uvicorn.
+
+One browser for the module. Every page is served with the strict Content-Security-Policy the
+service sends (added here too, so this test does not depend on it) and any CSP violation fails.
+axe-core is installed from npm for these tests only, never served by the app:
+
+    npm ci --no-audit --no-fund     # package-lock.json -> node_modules/axe-core
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from app.data.corpus import fold
+from app.eval import report
+from app.lm.base import load_model
+from tests.conftest import TINY_NAMES, TINY_STATES, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+AXE = Path(os.environ.get("AXE_CORE_JS", ROOT / "node_modules/axe-core/axe.min.js"))
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+SIZES = {"ancho": (1280, 800), "telefono": (390, 844)}
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def models_folder(tiny_state_models_folder, tmp_path_factory):
+    """The tiny lstm, rnn and lstm_estado, with a small report (and a judge's verdict per state)."""
+    folder = tmp_path_factory.mktemp("browser_models")
+    models = {}
+    for path in tiny_state_models_folder.glob("*.npz"):
+        shutil.copy(path, folder / path.name)
+        models[path.stem] = load_model(path)
+    built = report.build_report(models, TINY_NAMES, samples=20, progress=False)
+    judged = {"n": 30, "accuracy": 0.3, "top3": 0.6, "balanced_accuracy": 0.3}
+    built["fidelity"] = {"classifier": "naive Bayes", "chance": 1 / 3, "per_state": 10,
+                         "temperature": 0.8, "real_held_out": {**judged, "per_label": {}},
+                         "models": [{"name": "lstm_estado", **judged,
+                                     "per_label": dict(zip(TINY_STATES, (0.9, 0.2, 0.05),
+                                                           strict=True))}]}
+    report.write_report(built, folder / "report.json")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(models_folder):
+    """uvicorn serving the tiny models on a free loopback port."""
+    port = free_port()
+    # a generous deadline: on a busy machine the 0.5 s one could cut a batch (untrained tiny
+    # models take many draws to meet a filter) at a different name than its CSV download
+    env = {**os.environ, "TOPONIMO_MODELS_DIR": str(models_folder), "TOPONIMO_DEADLINE_SECONDS": "20"}
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host",
+                                "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                               env=env, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=1):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("uvicorn did not become ready within 30 s")
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        missing = f"{CHROMIUM} not installed (apt-get install chromium)"
+        if os.environ.get("TOPONIMO_REQUIRE_BROWSER"):   # CI: a skipped browser test is a failure
+            pytest.fail(missing)
+        pytest.skip(missing)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                             args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser, server):
+    """A fresh context per call (size, JavaScript on or off), under the strict CSP."""
+    contexts, violations = [], []
+
+    def add_csp(route):
+        response = route.fetch(max_redirects=0)   # the browser follows redirects itself
+        route.fulfill(response=response,
+                      headers={**response.headers, "content-security-policy": CSP})
+
+    def make(path="/", size="ancho", javascript=True, **options):
+        width, height = SIZES[size]
+        context = browser.new_context(viewport={"width": width, "height": height},
+                                      java_script_enabled=javascript, accept_downloads=True,
+                                      **options)
+        contexts.append(context)
+        context.route(f"{server}/**", add_csp)
+        page = context.new_page()
+        page.on("console", lambda m: violations.append(m.text)
+                if "Content Security Policy" in m.text else None)
+        page.on("pageerror", lambda e: violations.append(str(e)))
+        page.goto(server + path)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert violations == []
+
+
+def names_on(page) -> list[str]:
+    return page.locator("#nombres .nombre").all_inner_texts()
+
+
+def settings(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_button_and_first_names_are_visible_without_scrolling(open_page, size):
+    page = open_page("/", size)
+    height = SIZES[size][1]
+    button = page.get_by_role("button", name="Inventar nombres").bounding_box()
+    first = page.locator("#nombres li").first.bounding_box()
+    assert button["y"] + button["height"] <= height
+    assert first["y"] + first["height"] <= height
+
+
+def test_each_batch_gets_a_url_that_repeats_it_and_back_returns(open_page, server):
+    page = open_page("/?model=lstm&n=6")
+    page.evaluate("window.sinRecarga = true")
+    assert "seed" in settings(page.url)                         # the first batch too
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.wait_for_function("u => location.href !== u", arg=page.url)
+    first_url, first = page.url, names_on(page)
+    assert settings(first_url)["seed"] == page.get_by_label("Semilla").input_value()
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.wait_for_function("u => location.href !== u", arg=first_url)
+    second_url, second = page.url, names_on(page)
+    assert second != first and len(second) == 6
+    assert page.evaluate("window.sinRecarga") is True          # no reload happened
+
+    copied = open_page(urlsplit(second_url).path + "?" + urlsplit(second_url).query)
+    assert names_on(copied) == second                           # a copied link repeats them
+
+    page.go_back()
+    page.wait_for_function("u => location.href === u", arg=first_url)
+    assert names_on(page) == first
+    assert page.get_by_label("Semilla").input_value() == settings(first_url)["seed"]
+
+
+def test_slider_reaches_the_apis_range_and_asks_once_per_rest(open_page):
+    page = open_page("/?temperature=4.5&n=3&seed=2")
+    slider = page.get_by_label("Temperatura")
+    assert slider.get_attribute("max") == "5" and slider.input_value() == "4.5"
+    requests = []
+    page.on("request", lambda r: requests.append(r.url) if "/?" in r.url else None)
+    slider.focus()
+    for _ in range(6):
+        page.keyboard.press("ArrowLeft")
+    page.wait_for_function("() => location.search.includes('temperature=4.2')")
+    page.wait_for_timeout(500)
+    assert len(requests) == 1 and settings(page.url)["seed"] == "2"
+
+
+def test_map_chooses_the_state_with_a_click_and_with_the_keyboard(open_page):
+    page = open_page("/?model=lstm&n=4")
+    page.locator("#por-estado summary").click()
+    page.locator('#mapa-estados a[data-estado="Oaxaca"]').click()
+    page.wait_for_function("() => location.search.includes('estado=Oaxaca')")
+    assert page.locator("#model").input_value() == "lstm_estado"
+    assert page.locator("#estado-elegido").input_value() == "Oaxaca"
+    assert page.locator("#nombres li", has_text="pedido para Oaxaca").count() == 4
+
+    page.locator('#mapa-estados a[data-estado="Yucatán"]').focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => location.search.includes('estado=Yucat')")
+    assert page.locator("#nombres li", has_text="pedido para Yucatán").count() == 4
+    assert page.locator('#mapa-estados a[aria-current="true"]').get_attribute(
+        "data-estado") == "Yucatán"
+
+
+def test_filters_errors_and_csv_download(open_page):
+    page = open_page("/?model=lstm&n=5")
+    page.locator("#mas-opciones summary").click()
+    page.get_by_label("Termina en").fill("a")
+    page.get_by_label("Largo mínimo").fill("4")
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.wait_for_function("() => location.search.includes('suffix=a')")
+    names = names_on(page)
+    assert names and all(fold(n).endswith("a") and len(n) >= 4 for n in names)
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Descargar CSV").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text("utf-8"))))
+    assert [r["name"] for r in rows] == names
+
+    page.get_by_label("Cuántos").fill("500")
+    page.get_by_label("Contiene").fill("ø")
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.locator("#error-n").wait_for()
+    assert names_on(page) == []                                  # old names are gone
+    for field in ("n", "contains"):
+        assert page.locator(f"#{field}").get_attribute("aria-invalid") == "true"
+        assert page.locator(f"#error-{field}").is_visible()
+    assert "del 1 al 100" in page.locator("#error-n").inner_text()
+
+
+def test_without_javascript_everything_but_copying_works(open_page, server):
+    page = open_page("/?model=lstm&n=4", javascript=False)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Inventar nombres").click()
+    assert "seed" in settings(page.url) and len(names_on(page)) == 4
+    first_url, first = page.url, names_on(page)
+    page.locator("#mas-opciones summary").click()
+    page.get_by_label("Termina en").fill("a")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Inventar nombres").click()
+    assert settings(page.url)["suffix"] == "a" and names_on(page)
+    assert all(fold(n).endswith("a") for n in names_on(page))
+    page.go_back()
+    assert names_on(page) == first and page.url == first_url
+    # every error at once, each beside its field
+    page.goto(server + "/?n=0&temperature=9&suffix=%C3%B8")
+    for field in ("n", "temperature", "suffix"):
+        assert page.locator(f"#{field}").get_attribute("aria-invalid") == "true"
+        assert page.locator(f"#error-{field}").is_visible()
+    # the map is made of links
+    page.goto(server + "/?model=lstm&n=3")
+    page.locator("#por-estado summary").click()
+    with page.expect_navigation():
+        page.locator('#mapa-estados a[data-estado="Sonora"]').click()
+    assert settings(page.url)["estado"] == "Sonora"
+    assert page.locator("#nombres li", has_text="pedido para Sonora").count() == 3
+    assert page.locator("#descargar-txt").get_attribute("href").startswith("/api/names?")
+    assert page.locator("button", has_text="Copiar").count() == 0
+
+
+def test_copy_and_favourites(open_page):
+    page = open_page("/?model=lstm&n=3&seed=5", permissions=["clipboard-read",
+                                                              "clipboard-write"])
+    name = names_on(page)[0]
+    page.get_by_role("button", name=f"Copiar {name}").click()
+    page.locator("#aviso").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == name
+    page.get_by_role("button", name=f"Guardar {name} en favoritos").click()
+    assert page.locator("#favoritos").is_visible()
+    page.reload()
+    assert page.locator("#lista-favoritos a").all_inner_texts() == [name]
+
+
+@pytest.mark.parametrize("path", ["/?model=lstm_estado&n=5&estado=Oaxaca", "/comparar?nombre=Tulum",
+                                  "/nombre/Tulum?model=lstm"])
+def test_axe_finds_no_violations(open_page, path):
+    if not AXE.exists():
+        missing = f"axe-core not found at {AXE} (npm ci installs it from package-lock.json)"
+        if os.environ.get("TOPONIMO_REQUIRE_BROWSER"):   # CI: a skipped check is a failure
+            pytest.fail(missing)
+        pytest.skip(missing)
+    page = open_page(path, "telefono", bypass_csp=True)   # axe is injected as a script
+    page.add_script_tag(path=str(AXE))
+    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    assert [(v["id"], [n["target"] for n in v["nodes"]]) for v in result["violations"]] == []
+
+
+def test_api_docs_render_without_network(open_page):
+    page = open_page("/docs", bypass_csp=True)   # Swagger UI is not the page: svc's CSP covers it
+    page.locator(".opblock-summary-path", has_text="/api/names").first.wait_for()
+    assert page.locator(".opblock").count() >= 5

@@ -1,0 +1,181 @@
+"""The Spanish page without JavaScript: names first, links that repeat a batch, every error at
+once beside its field, filters, the state map, and each name's own page (/nombre/...)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.data.corpus import fold
+from app.data.gazetteer import load_gazetteer
+from app.main import create_app
+from app.web.registry import serve_model
+from tests.fakes import ListModel
+
+
+@pytest.fixture(scope="module")
+def client(tiny_models_folder):
+    with TestClient(create_app(tiny_models_folder)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def state_client(tiny_state_models_folder):
+    with TestClient(create_app(tiny_state_models_folder)) as client:
+        yield client
+
+
+def listed(html: str) -> list[str]:
+    section = html.split('<ol id="nombres">')[1].split("</ol>")[0]
+    return re.findall(r'<a class="nombre" href="[^"]*">([^<]*)</a>', section)
+
+
+def test_page_renders_names_server_side_with_credibility_and_permalinks(client):
+    response = client.get("/", params={"n": 4, "seed": 9, "model": "rnn", "novel": "true"})
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+    html = response.text
+    assert '<html lang="es">' in html and "Inventar nombres" in html
+    assert len(listed(html)) == 4 and "semilla 9" in html
+    assert '<option value="rnn" data-por-estado="no" selected>RNN simple</option>' in html
+    assert "LSTM (recomendado)" in html
+    assert html.count('class="credibilidad nivel-') == 4
+    assert re.search(r'href="/nombre/[^"?]+\?model=rnn"', html)
+    assert 'id="seed" name="seed" type="number" min="0" max="4294967295" value="9"' in html
+
+
+def test_new_batch_redirects_to_a_url_that_holds_every_setting_and_the_seed(client):
+    form = {"model": "rnn", "n": "3", "temperature": "1.3", "prefix": "", "suffix": "a",
+            "min_length": "3", "max_length": "20", "novel": "true", "seed": "", "nueva": "1"}
+    response = client.get("/", params=form, follow_redirects=False)
+    assert response.status_code == 303
+    settings = parse_qs(urlsplit(response.headers["location"]).query)
+    assert {k: v[0] for k, v in settings.items()} == {
+        "model": "rnn", "n": "3", "temperature": "1.3", "suffix": "a", "min_length": "3",
+        "max_length": "20", "novel": "true", "seed": settings["seed"][0]}
+    first = client.get(response.headers["location"]).text
+    again = client.get(response.headers["location"]).text
+    assert listed(first) == listed(again) and listed(first)
+    assert all(fold(name).endswith("a") and 3 <= len(name) <= 20 for name in listed(first))
+    assert f'href="/?{urlsplit(response.headers["location"]).query.replace("&", "&amp;")}"' in first
+
+
+def test_more_names_with_the_same_seed_keep_the_first(client):
+    few = listed(client.get("/", params={"n": 3, "seed": 21, "temperature": 1.2}).text)
+    many = listed(client.get("/", params={"n": 9, "seed": 21, "temperature": 1.2}).text)
+    assert many[:3] == few
+
+
+def test_download_links_repeat_the_batch_on_screen(client):
+    html = client.get("/", params={"n": 5, "seed": 3}).text
+    href = re.search(r'id="descargar-csv" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    text_href = href.replace("format=csv", "format=txt")
+    assert client.get(text_href).text.splitlines() == listed(html)
+
+
+def test_novel_checkbox_without_javascript(client):
+    unticked = client.get("/?n=2&novel=false").text
+    ticked = client.get("/?n=2&novel=false&novel=true").text
+    assert 'id="novel" name="novel" type="checkbox" value="true"  ' in unticked
+    assert 'id="novel" name="novel" type="checkbox" value="true" checked' in ticked
+
+
+def test_every_error_shows_at_once_beside_its_field_and_clears_the_names(client):
+    response = client.get("/", params={"n": 500, "temperature": 9, "prefix": "<script>",
+                                       "suffix": "ø", "min_length": 50, "seed": "x"})
+    assert response.status_code == 422
+    html = response.text
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    for field, text in [("n", "Cuántos: escribe un número entero del 1 al 100."),
+                        ("temperature", "Temperatura: un número mayor que 0 y como máximo 5."),
+                        ("prefix", "el modelo no conoce estos caracteres: «&lt;», «&gt;»"),
+                        ("suffix", "Termina en: el modelo no conoce estos caracteres: «ø»."),
+                        ("min_length", "Largo mínimo: no puede pasar del largo máximo (40)."),
+                        ("seed", "Semilla: escribe un número entero")]:
+        slot = re.search(rf'<p class="error-campo" id="error-{field}">([^<]*)</p>', html)
+        assert slot and text in slot.group(1), field
+        field_tag = re.search(rf'<(?:input|select) id="{field}"[^>]*>', html).group(0)
+        assert 'aria-invalid="true"' in field_tag and f"error-{field}" in field_tag
+    assert listed(html) == [] and 'id="mas-opciones" open' in html
+
+
+def test_unknown_model_is_a_404_in_spanish(client):
+    missing = client.get("/?model=gpt")
+    assert missing.status_code == 404 and "Modelo: elige uno" in missing.text
+
+
+def test_budget_running_out_says_how_many_were_found_and_of_what(client):
+    html = client.get("/", params={"n": 5, "seed": 1, "suffix": "ñuu savi ñuu"}).text
+    assert re.search(r"solo se encontraron \d de 5 que terminen en «-ñuu savi ñuu»", html)
+
+
+def test_a_real_name_says_so_instead_of_resembling_itself(client):
+    registry = client.app.state.registry
+    registry.models["lista"] = serve_model("lista", ListModel(["Tepic"]), load_gazetteer())
+    try:
+        html = client.get("/", params={"model": "lista", "n": 1, "novel": "false", "seed": 0}).text
+    finally:
+        del registry.models["lista"]
+    assert listed(html) == ["Tepic"]
+    assert "es un municipio real de Nayarit" in html and "se parece a Tepic" not in html
+
+
+def test_partial_answer_is_the_results_section_only(client):
+    response = client.get("/", params={"n": 2, "seed": 4}, headers={"Toponimo-Parcial": "1"})
+    assert response.text.lstrip().startswith('<section id="resultados"')
+    assert 'data-semilla="4"' in response.text and "<form" not in response.text
+    # a new batch is answered at once, its URL (with the new seed) in the section
+    fresh = client.get("/", params={"n": 2, "nueva": 1}, headers={"Toponimo-Parcial": "1"},
+                       follow_redirects=False)
+    assert fresh.status_code == 200
+    url = "/?" + re.search(r'data-consulta="([^"]+)"', fresh.text).group(1).replace("&amp;", "&")
+    assert "seed=" in url and listed(client.get(url).text) == listed(fresh.text)
+
+
+def test_state_selector_and_map(state_client, client):
+    html = state_client.get("/", params={"model": "lstm_estado", "n": 3, "seed": 1,
+                                         "estado": "31"}).text
+    assert '<option value="Yucatán" selected>' in html and "· Yucatán ·" in html
+    assert html.count("pedido para Yucatán") == 3
+    select = re.search(r'<select id="estado-elegido"[^>]*>', html).group(0)
+    assert "disabled" not in select
+    # a link per state the model knows, choosing it with that model; the others are greyed
+    links = re.findall(r'<a href="([^"]+)" aria-label="([^"]+)" data-estado', html)
+    assert sorted(label for _, label in links) == ["Oaxaca", "Sonora", "Yucatán"]
+    oaxaca = parse_qs(urlsplit(dict((b, a) for a, b in links)["Oaxaca"].replace("&amp;", "&")).query)
+    assert oaxaca["estado"] == ["Oaxaca"] and oaxaca["model"] == ["lstm_estado"] and "nueva" in oaxaca
+    assert html.count('class="estado fuera"') == 29 and 'aria-current="true"' in html
+    # an unconditioned model: the list is disabled; no conditioned model at all: no list
+    plain = state_client.get("/", params={"model": "lstm"}).text
+    assert "disabled" in re.search(r'<select id="estado-elegido"[^>]*>', plain).group(0)
+    assert "estado-elegido" not in client.get("/").text
+    wrong = state_client.get("/", params={"model": "lstm", "estado": "Oaxaca"})
+    assert wrong.status_code == 422 and "no distingue estados" in wrong.text
+    assert "LSTM por estado" in wrong.text
+
+
+def test_a_names_own_page(client):
+    response = client.get("/nombre/Tulum", params={"model": "lstm"})
+    assert response.status_code == 200
+    html = response.text
+    assert "<h1>Tulum</h1>" in html and "Es un municipio real." in html
+    strip = html.split('<ol class="tira"')[1].split("</ol>")[0]
+    assert strip.count('<li class="celda sorpresa-') == len("Tulum") + 1     # letters and the end
+    assert re.search(r'<span class="prob">[<\d.]+[^<]* %</span>', html)      # written, not hover
+    assert "<strong>Tulum</strong> (Quintana Roo) · igual" in html
+    assert "¿De qué estado suena?" in html and 'id="mapa-nombre"' in html
+    assert html.count('class="estado marcado"') >= 1
+    assert 'href="/nombre/Tulum?model=rnn"' in html
+
+
+def test_a_names_own_page_explains_bad_input(client):
+    unknown = client.get("/nombre/T%C3%B8", params={"model": "lstm"})
+    assert unknown.status_code == 422 and "El modelo no conoce «ø»." in unknown.text
+    missing = client.get("/nombre/Tulum", params={"model": "gpt"})
+    assert missing.status_code == 404 and "No hay un modelo «gpt»" in missing.text
+    slash = client.get("/nombre/Tulum/Tepic")
+    assert slash.status_code == 422 and "El modelo no conoce «/»." in slash.text
+    long = client.get("/nombre/" + "a" * 65)
+    assert long.status_code == 422 and "como máximo 64 caracteres" in long.text
