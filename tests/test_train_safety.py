@@ -15,7 +15,7 @@ import pytest
 from app import mixture, train
 from app.lm import checkpoint
 from app.lm.base import load_model
-from app.training import promote, trainer
+from app.training import memory, promote, trainer
 from tests.conftest import TINY_TRAIN_FLAGS as TINY
 from tests.conftest import train_tiny as _train
 
@@ -154,7 +154,7 @@ def test_resume_takes_the_run_config_it_was_not_given(names_file, served):
 
 def test_a_model_too_large_for_the_memory_is_refused_before_allocating(
         names_file, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(trainer, "physical_memory", lambda: 64 * 2**20)  # 64 MiB
+    monkeypatch.setattr(memory, "physical_memory", lambda: 64 * 2**20)  # 64 MiB
     assert _train(names_file, tmp_path / "x.npz", "--hidden", "1024") == 2
     assert "GiB, more than this machine's 0.1 GiB" in capsys.readouterr().err
 

@@ -9,9 +9,7 @@ Each time validation improves, the checkpoint is written atomically to ``out`` (
 from __future__ import annotations
 
 import math
-import os
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -20,7 +18,6 @@ import numpy as np
 from tqdm import tqdm
 
 from app.data.corpus import (
-    Corpus,
     DataError,
     Split,
     Vocabulary,
@@ -31,15 +28,16 @@ from app.data.corpus import (
 )
 from app.lm import checkpoint
 from app.lm.base import load_checkpoint, load_model
-from app.lm.checkpoint import CheckpointError
 from app.lm.neural import NeuralLM
 from app.nn import network
 from app.nn.network import ModelConfig
 from app.nn.optim import OPTIMIZERS, WeightAverage, clip_global_norm
 from app.nn.recurrent import Workspace
+from app.training.conditions import condition_ids, condition_metadata
 from app.training.config import TrainConfig
+from app.training.memory import check_memory
+from app.training.resume import LIVE, resume
 
-LIVE = "live."   # optimizer-state prefix of the trained weights when the average is saved
 EVAL_BATCH = 256
 
 
@@ -52,28 +50,6 @@ def evaluate_nll(model, batches) -> float:
 def nll_scorer(batches) -> Callable[[Path], float]:
     """score(path): the NLL of the checkpoint at ``path`` on ``batches``, for app.training.promote."""
     return lambda path: evaluate_nll(load_model(path), batches)
-
-
-def physical_memory() -> int:
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def training_bytes(config: ModelConfig, longest: int, batch_size: int) -> int:
-    """A rough upper bound of the memory training ``config`` needs, counted without allocating.
-
-    Six float32 copies of the weights (weights, gradients, two Adam moments, the average, the
-    step tables) and per layer about 12 floats per step, name and hidden unit of cached
-    activations, on the larger of a training and a validation batch.
-    """
-    gates = 4 if config.kind == "lstm" else 1
-    size, n_params = config.input_size, 0
-    for _ in range(config.layers):
-        n_params += (size + config.hidden + 1) * gates * config.hidden
-        size = config.hidden
-    n_params += (config.hidden + 1) * config.vocab_size + config.vocab_size * config.embed
-    steps = (longest + 1) * max(batch_size, EVAL_BATCH)
-    activations = steps * (12 * config.layers * config.hidden + 3 * config.vocab_size)
-    return 4 * (6 * n_params + activations)
 
 
 class Trainer:
@@ -96,7 +72,7 @@ class Trainer:
                                           strata=corpus.states)
         self.data_info = {"data_path": str(data), "data_sha256": data_sha256(corpus.names),
                           "split": self.split.description}
-        self.conditions = self._conditions(corpus)
+        self.conditions = condition_metadata(corpus) if cfg.condition == "estado" else {}
         if resume_from:
             self._resume(resume_from)
         else:
@@ -107,7 +83,7 @@ class Trainer:
                                  embed_dropout=cfg.embed_dropout,
                                  conditions=len(self.conditions.get("conditions", [])),
                                  cond_embed=cfg.cond_embed if self.conditions else 0)
-            self._check_memory(config, max(map(len, self.split.train)))
+            check_memory(config, max(map(len, self.split.train)), max(cfg.batch_size, EVAL_BATCH))
             params = network.init_params(config, np.random.default_rng(cfg.seed))
             self.model = NeuralLM(config, params, vocab, dict(self.conditions))
             self.optimizer = OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr,
@@ -117,7 +93,7 @@ class Trainer:
             self.best = {"val_nll": math.inf, "epoch": 0}
             self.seconds = 0.0
         vocab = self.model.vocab
-        cond_ids = self._condition_ids(corpus)
+        cond_ids = condition_ids(self.conditions, corpus)
         self.train_encoded = [vocab.encode(n) for n in self.split.train]
         self.train_cond = cond_ids and [cond_ids[i] for i in self.split.train_index]
         val = [(vocab.encode(corpus.names[i]), cond_ids and cond_ids[i])
@@ -129,30 +105,6 @@ class Trainer:
         self.train_eval_batches = length_bucketed_batches(self.train_encoded, EVAL_BATCH,
                                                           cond=self.train_cond)
 
-    def _check_memory(self, config: ModelConfig, longest: int) -> None:
-        needed, available = training_bytes(config, longest, self.cfg.batch_size), physical_memory()
-        if needed > available:
-            raise DataError(f"--hidden {config.hidden} --layers {config.layers} --embed "
-                            f"{config.embed}: training this model needs about {needed / 2**30:.1f} "
-                            f"GiB, more than this machine's {available / 2**30:.1f} GiB; "
-                            f"choose smaller sizes")
-
-    def _conditions(self, corpus: Corpus) -> dict:
-        """Checkpoint metadata naming the condition values (states in INEGI order) and counts."""
-        if self.cfg.condition != "estado":
-            return {}
-        states = sorted(corpus.state_codes, key=lambda s: (corpus.state_codes[s], s))
-        counts = Counter(corpus.states)
-        return {"condition": "estado", "conditions": states,
-                "condition_codes": [corpus.state_codes[s] for s in states],
-                "condition_counts": [counts[s] for s in states]}
-
-    def _condition_ids(self, corpus: Corpus) -> list[int] | None:
-        if not self.conditions:
-            return None
-        index = {s: i for i, s in enumerate(self.conditions["conditions"])}
-        return [index[s] for s in corpus.states]
-
     def _average_from(self, params: dict[str, np.ndarray]) -> None:
         """Start the weight average at ``params``; ``self.scored`` is the model evaluated and
         saved: the average's, or the trained one itself when averaging is off."""
@@ -162,30 +114,10 @@ class Trainer:
                        if self.average else model)
 
     def _resume(self, source: Path) -> None:
-        try:
-            saved = load_checkpoint(source)
-        except CheckpointError as exc:
-            raise DataError(f"--resume: {exc}") from None
-        if saved.kind != self.cfg.model:
-            raise DataError(f"--resume: {source} holds a {saved.kind} model, not {self.cfg.model}")
-        meta = saved.metadata
-        if meta.get("data_sha256") != self.data_info["data_sha256"]:
-            raise DataError(f"--resume: {source} was trained on other data; drop --resume to start anew")
-        saved_model = NeuralLM.from_checkpoint(saved)
-        # an averaged checkpoint keeps the trained weights beside the optimiser's state
-        state = {k: v for k, v in saved.optimizer_state.items() if not k.startswith(LIVE)}
-        live = {k[len(LIVE):]: v for k, v in saved.optimizer_state.items() if k.startswith(LIVE)}
-        params = {k: p.astype(np.float32) for k, p in (live or saved_model.params).items()}
-        self.model = model = NeuralLM(saved_model.config, params, saved_model.vocab, meta)
-        self.optimizer = OPTIMIZERS[self.cfg.optimizer](model.params, lr=self.cfg.lr,
-                                                        weight_decay=self.cfg.weight_decay)
-        if set(state) != set(self.optimizer.state):
-            raise DataError(f"--resume: {source} has no {self.cfg.optimizer} state to resume")
-        self.optimizer.state = state
-        self._average_from(saved_model.params)
-        self.history = meta["history"]
-        self.best = {"val_nll": meta["metrics"]["val_nll"], "epoch": meta["metrics"]["best_epoch"]}
-        self.seconds = meta["metrics"]["train_seconds"]
+        saved = resume(source, self.cfg, self.data_info["data_sha256"])
+        self.model, self.optimizer = saved.model, saved.optimizer
+        self._average_from(saved.saved_params)
+        self.history, self.best, self.seconds = saved.history, saved.best, saved.seconds
 
     def run(self) -> dict:
         cfg, model = self.cfg, self.model
