@@ -3,6 +3,7 @@
     python -m app.cv --model lstm rnn markov mezcla --folds 5
     python -m app.cv --model lstm --label lstm-h192 --train-flags "--hidden 192" --jobs 2
     python -m app.cv --model lstm lstm_estado --data data/municipios_por_estado.csv
+    python -m app.cv --model mezcla --label un-peso --mixture-flags "--weight scalar"
 
 Every model is judged the way a user meets it: for each fold, its recipe (``python -m app.train``
 with the defaults and ``--train-flags``, or ``python -m app.mixture`` on that fold's lstm and
@@ -73,11 +74,11 @@ def write_fold(corpus: Corpus, split, index: int, folder: Path, csv_input: bool)
 
 def recipe_command(model: str, fold: Fold, train_flags: list[str], out: Path) -> list[str]:
     """The command that trains ``model`` on the fold's names into ``out`` (see the module
-    docstring)."""
+    docstring); ``train_flags`` go to the neural recipes, or to the mixture's for mezcla."""
     if model == "mezcla":
         return [sys.executable, "-m", "app.mixture", "--neural", str(fold.folder / "lstm.npz"),
                 "--ngram", str(fold.folder / "markov.npz"), "--data", str(fold.data),
-                "--out", str(out)]
+                "--out", str(out), *train_flags]
     kind = model.removesuffix("_estado")
     command = [sys.executable, "-m", "app.train", "--model", kind, "--data", str(fold.data),
                "--out", str(out), "--quiet"]
@@ -129,7 +130,7 @@ def summarise(per_fold: list[dict]) -> dict:
 
 
 def run(models: list[str], data: Path, k: int, seed: int, label: str, train_flags: list[str],
-        jobs: int, runs_dir: Path = CV_DIR, log=print) -> dict:
+        jobs: int, runs_dir: Path = CV_DIR, log=print, mixture_flags: list[str] = ()) -> dict:
     """Cross-validate every recipe in ``models`` on the same k folds; returns the summary."""
     corpus = read_corpus(data)
     csv_input = corpus.states is not None
@@ -144,7 +145,8 @@ def run(models: list[str], data: Path, k: int, seed: int, label: str, train_flag
     stages = [first] + ([["mezcla"]] if "mezcla" in models else [])
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for stage in stages:
-            jobs_done = [pool.submit(train_on_fold, m, fold, train_flags)
+            jobs_done = [pool.submit(train_on_fold, m, fold,
+                                     list(mixture_flags) if m == "mezcla" else train_flags)
                          for m in stage for fold in folds]
             for job in jobs_done:
                 job.result()
@@ -155,7 +157,7 @@ def run(models: list[str], data: Path, k: int, seed: int, label: str, train_flag
         values = " ".join(f"{f['nll']:.4f}" for f in per_fold)
         log(f"{model:12s} {results[model]['mean']:.4f} ± {results[model]['sd']:.4f}   folds: {values}")
     summary = {"label": label, "data": str(data), "folds": k, "seed": seed,
-               "train_flags": shlex.join(train_flags), "models": results}
+               "train_flags": shlex.join([*train_flags, *mixture_flags]), "models": results}
     (base / "results.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return summary
 
@@ -191,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the fold assignment (default: 0)")
     parser.add_argument("--train-flags", default="",
                         help='extra flags for the neural recipes, e.g. "--hidden 192 --dropout 0.3"')
+    parser.add_argument("--mixture-flags", default="",
+                        help='flags for the mezcla recipe (python -m app.mixture), e.g. "--weight scalar"')
     parser.add_argument("--label", help="name of this run's folder in runs/cv/ (default: from the "
                                         "seed, folds and flags)")
     parser.add_argument("--jobs", type=int, default=1,
@@ -203,11 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seed < 0 or args.jobs < 1:
         parser.error("--seed must be >= 0 and --jobs >= 1")
-    flags = shlex.split(args.train_flags)
+    flags, mixture_flags = shlex.split(args.train_flags), shlex.split(args.mixture_flags)
     label = args.label or "-".join(["k" + str(args.folds), "s" + str(args.seed), Path(args.data).stem,
-                                    *(f.lstrip("-") for f in flags)])
+                                    *(f.lstrip("-") for f in flags + mixture_flags)])
     try:
-        summary = run(args.model, args.data, args.folds, args.seed, label, flags, args.jobs)
+        summary = run(args.model, args.data, args.folds, args.seed, label, flags, args.jobs,
+                      mixture_flags=mixture_flags)
         if args.publish:
             publish(summary, description=args.publish, served=args.served)
     except (DataError, CheckpointError, RuntimeError) as exc:

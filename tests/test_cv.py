@@ -46,3 +46,11 @@ def test_published_rows_replace_the_same_label_and_model(tmp_path):
     rows = json.loads(table.read_text())["rows"]
     assert [(r["label"], r["mean"]) for r in rows] == [("b", 1.5), ("a", 1.2)]
     assert rows[0]["fold_nll"] == [1.4, 1.6] and rows[0]["data"] == "names.txt"
+
+
+def test_mixture_flags_reach_only_the_mezcla_recipe(tmp_path):
+    fold = cv.Fold(0, tmp_path, tmp_path / "train.txt", [], None)
+    mezcla = cv.recipe_command("mezcla", fold, ["--weight", "scalar"], tmp_path / "m.npz")
+    assert mezcla[2] == "app.mixture" and mezcla[-2:] == ["--weight", "scalar"]
+    lstm = cv.recipe_command("lstm", fold, ["--hidden", "64"], tmp_path / "l.npz")
+    assert lstm[2] == "app.train" and lstm[-2:] == ["--hidden", "64"]

@@ -1,6 +1,7 @@
 """Mixtures and ensembles: weighted averages of models' next-character distributions.
 
     MixtureLM([ensemble, ngram], [0.51, 0.49])     # mezcla: built by python -m app.mixture
+    MixtureLM([ensemble, ngram], [0.51, 0.49], gate=Gate(...))   # the weight set per step
     EnsembleLM(members)                             # uniform weights: built by app.training.crossfit
 
 A mixture is self-contained: each component's arrays are stored under a prefix (``c0/``,
@@ -13,6 +14,8 @@ import numpy as np
 
 from app.data.corpus import Batch
 from app.lm import checkpoint, stacked
+from app.lm.forced import forced_log_probs
+from app.lm.gate import Gate
 from app.lm.markov import MarkovLM
 from app.lm.neural import NeuralLM
 
@@ -23,11 +26,16 @@ class MixtureLM:
     A component that is itself a mixture (an ensemble) is flattened into its members. Members
     of one architecture are stepped as one batched computation (``app.lm.stacked``), so sampling
     M such members costs far less than M models one after the other.
+
+    With a ``gate`` (``app.lm.gate``) the mixture has two sides, the first component and the
+    second (``sides[i]`` says which side flat component i is on): each side averages its own
+    members with their weights, and the gate weighs the two sides anew at every step.
     """
 
     kind = "mezcla"
 
-    def __init__(self, components: list, weights, metadata: dict | None = None):
+    def __init__(self, components: list, weights, metadata: dict | None = None,
+                 gate: Gate | None = None, sides=None):
         weights = np.asarray(weights, dtype=np.float64)
         if len(weights) != len(components) or not np.isclose(weights.sum(), 1.0):
             raise ValueError(f"need one weight per component, summing to 1: {weights}")
@@ -47,10 +55,26 @@ class MixtureLM:
         self._groups = stacked.group(flat)
         order = stacked.member_order(flat, self._groups)
         self._log_w_grouped = self._log_w[order].astype(np.float32)[:, None, None]   # (M, 1, 1)
+        self.gate = gate
+        if gate is not None:
+            if sides is None:
+                if len(components) != 2:
+                    raise ValueError("a gated mixture has two components, the neural and the n-gram")
+                sides = [i for i, c in enumerate(components)
+                         for _ in (c.components if isinstance(c, MixtureLM) else [c])]
+            self.sides = np.asarray(sides, dtype=np.int64)
+            if self.sides.shape != (len(flat),) or set(self.sides.tolist()) != {0, 1}:
+                raise ValueError(f"a gated mixture needs a side, 0 or 1, per component: {sides}")
+            # each side's members weighted within that side, in group order
+            side_total = np.bincount(self.sides, weights=self.weights)
+            inner = self._log_w - np.log(side_total[self.sides])
+            self._grouped_sides = self.sides[order]
+            self._inner_log_w_grouped = inner[order][:, None, None]                # (M, 1, 1)
 
     @property
     def n_params(self) -> int:
-        return int(sum(c.n_params for c in self.components)) + len(self.weights)
+        gate = 0 if self.gate is None else len(self.gate.theta)
+        return int(sum(c.n_params for c in self.components)) + len(self.weights) + gate
 
     def initial_state(self, n: int, cond: np.ndarray | None = None):
         return tuple(g.initial_state(n, cond) for g in self._groups)
@@ -58,14 +82,24 @@ class MixtureLM:
     def next_logits(self, ids: np.ndarray, state):
         """log P of the next token under the mixture (usable as logits)."""
         outputs = [g.next_log_probs(ids, s) for g, s in zip(self._groups, state, strict=True)]
-        logp = np.concatenate([lp for lp, _ in outputs]) + self._log_w_grouped   # (M, B, V)
-        return np.logaddexp.reduce(logp, axis=0), tuple(s for _, s in outputs)
+        logp = np.concatenate([lp for lp, _ in outputs])                          # (M, B, V)
+        states = tuple(s for _, s in outputs)
+        if self.gate is None:
+            return np.logaddexp.reduce(logp + self._log_w_grouped, axis=0), states
+        inner = logp + self._inner_log_w_grouped
+        neural, ngram = (np.logaddexp.reduce(inner[self._grouped_sides == side], axis=0)
+                         for side in (0, 1))                                      # (B, V) each
+        return self.gate.mix(neural, ngram).astype(np.float32), states
 
     def select(self, state, keep: np.ndarray):
         return tuple(g.select(s, keep) for g, s in zip(self._groups, state, strict=True))
 
     def token_nll(self, batch: Batch) -> np.ndarray:
         """(T, B) NLL in nats of every target in a batch (0 on padding)."""
+        if self.gate is not None:     # the gate needs every step's full distributions
+            logp = forced_log_probs(self, batch)                                  # (T, B, V)
+            picked = np.take_along_axis(logp, batch.targets[..., None], axis=-1)[..., 0]
+            return -picked * batch.mask
         nll = np.stack([c.token_nll(batch).astype(np.float64) for c in self.components])
         return -np.logaddexp.reduce(self._log_w[:, None, None] - nll, axis=0) * batch.mask
 
@@ -75,8 +109,10 @@ class MixtureLM:
             ckpt = c.checkpoint(c.metadata)
             arrays.update({f"c{i}/{k}": v for k, v in ckpt.arrays.items()})
             parts.append({**ckpt.metadata, "kind": c.kind})
-        meta = {**metadata, "weights": self.weights.tolist(), "components": parts,
-                "vocab": self.vocab.chars[1:]}
+        meta = {**{k: v for k, v in metadata.items() if k != "gate"},   # only ours is saved
+                "weights": self.weights.tolist(), "components": parts, "vocab": self.vocab.chars[1:]}
+        if self.gate is not None:
+            meta["gate"] = {**self.gate.to_dict(), "sides": self.sides.tolist()}
         return checkpoint.Checkpoint(kind=self.kind, arrays=arrays, metadata=meta)
 
     @classmethod
@@ -87,11 +123,19 @@ class MixtureLM:
             arrays = {k[len(prefix):]: v for k, v in ckpt.arrays.items() if k.startswith(prefix)}
             part = checkpoint.Checkpoint(kind=meta["kind"], arrays=arrays, metadata=meta)
             components.append(classes[meta["kind"]].from_checkpoint(part))
-        return cls(components, ckpt.metadata["weights"], ckpt.metadata)
+        saved_gate = ckpt.metadata.get("gate")
+        if saved_gate is None:
+            return cls(components, ckpt.metadata["weights"], ckpt.metadata)
+        return cls(components, ckpt.metadata["weights"], ckpt.metadata,
+                   gate=Gate.from_dict(saved_gate), sides=saved_gate.get("sides"))
 
     @staticmethod
     def expected_shapes(metadata: dict) -> dict[str, tuple[int, ...]]:
         classes, shapes = COMPONENT_CLASSES, {}
+        if "gate" in metadata:          # refused at load, with the reason, if it cannot serve
+            Gate.from_dict(metadata["gate"])
+            if len(metadata["gate"].get("sides", [])) != len(metadata["components"]):
+                raise ValueError("the gate does not give a side to every component")
         for i, meta in enumerate(metadata["components"]):
             if meta["kind"] not in classes or meta["kind"] in MIXTURE_KINDS:
                 raise ValueError(f"component {i} has unsupported kind {meta['kind']!r}")
