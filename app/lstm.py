@@ -138,21 +138,23 @@ def backward(params, dhs, cache, dstate=None):
     D = W.shape[0] - H
     i, f, o, gg = (gates[:, k] for k in range(4))     # each (T, B, H)
     # each step's local derivatives, for all steps at once: only dh and dc need the time loop.
-    # da = L * (dc, dc, dh, dc) per gate, computed in place in L; dc = dh * K + dc_{t+1} f_{t+1}
-    L = work.get("L", (T, B, 4, H), W.dtype)          # (B, 4H) per step, for the matmuls
+    # da_t = Lg_t * (dc, dc, dh, dc) per gate; dc = dh * K + dc_{t+1} f_{t+1}
+    Lg = work.get("Lg", (T, 4, B, H), W.dtype)        # gate-major, like the forward's gates
     K = work.get("K", (T, B, H), W.dtype)
-    s = work.get("s", (T, 3, B, H), W.dtype)
-    sig = gates[:, :3]                                # (T, 3, B, H) sigmoid gates i, f, o
-    np.multiply(sig, np.subtract(1.0, sig, out=s), out=s)                   # s (1-s) for i, f, o
-    np.multiply(gg, s[:, 0], out=L[:, :, 0])                                # g i (1-i)
-    np.multiply(cs[:T], s[:, 1], out=L[:, :, 1])                            # c_{t-1} f (1-f)
-    np.multiply(tanh_cs, s[:, 2], out=L[:, :, 2])                           # tanh(c) o (1-o)
-    s = s[:, 0]
-    np.multiply(i, np.subtract(1.0, np.square(gg, out=s), out=s), out=L[:, :, 3])  # i (1-g^2)
-    np.multiply(o, np.subtract(1.0, np.square(tanh_cs, out=s), out=s), out=K)      # o (1-tanh(c)^2)
+    sig, Ls = gates[:, :3], Lg[:, :3]                 # (T, 3, B, H): sigmoid gates i, f, o
+    np.multiply(sig, np.subtract(1.0, sig, out=Ls), out=Ls)                 # s (1-s) for i, f, o
+    Lg[:, 0] *= gg                                                          # g i (1-i)
+    Lg[:, 1] *= cs[:T]                                                      # c_{t-1} f (1-f)
+    Lg[:, 2] *= tanh_cs                                                     # tanh(c) o (1-o)
+    np.multiply(i, np.subtract(1.0, np.square(gg, out=Lg[:, 3]), out=Lg[:, 3]), out=Lg[:, 3])  # i (1-g^2)
+    np.multiply(o, np.subtract(1.0, np.square(tanh_cs, out=K), out=K), out=K)      # o (1-tanh(c)^2)
     Wh_T = work.get("Wh_T", (4 * H, H), W.dtype)
     np.copyto(Wh_T, W[D:].T)                           # contiguous: the step's matmul runs ~1.6x faster
-    dh, dc = work.get("dh", (B, H), W.dtype), work.get("dc", (B, H), W.dtype)
+    # da for every step in the (B, 4H) layout of the matmuls, and each step's (dc, dc, dh, dc)
+    # gate-major: one product writes da_t, and all its operands are contiguous
+    da = work.get("da", (T, B, 4, H), W.dtype)
+    m = work.get("m", (4, B, H), W.dtype)
+    dc, dh = m[0], m[2]
     dh_next, dc_next = work.get("dh_next", (B, H), W.dtype), work.get("dc_next", (B, H), W.dtype)
     if dstate is None:
         dh_next[:], dc_next[:] = 0.0, 0.0
@@ -162,12 +164,10 @@ def backward(params, dhs, cache, dstate=None):
         np.add(dhs[t], dh_next, out=dh)
         np.multiply(dh, K[t], out=dc)
         dc += dc_next
-        d = L[t]                                       # (B, 4, H) -> da_t
-        d[:, 0] *= dc                                  # 2-D products: faster than broadcasting
-        d[:, 1] *= dc
-        d[:, 2] *= dh
-        d[:, 3] *= dc
+        m[1] = dc
+        m[3] = dc
+        np.multiply(Lg[t], m, out=da[t].transpose(1, 0, 2))
         np.multiply(dc, f[t], out=dc_next)
-        np.matmul(d.reshape(B, 4 * H), Wh_T, out=dh_next)
-    dx, grads = affine_grads(work, xh, L.reshape(T, B, 4 * H), W, D)
+        np.matmul(da[t].reshape(B, 4 * H), Wh_T, out=dh_next)
+    dx, grads = affine_grads(work, xh, da.reshape(T, B, 4 * H), W, D)
     return dx, grads, (dh_next, dc_next)
