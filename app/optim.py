@@ -38,8 +38,10 @@ class Adam:
     def step(self, params: Params, grads: Params, lr_scale: float = 1.0) -> None:
         b1, b2 = self.betas
         self.state["t"] = t = self.state["t"] + 1
-        lr = self.lr * lr_scale
-        correction = np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        lr = float(self.lr * lr_scale)
+        # python floats: a numpy float64 scalar would make every in-place product on a float32
+        # array a float64 loop with casts in and out
+        step = lr * float(np.sqrt(1 - b2 ** t) / (1 - b1 ** t))
         for name, p in params.items():
             g, tmp = grads[name], self._scratch[name]
             m, v = self.state[f"m.{name}"], self.state[f"v.{name}"]
@@ -54,7 +56,7 @@ class Adam:
             np.sqrt(v, out=tmp)                         # p -= lr_t m / (sqrt(v) + eps)
             tmp += self.eps
             np.divide(m, tmp, out=tmp)
-            tmp *= lr * correction
+            tmp *= step
             p -= tmp
 
 
