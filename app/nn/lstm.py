@@ -48,9 +48,9 @@ FORWARD_SCALE = (-1.0, -1.0, -1.0, -2.0)
 
 
 @functools.cache
-def _gate_scale(H: int, dtype: np.dtype) -> np.ndarray:
-    """(4H,): ``FORWARD_SCALE`` per column of the (D+H+1, 4H) stacked weights."""
-    scale = np.repeat(np.array(FORWARD_SCALE, dtype), H)
+def _gate_scale(dtype: np.dtype) -> np.ndarray:
+    """(4, 1, 1): ``FORWARD_SCALE`` per gate block of the (4, D+H+1, H) stacked weights."""
+    scale = np.array(FORWARD_SCALE, dtype)[:, None, None]
     scale.flags.writeable = False   # shared by every call
     return scale
 
@@ -93,33 +93,34 @@ def forward(params, x, state, work: Workspace | None = None):
     T, B, D = x.shape
     H = W.shape[1] // 4
     h0, c0 = state
-    # [x_t, h_{t-1}, 1] @ [W; b]: input, recurrent and bias terms in one matmul per step,
-    # scaled by FORWARD_SCALE
-    Wb = work.get("Wb", (D + H + 1, 4 * H), W.dtype)
-    scale = _gate_scale(H, W.dtype)
-    np.multiply(W, scale, out=Wb[:D + H])
-    np.multiply(b, scale, out=Wb[D + H])
-    xh = input_rows(work, x, h0)                       # (T+1, B, D+H+1), h_t goes to row t+1
-    gates = work.get("gates", (T, B, 4 * H), W.dtype)  # gate values i, f, o, g
-    cs = work.get("cs", (T + 1, B, H), W.dtype)        # cs[t+1] = c_t, cs[0] = c0
+    # [x_t, h_{t-1}, 1] @ [W; b]: input, recurrent and bias terms in one matmul per step, gate-major
+    # (one (D+H+1, H) block per gate, so each gate's values are a contiguous (B, H) array for the
+    # elementwise work) and scaled by FORWARD_SCALE
+    Wb = work.get("Wb", (4, D + H + 1, H), W.dtype)
+    scale = _gate_scale(W.dtype)
+    np.multiply(W.reshape(D + H, 4, H).transpose(1, 0, 2), scale, out=Wb[:, :D + H])
+    np.multiply(b.reshape(4, 1, H), scale, out=Wb[:, D + H:])
+    xh = input_rows(work, x, h0)                          # (T+1, B, D+H+1), h_t goes to row t+1
+    gates = work.get("gates", (T, 4, B, H), W.dtype)      # gate values i, f, o, g
+    cs = work.get("cs", (T + 1, B, H), W.dtype)           # cs[t+1] = c_t, cs[0] = c0
     cs[0] = c0
     tanh_cs = work.get("tanh_cs", (T, B, H), W.dtype)
     ig = work.get("ig", (B, H), W.dtype)
     with np.errstate(over="ignore"):
         for t in range(T):
-            g = np.matmul(xh[t], Wb, out=gates[t])     # (B, 4H): -a, and -2a for g
+            g = np.matmul(xh[t], Wb, out=gates[t])        # (4, B, H): -a, and -2a for g
             np.exp(g, out=g)
             g += 1.0
-            np.reciprocal(g, out=g)                    # s(a) for i, f, o; s(2a) for g
-            i, f, o, gg = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
+            np.reciprocal(g, out=g)                       # s(a) for i, f, o; s(2a) for g
+            i, f, o, gg = g
             gg *= 2.0
-            gg -= 1.0                                  # tanh(a) = 2 s(2a) - 1
+            gg -= 1.0                                     # tanh(a) = 2 s(2a) - 1
             c = cs[t + 1]
-            np.multiply(f, cs[t], out=c)               # c_t = f * c_{t-1} + i * g
+            np.multiply(f, cs[t], out=c)                  # c_t = f * c_{t-1} + i * g
             c += np.multiply(i, gg, out=ig)
             np.tanh(c, out=tanh_cs[t])
             np.multiply(o, tanh_cs[t], out=xh[t + 1, :, D:D + H])  # h_t = o * tanh(c_t)
-    hs = xh[1:, :, D:D + H]                            # (T, B, H) view
+    hs = xh[1:, :, D:D + H]                               # (T, B, H) view
     return hs, (hs[-1], cs[T]), (work, xh, gates, cs, tanh_cs)
 
 
@@ -135,21 +136,25 @@ def backward(params, dhs, cache, dstate=None):
     work, xh, gates, cs, tanh_cs = cache
     T, B, H = tanh_cs.shape
     D = W.shape[0] - H
-    g4 = gates.reshape(T, B, 4, H)
-    i, f, o, gg = g4[:, :, 0], g4[:, :, 1], g4[:, :, 2], g4[:, :, 3]   # each (T, B, H)
+    i, f, o, gg = (gates[:, k] for k in range(4))     # each (T, B, H)
     # each step's local derivatives, for all steps at once: only dh and dc need the time loop.
-    # da = L * (dc, dc, dh, dc) per gate, computed in place in L; dc = dh * K + dc_{t+1} f_{t+1}
-    L = work.get("L", (T, B, 4, H), W.dtype)
+    # da_t = Lg_t * (dc, dc, dh, dc) per gate; dc = dh * K + dc_{t+1} f_{t+1}
+    Lg = work.get("Lg", (T, 4, B, H), W.dtype)        # gate-major, like the forward's gates
     K = work.get("K", (T, B, H), W.dtype)
-    s = work.get("s", (T, B, H), W.dtype)
-    np.multiply(gg, np.multiply(i, np.subtract(1.0, i, out=s), out=s), out=L[:, :, 0])      # g i (1-i)
-    np.multiply(cs[:T], np.multiply(f, np.subtract(1.0, f, out=s), out=s), out=L[:, :, 1])  # c_{t-1} f (1-f)
-    np.multiply(tanh_cs, np.multiply(o, np.subtract(1.0, o, out=s), out=s), out=L[:, :, 2])  # tanh(c) o (1-o)
-    np.multiply(i, np.subtract(1.0, np.square(gg, out=s), out=s), out=L[:, :, 3])          # i (1-g^2)
-    np.multiply(o, np.subtract(1.0, np.square(tanh_cs, out=s), out=s), out=K)              # o (1-tanh(c)^2)
+    sig, Ls = gates[:, :3], Lg[:, :3]                 # (T, 3, B, H): sigmoid gates i, f, o
+    np.multiply(sig, np.subtract(1.0, sig, out=Ls), out=Ls)                 # s (1-s) for i, f, o
+    Lg[:, 0] *= gg                                                          # g i (1-i)
+    Lg[:, 1] *= cs[:T]                                                      # c_{t-1} f (1-f)
+    Lg[:, 2] *= tanh_cs                                                     # tanh(c) o (1-o)
+    np.multiply(i, np.subtract(1.0, np.square(gg, out=Lg[:, 3]), out=Lg[:, 3]), out=Lg[:, 3])  # i (1-g^2)
+    np.multiply(o, np.subtract(1.0, np.square(tanh_cs, out=K), out=K), out=K)      # o (1-tanh(c)^2)
     Wh_T = work.get("Wh_T", (4 * H, H), W.dtype)
     np.copyto(Wh_T, W[D:].T)                           # contiguous: the step's matmul runs ~1.6x faster
-    dh, dc = work.get("dh", (B, H), W.dtype), work.get("dc", (B, H), W.dtype)
+    # da for every step in the (B, 4H) layout of the matmuls, and each step's (dc, dc, dh, dc)
+    # gate-major: one product writes da_t, and all its operands are contiguous
+    da = work.get("da", (T, B, 4, H), W.dtype)
+    m = work.get("m", (4, B, H), W.dtype)
+    dc, dh = m[0], m[2]
     dh_next, dc_next = work.get("dh_next", (B, H), W.dtype), work.get("dc_next", (B, H), W.dtype)
     if dstate is None:
         dh_next[:], dc_next[:] = 0.0, 0.0
@@ -159,12 +164,10 @@ def backward(params, dhs, cache, dstate=None):
         np.add(dhs[t], dh_next, out=dh)
         np.multiply(dh, K[t], out=dc)
         dc += dc_next
-        d = L[t]                                       # (B, 4, H) -> da_t
-        d[:, 0] *= dc                                  # 2-D products: faster than broadcasting
-        d[:, 1] *= dc
-        d[:, 2] *= dh
-        d[:, 3] *= dc
+        m[1] = dc
+        m[3] = dc
+        np.multiply(Lg[t], m, out=da[t].transpose(1, 0, 2))
         np.multiply(dc, f[t], out=dc_next)
-        np.matmul(d.reshape(B, 4 * H), Wh_T, out=dh_next)
-    dx, grads = affine_grads(work, xh, L.reshape(T, B, 4 * H), W, D)
+        np.matmul(da[t].reshape(B, 4 * H), Wh_T, out=dh_next)
+    dx, grads = affine_grads(work, xh, da.reshape(T, B, 4 * H), W, D)
     return dx, grads, (dh_next, dc_next)

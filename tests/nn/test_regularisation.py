@@ -74,6 +74,20 @@ def test_locked_dropout_shares_one_mask_across_time_steps(locked):
     assert set(np.unique(out)) == {0.0, 2.0}              # inverted: kept units scaled by 1 / (1 - p)
 
 
+def test_dropout_masks_drop_the_share_asked_for_with_independent_draws():
+    shape = (999, 37)                                     # 36,963 draws: not a multiple of four
+    rng = np.random.default_rng(0)
+    keep = network._keep_mask(shape, 0.3, rng, Workspace(), "keep", np.dtype(np.float32))
+    dropped = (keep == 0.0).ravel()
+    assert keep.shape == shape and abs(dropped.mean() - 0.3) < 0.01
+    np.testing.assert_allclose(keep.ravel()[~dropped], 1 / 0.7, rtol=1e-4)
+    # four 16-bit draws come from each 64-bit word: neighbours must still be independent
+    for lag in (1, 2, 3, 4):
+        assert abs(np.mean(dropped[:-lag] & dropped[lag:]) - 0.09) < 0.01
+    again = network._keep_mask(shape, 0.3, rng, Workspace(), "keep", np.dtype(np.float32))
+    assert not np.array_equal(again, keep)                # the generator moved on
+
+
 def test_rates_outside_the_unit_interval_are_refused():
     for field in ("dropout", "weight_drop", "embed_dropout"):
         with pytest.raises(ValueError, match=field):
