@@ -7,14 +7,21 @@ import numpy as np
 
 from app.data.corpus import Batch
 from app.nn.network import log_softmax
+from app.nn.recurrent import one_blas_thread
 
 
 def forced_log_probs(model, batch: Batch) -> np.ndarray:
     """(T, B, V) float64 log P(next token) at every step, reading the batch's true inputs.
 
     Names that have ended leave the batch (``model.select``), so a batch costs its names'
-    lengths, not its longest name's times its size; their padding rows stay 0.
+    lengths, not its longest name's times its size; their padding rows stay 0. The per-step
+    matmuls run on one BLAS thread, as in training (``one_blas_thread``).
     """
+    with one_blas_thread():
+        return _forced_log_probs(model, batch)
+
+
+def _forced_log_probs(model, batch: Batch) -> np.ndarray:
     T, B = batch.inputs.shape
     state, rows, out = model.initial_state(B, batch.cond), np.arange(B), None
     for t in range(T):

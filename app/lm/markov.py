@@ -94,6 +94,27 @@ def count_ngrams(encoded: list[list[int]], order: int, V: int) -> dict[str, np.n
     return arrays
 
 
+def _counts(keys: np.ndarray, counts: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """The count of each k-gram key in ``query`` (any shape), 0 for k-grams never seen."""
+    at = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    return np.where(keys[at] == query, counts[at], 0.0)
+
+
+def _every_count(keys: np.ndarray, counts: np.ndarray, ctx: np.ndarray, V: int) -> np.ndarray:
+    """(B, V) counts of every token after each context key in ``ctx`` (B,).
+
+    The k-grams of one context are one run of the sorted keys, [ctx * V, ctx * V + V), so two
+    searches per context find them all, instead of one per token of the vocabulary.
+    """
+    lo, hi = np.searchsorted(keys, ctx * V), np.searchsorted(keys, ctx * V + V)
+    run = hi - lo                                                     # (B,) k-grams per context
+    rows = np.repeat(np.arange(len(ctx)), run)
+    at = np.repeat(lo - (np.cumsum(run) - run), run) + np.arange(run.sum())
+    dense = np.zeros((len(ctx), V))
+    dense[rows, keys[at] % V] = counts[at]
+    return dense
+
+
 class MarkovLM:
     """An interpolated modified Kneser-Ney character n-gram model; same interface as NeuralLM."""
 
@@ -130,19 +151,19 @@ class MarkovLM:
         """Stored n-gram counts (one per distinct k-gram, all orders) plus the discounts."""
         return int(sum(len(lv[0]) for lv in self._levels)) + 3 * self.config.order
 
-    def probs(self, history: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        """P(candidate | history) for history (B, n-1) token ids and candidates (B, C) -> (B, C)."""
+    def probs(self, history: np.ndarray, candidates: np.ndarray | None = None) -> np.ndarray:
+        """P(candidate | history) for history (B, n-1) token ids and candidates (B, C) -> (B, C);
+        without candidates, over every token -> (B, V)."""
         V, n = self.config.vocab_size, self.config.order
-        p = np.full(candidates.shape, 1.0 / V)
+        p = np.full((len(history), V) if candidates is None else candidates.shape, 1.0 / V)
         ctx = np.zeros(history.shape[0], dtype=np.int64)  # key of the last k-1 tokens
         for k, (keys, counts, D, ctx_keys, totals, gammas) in enumerate(self._levels, 1):
             if k > 1:  # prepend the next older token as the most significant digit
                 ctx = history[:, n - k] * V ** (k - 2) + ctx
             c_idx = np.minimum(np.searchsorted(ctx_keys, ctx), len(ctx_keys) - 1)
             seen = ctx_keys[c_idx] == ctx
-            query = ctx[:, None] * V + candidates
-            g_idx = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
-            c = np.where(keys[g_idx] == query, counts[g_idx], 0.0)
+            c = (_every_count(keys, counts, ctx, V) if candidates is None
+                 else _counts(keys, counts, ctx[:, None] * V + candidates))
             discounted = np.maximum(c - D[np.minimum(c, 3).astype(np.int64)], 0.0)
             mixed = (discounted + gammas[c_idx][:, None] * p) / totals[c_idx][:, None]
             p = np.where(seen[:, None], mixed, p)  # unseen context: the lower order alone
@@ -160,9 +181,7 @@ class MarkovLM:
     def next_logits(self, ids: np.ndarray, state: np.ndarray):
         """Log-probabilities of the next token (usable as logits) after reading ``ids``."""
         state = self._push(ids, state)
-        V = self.config.vocab_size
-        p = self.probs(state, np.broadcast_to(np.arange(V), (len(state), V)))
-        return np.log(p).astype(np.float32), state
+        return np.log(self.probs(state)).astype(np.float32), state
 
     def select(self, state: np.ndarray, keep: np.ndarray) -> np.ndarray:
         return state[keep]

@@ -78,6 +78,8 @@ def test_probabilities_match_a_slow_reference_implementation():
         for w in range(len(vocab)):
             want = reference_probability(encoded, 4, len(vocab), model.config.discounts, history, w)
             assert got[i, w] == pytest.approx(want, rel=1e-12)
+    # the whole-vocabulary path (two searches per context) gives the same numbers
+    np.testing.assert_array_equal(model.probs(histories), got)
 
 
 def test_discounts_follow_chen_goodman():
