@@ -57,19 +57,23 @@ class MixtureLM:
         self._log_w_grouped = self._log_w[order].astype(np.float32)[:, None, None]   # (M, 1, 1)
         self.gate = gate
         if gate is not None:
-            if sides is None:
-                if len(components) != 2:
-                    raise ValueError("a gated mixture has two components, the neural and the n-gram")
-                sides = [i for i, c in enumerate(components)
-                         for _ in (c.components if isinstance(c, MixtureLM) else [c])]
-            self.sides = np.asarray(sides, dtype=np.int64)
-            if self.sides.shape != (len(flat),) or set(self.sides.tolist()) != {0, 1}:
-                raise ValueError(f"a gated mixture needs a side, 0 or 1, per component: {sides}")
-            # each side's members weighted within that side, in group order
-            side_total = np.bincount(self.sides, weights=self.weights)
-            inner = self._log_w - np.log(side_total[self.sides])
-            self._grouped_sides = self.sides[order]
-            self._inner_log_w_grouped = inner[order][:, None, None]                # (M, 1, 1)
+            self._split_sides(components if sides is None else None, sides, order)
+
+    def _split_sides(self, components: list | None, sides, order: np.ndarray) -> None:
+        """Which side each flat component is on (given, or from the two unflattened
+        ``components``), and each member's log weight within its side, in group order."""
+        if sides is None:
+            if len(components) != 2:
+                raise ValueError("a gated mixture has two components, the neural and the n-gram")
+            sides = [i for i, c in enumerate(components)
+                     for _ in (c.components if isinstance(c, MixtureLM) else [c])]
+        self.sides = np.asarray(sides, dtype=np.int64)
+        if self.sides.shape != (len(self.components),) or set(self.sides.tolist()) != {0, 1}:
+            raise ValueError(f"a gated mixture needs a side, 0 or 1, per component: {sides}")
+        side_total = np.bincount(self.sides, weights=self.weights)
+        inner = self._log_w - np.log(side_total[self.sides])
+        self._grouped_sides = self.sides[order]
+        self._inner_log_w_grouped = inner[order][:, None, None]                    # (M, 1, 1)
 
     @property
     def n_params(self) -> int:
