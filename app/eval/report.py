@@ -92,6 +92,7 @@ def model_summary(name: str, model) -> dict:
         "train_seconds": metrics.get("train_seconds"),
         "chars_per_second": metrics.get("chars_per_second"),
         "weights": metrics.get("weights"),  # a mixture's component weights
+        "gated": getattr(model, "gate", None) is not None,   # its weight changes with the context
         "split": model.metadata.get("split"),  # which names its validation NLL is measured on
     }
 

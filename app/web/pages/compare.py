@@ -200,6 +200,9 @@ def comentario(report: dict) -> list[str]:
         best = min(lstm["val_nll"], markov["val_nll"])
         weight = (mezcla.get("weights") or [None])[0]
         share = f", con peso {weight:.2f} para la LSTM" if weight is not None else ""
+        if mezcla.get("gated"):
+            share = (", con un peso para la LSTM que cambia letra a letra según cuán segura "
+                     "está cada una y cuánto coinciden")
         out.append(f"Promediar letra a letra las probabilidades de la LSTM y del n-grama (la "
                    f"mezcla{share}) baja la NLL de validación a {mezcla['val_nll']:.3f}, "
                    f"{best - mezcla['val_nll']:.3f} menos que el mejor de los dos: se equivocan "
