@@ -30,10 +30,11 @@ from app.corpus import (
     read_names,
     split_names,
 )
+from app.drawing import draw
 from app.fidelity import fidelity_report
 from app.fidelity import markdown as fidelity_markdown
 from app.lm import MODELS_DIR, load_models
-from app.sampling import MAX_LENGTH_DEFAULT, draw, draw_conditions
+from app.sampling import MAX_LENGTH_DEFAULT, draw_conditions
 
 TEMPERATURES = (0.5, 0.8, 1.0, 1.2)
 SAMPLES = 2000

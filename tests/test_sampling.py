@@ -10,6 +10,7 @@ from rapidfuzz.distance import Levenshtein
 from app import network
 from app.corpus import Vocabulary, fold
 from app.deadline import Deadline
+from app.drawing import _pick
 from app.gazetteer import load_gazetteer
 from app.lm import names_nll
 from app.network import ModelConfig
@@ -19,7 +20,6 @@ from app.sampling import (
     MIN_DRAWS,
     Filters,
     SamplingError,
-    _pick,
     draw_conditions,
     option_errors,
     resolve_estado,
