@@ -19,7 +19,7 @@ with a fixed float32 matmul's GFLOP/s measured in every round as the machine ref
    with only ``--hidden`` changed, one BLAS thread) against the hidden size.
 
 One BLAS thread throughout, as the service runs (the nearest-name search of 500 names or more
-uses both cores). The plot is one SVG of four log-log panels drawn with ``app.charts``.
+uses both cores). The plot is one SVG of four panels (log y axes) drawn with ``app.charts``.
 """
 
 from __future__ import annotations
@@ -160,20 +160,23 @@ def print_curve(title: str, unit: str, results: dict[tuple, list[float]]) -> Non
         print(f"  {series:>24} {x:>6}: {spread(values)}")
 
 
-def log_panel(results: dict[tuple, list[float]], title: str, x_label: str, y_label: str,
-              chart_id: str) -> str:
-    """A log-log line chart of the medians, one line per series."""
+def panel(results: dict[tuple, list[float]], title: str, x_label: str, y_label: str,
+          chart_id: str, log_x: bool, integer_x: bool = False) -> str:
+    """A line chart of the medians, one line per series, on a log y axis (and log x if asked)."""
+    def x_of(x: float) -> float:
+        return math.log10(x) if log_x else x
+
     names = list(dict.fromkeys(series for series, _ in results))
-    lines = [Series(name, [(math.log10(x), math.log10(statistics.median(v)))
+    lines = [Series(name, [(x_of(x), math.log10(statistics.median(v)))
                            for (s, x), v in results.items() if s == name], COLORS[i % 4])
              for i, name in enumerate(names)]
-    return line_chart(lines, title, x_label, y_label, x_format=_power, y_format=_power,
-                      chart_id=chart_id)
+    return line_chart(lines, title, x_label, y_label, x_format=_power if log_x else "{:g}".format,
+                      y_format=_power, chart_id=chart_id, integer_x=integer_x)
 
 
 def _power(v: float) -> str:
-    """A log10 tick as the value it stands for (1, 10, 100, 3.2 ...)."""
-    return f"{10 ** v:,.3g}"
+    """A log10 tick as the value it stands for, to two significant digits (3.2, 1,000)."""
+    return f"{float(f'{10 ** v:.2g}'):,g}"
 
 
 def write_svg(path: Path, panels: list[str], caption: str) -> None:
@@ -189,7 +192,8 @@ def write_svg(path: Path, panels: list[str], caption: str) -> None:
     for i, panel in enumerate(panels):
         x, y = (i % 2) * width, (i // 2) * height
         out.append(panel.replace('<svg class="grafica" ',
-                                 f'<svg x="{x}" y="{y}" width="{width}" height="{height}" ', 1))
+                                 f'<svg x="{x}" y="{y}" width="{width}" height="{height}" '
+                                 'overflow="visible" ', 1))   # a last tick label may stick out
     out.append(f'<text x="12" y="{rows * height + 20}" class="etiqueta">{caption}</text>')
     out.append("</svg>")
     path.write_text("\n".join(out) + "\n", "utf-8")
@@ -210,7 +214,8 @@ def main() -> None:
     load_gazetteer()
     reference: list[float] = []
 
-    models = {"1 LSTM 1x160": single, f"servido ({served.kind})": served}
+    size = len(getattr(served, "components", [served]))
+    models = {"1 LSTM 1x160": single, f"la servida: {size} LSTM 1x160": served}
     for model in models.values():
         sample_names(model, 10, np.random.default_rng(0))   # warm-up: step tables, caches
     by_n = run_rounds({(label, n): (lambda m=m, n=n: sampling_ms(m, n))
@@ -229,25 +234,26 @@ def main() -> None:
                              for rows in STEP_ROWS for k in MEMBERS}, args.rounds, reference)
     print_curve("a sampling step against the ensemble size (1x160 members)", "us", by_members)
 
-    panels = [log_panel(by_n, "Generar n nombres", "nombres", "ms", "costo-n"),
-              log_panel(by_hidden, "Un paso de muestreo", "neuronas ocultas", "µs",
-                        "costo-oculto"),
-              log_panel(by_members, "Un paso, conjunto apilado", "miembros", "µs",
-                        "costo-miembros")]
+    panels = [panel(by_n, "Generar n nombres", "nombres (escala log)", "ms (escala log)",
+                    "costo-n", log_x=True),
+              panel(by_hidden, "Un paso de muestreo, 1 LSTM", "neuronas ocultas H",
+                    "µs (escala log)", "costo-oculto", log_x=False),
+              panel(by_members, "Un paso, conjunto apilado (H = 160)", "miembros",
+                    "µs (escala log)", "costo-miembros", log_x=False, integer_x=True)]
     if not args.no_training:
         timers = {h: EpochTimer(h) for h in HIDDEN}
         by_epoch = run_rounds({("época de entrenamiento", h): timers[h].seconds for h in HIDDEN},
                               args.rounds, reference)
         print_curve("one training epoch against the hidden size", "s", by_epoch)
-        panels.append(log_panel(by_epoch, "Entrenar una época", "neuronas ocultas", "s",
-                                "costo-epoca"))
+        panels.append(panel(by_epoch, "Entrenar una época, 1 LSTM", "neuronas ocultas H",
+                            "s (escala log)", "costo-epoca", log_x=False))
     load = os.getloadavg()[0]
     print(f"\n{args.rounds} alternating rounds per curve; load average {load:.1f} on "
           f"{os.cpu_count()} cores; machine reference per round (min / median / max): "
           f"matmul {spread(reference)} GFLOP/s")
     caption = (f"Medianas de {args.rounds} rondas alternadas; referencia de la máquina "
                f"{statistics.median(reference):.0f} GFLOP/s (mediana), carga {load:.1f} "
-               f"en {os.cpu_count()} núcleos; ejes logarítmicos.")
+               f"en {os.cpu_count()} núcleos.")
     write_svg(args.svg, panels, caption)
     print(f"plot: {args.svg}")
 
