@@ -5,7 +5,7 @@
 Vectorised over sequences; only time steps are looped, and a step is a handful of numpy calls
 on a few rows, so its fixed costs are what this module keeps small. A sequence leaves the batch
 when it emits the boundary token. The batch keeps a multiple of 4 rows (``padded_rows``): for
-row counts that are not, OpenBLAS's matrix product takes 1.3-1.6x as long as for the next
+row counts that are not, OpenBLAS's matrix product takes 1.4-1.5x as long as for the next
 multiple of 4 (11 rows cost more than 12), so up to 3 finished rows stay in as fillers, whose
 tokens nobody reads.
 """
