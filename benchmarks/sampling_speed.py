@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -154,8 +155,9 @@ def main() -> None:
         return worker()
     threadpool_limits(limits=1, user_api="blas")
     trees = [Tree("this tree", ROOT, args.model)]
-    if args.ref:
-        trees.append(Tree(args.ref, export(args.ref), args.model))
+    exported = export(args.ref) if args.ref else None
+    if exported:
+        trees.append(Tree(args.ref, exported, args.model))
     times: dict[tuple[str, str, str], list[float]] = {}
     references = []
     for round_ in range(args.rounds):
@@ -166,6 +168,8 @@ def main() -> None:
                     times.setdefault((tree.label, str(path), key), []).append(value)
     for tree in trees:
         tree.close()
+    if exported:
+        shutil.rmtree(exported)
     gflops, tanh_us = zip(*references, strict=True)
     print(f"{args.rounds} alternating rounds; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores; machine per round (min / median / max): matmul "
