@@ -58,7 +58,10 @@ class MixtureLM:
     def next_logits(self, ids: np.ndarray, state):
         """log P of the next token under the mixture (usable as logits)."""
         outputs = [g.next_log_probs(ids, s) for g, s in zip(self._groups, state, strict=True)]
-        logp = np.concatenate([lp for lp, _ in outputs]) + self._log_w_grouped   # (M, B, V)
+        # an ensemble of one architecture is one group: no copy then (each logp is fresh)
+        logp = (outputs[0][0] if len(outputs) == 1
+                else np.concatenate([lp for lp, _ in outputs]))                 # (M, B, V)
+        logp += self._log_w_grouped
         return np.logaddexp.reduce(logp, axis=0), tuple(s for _, s in outputs)
 
     def select(self, state, keep: np.ndarray):

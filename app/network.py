@@ -145,7 +145,8 @@ def _drop_recurrent(layer: Params, H: int, rate: float, rng: np.random.Generator
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """log softmax over the last axis, shifted by the max so exp never overflows."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    shifted -= np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return shifted
 
 
 def loss_and_grads(config: ModelConfig, params: Params, batch: Batch, norm: float = 1.0,
