@@ -2,42 +2,86 @@
 
     python benchmarks/sampling_speed.py                                   # the served lstm
     python benchmarks/sampling_speed.py --model models/lstm.npz /tmp/single.npz --rounds 5
+    python benchmarks/sampling_speed.py --ref main --model /tmp/single.npz   # this tree vs main
 
-Targets: 10 names <= 5 ms and 1,000 names <= 200 ms with the served default LSTM. Several
-models are timed in alternating rounds (the order flips every round), so a slow minute on this
-shared machine hits them alike; each round also times two machine references, a matmul the size
-of a 1,000-name step and a (16, 640) tanh (the size of the ~25 numpy calls of a 10-name step).
-Prints min / median / max over rounds of each round's median (repeats seeds per round). One
-BLAS thread, as the service runs; the nearest-name search of 1,000 names uses both cores
-(``gazetteer.PARALLEL_QUERIES``), so there CPU time exceeds wall time.
+Targets: 10 names <= 3 ms, 1,000 names <= 150 ms and a sampling step at 10 rows <= 60 us with
+a single 1x160 LSTM. Several models (or, with ``--ref``, this tree's code and another commit's,
+each in its own worker process) are timed in alternating rounds (the order flips every round),
+so a slow minute on this shared machine hits them alike; each round also times two machine
+references, a matmul the size of a 1,000-name step and a (16, 640) tanh (the size of the ~25
+numpy calls of a 10-name step). Prints min / median / max over rounds of each round's median
+(repeats seeds per round), in wall time and CPU time. One BLAS thread, as the service runs; the nearest-name search of
+1,000 names uses both cores (``gazetteer.PARALLEL_QUERIES``), so there CPU time exceeds wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import os
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from app.data.gazetteer import load_gazetteer
-from app.generation.sampling import sample_names
-from app.lm.base import load_model
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS_MS = {10: 3.0, 1000: 150.0}
+STEP_TARGET_US = 60.0
+STEP_ROWS = 10
 
-TARGETS_MS = {10: 5.0, 1000: 200.0}
+
+def app_module(*names: str):
+    """The first of ``names`` this code tree has: ``--ref`` may name a commit from before
+    app/ was split into subpackages (app.sampling, app.lm, app.gazetteer then)."""
+    for name in names:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ImportError(f"none of {', '.join(names)} in this code tree")
 
 
-def median_ms(model, n: int, repeats: int, temperature: float = 0.8) -> float:
-    """Median wall milliseconds of ``sample_names`` for n names over seeds 0..repeats-1."""
-    wall = []
+def median_ms(model, n: int, repeats: int, temperature: float = 0.8) -> tuple[float, float]:
+    """Median wall and CPU (all threads) milliseconds of ``sample_names`` for n names over
+    seeds 0..repeats-1."""
+    sample_names = app_module("app.generation.sampling", "app.sampling").sample_names
+    wall, cpu = [], []
     for seed in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         sample_names(model, n, np.random.default_rng(seed), temperature=temperature)
         wall.append((time.perf_counter() - start) * 1000)
-    return statistics.median(wall)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def step_us(model, repeats: int, temperature: float = 0.8) -> float:
+    """Median microseconds per step of drawing ``STEP_ROWS`` sequences: a draw's thread CPU time
+    (waiting for a core does not count) over the steps it ran (its longest sequence, end token
+    included)."""
+    draw = app_module("app.generation.drawing", "app.drawing", "app.sampling").draw
+    per_step = []
+    for seed in range(repeats):
+        start = time.thread_time()
+        names, _ = draw(model, STEP_ROWS, "", 40, temperature, None, np.random.default_rng(seed))
+        seconds = time.thread_time() - start
+        per_step.append(seconds / max(41 if s is None else len(s) + 1 for s in names) * 1e6)
+    return statistics.median(per_step)
+
+
+def measure(model, repeats: int) -> dict[str, float]:
+    """One round for one model: µs per step at 10 rows, ms for 10 and 1,000 names."""
+    times = {"step": step_us(model, repeats)}
+    for n in TARGETS_MS:
+        times[str(n)], times[f"{n} cpu"] = median_ms(model, n,
+                                                    repeats if n < 100 else max(3, repeats // 3))
+    return times
 
 
 def machine_speed(repeats: int = 200) -> tuple[float, float]:
@@ -59,41 +103,105 @@ def spread(values: list[float]) -> str:
     return f"{min(values):7.2f} / {statistics.median(values):7.2f} / {max(values):7.2f}"
 
 
+def worker() -> None:
+    """Serve rounds on stdin/stdout for the code tree on ``sys.path`` (see ``--ref``): the first
+    line names the model files, then each ``repeats`` line is answered by one JSON round."""
+    load_gazetteer = app_module("app.data.gazetteer", "app.gazetteer").load_gazetteer
+    sample_names = app_module("app.generation.sampling", "app.sampling").sample_names
+    load_model = app_module("app.lm.base", "app.lm").load_model
+    threadpool_limits(limits=1, user_api="blas")
+    models = [load_model(path) for path in json.loads(sys.stdin.readline())]
+    load_gazetteer()
+    for model in models:
+        sample_names(model, 10, np.random.default_rng(0))   # warm-up: step tables, caches
+    print(json.dumps([[m.kind, len(getattr(m, "components", [m])), m.n_params] for m in models]),
+          flush=True)
+    for line in sys.stdin:
+        print(json.dumps([measure(m, int(line)) for m in models]), flush=True)
+
+
+class Tree:
+    """A code tree (this one, or a commit exported with ``git archive``) timed in its own process."""
+
+    def __init__(self, label: str, path: Path, models: list[Path]):
+        self.label = label
+        env = {**os.environ, "PYTHONPATH": str(path)}
+        self.process = subprocess.Popen([sys.executable, __file__, "--worker"], cwd=path, env=env,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.info = self.ask(json.dumps([str(p.resolve()) for p in models]))
+
+    def ask(self, line: str):
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def export(ref: str) -> Path:
+    """``app/`` as it is at ``ref``, with this tree's data, in a temporary directory."""
+    path = Path(tempfile.mkdtemp(prefix="sampling-ref-"))
+    archive = subprocess.run(["git", "archive", ref, "app"], cwd=ROOT, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(path)], input=archive, check=True)
+    (path / "data").symlink_to(ROOT / "data")
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, nargs="+", default=[Path("models/lstm.npz")])
+    parser.add_argument("--ref", help="also time this git commit's code, alternating with ours")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default: 5)")
     parser.add_argument("--repeats", type=int, default=20,
                         help="seeds per round for 10 names; a third of them for 1,000 names")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        return worker()
     threadpool_limits(limits=1, user_api="blas")
-    models = {str(path): load_model(path) for path in args.model}
-    load_gazetteer()
-    for model in models.values():
-        sample_names(model, 10, np.random.default_rng(0))  # warm-up: step tables, caches
-    times = {(name, n): [] for name in models for n in TARGETS_MS}
+    trees = [Tree("this tree", ROOT, args.model)]
+    exported = export(args.ref) if args.ref else None
+    if exported:
+        trees.append(Tree(args.ref, exported, args.model))
+    times: dict[tuple[str, str, str], list[float]] = {}
     references = []
     for round_ in range(args.rounds):
         references.append(machine_speed())
-        order = list(models) if round_ % 2 == 0 else list(reversed(models))
-        for name in order:
-            for n in TARGETS_MS:
-                repeats = args.repeats if n < 100 else max(3, args.repeats // 3)
-                times[name, n].append(median_ms(models[name], n, repeats))
+        for tree in trees if round_ % 2 == 0 else trees[::-1]:
+            for path, result in zip(args.model, tree.ask(str(args.repeats)), strict=True):
+                for key, value in result.items():
+                    times.setdefault((tree.label, str(path), key), []).append(value)
+    for tree in trees:
+        tree.close()
+    if exported:
+        shutil.rmtree(exported)
     gflops, tanh_us = zip(*references, strict=True)
     print(f"{args.rounds} alternating rounds; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores; machine per round (min / median / max): matmul "
           f"{spread(list(gflops))} GFLOP/s, (16, 640) tanh {spread(list(tanh_us))} us")
-    for name, model in models.items():
-        members = len(getattr(model, "components", [model]))
-        print(f"{name} ({model.kind}, {members} member{'s' * (members > 1)}, "
-              f"{model.n_params:,} parameters)")
-        for n, target in TARGETS_MS.items():
-            median = statistics.median(times[name, n])
-            verdict = "ok" if median <= target else "over target"
-            print(f"  {n:>5} names: {spread(times[name, n])} ms (min / median / max of round "
-                  f"medians; target <= {target:g} ms: {verdict})")
+    for path, (kind, members, n_params) in zip(args.model, trees[0].info, strict=True):
+        print(f"{path} ({kind}, {members} member{'s' * (members > 1)}, {n_params:,} parameters)")
+        for tree in trees:
+            step = times[tree.label, str(path), "step"]
+            print(f"  [{tree.label}] step at {STEP_ROWS} rows: {spread(step)} us "
+                  f"(target <= {STEP_TARGET_US:g} us for one 1x160 LSTM)")
+            for n, target in TARGETS_MS.items():
+                values = times[tree.label, str(path), str(n)]
+                verdict = "ok" if statistics.median(values) <= target else "over target"
+                print(f"  [{tree.label}] {n:>5} names: {spread(values)} ms (min / median / max "
+                      f"of round medians; target <= {target:g} ms: {verdict}); CPU "
+                      f"{spread(times[tree.label, str(path), f'{n} cpu'])} ms")
+        if len(trees) == 2:
+            ratios = [statistics.median(times[trees[0].label, str(path), key])
+                      / statistics.median(times[trees[1].label, str(path), key])
+                      for key in ("step", "10", "10 cpu", "1000", "1000 cpu")]
+            print(f"  this tree / {args.ref}, ratio of medians: step {ratios[0]:.2f}; 10 names "
+                  f"{ratios[1]:.2f} (CPU {ratios[2]:.2f}); 1,000 names {ratios[3]:.2f} "
+                  f"(CPU {ratios[4]:.2f})")
 
 
 if __name__ == "__main__":

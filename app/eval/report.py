@@ -31,7 +31,8 @@ from app.data.corpus import (
 )
 from app.eval.fidelity import fidelity_report
 from app.eval.fidelity import markdown as fidelity_markdown
-from app.generation.sampling import MAX_LENGTH_DEFAULT, draw, draw_conditions
+from app.generation.drawing import draw
+from app.generation.sampling import MAX_LENGTH_DEFAULT, draw_conditions
 from app.lm.base import load_models
 from app.lm.checkpoint import atomic_write
 from app.paths import MODELS_DIR

@@ -2,8 +2,9 @@
 
     python -m app.sample --model models/lstm.npz -n 20 --temperature 0.8
 
-Names are drawn as one batch, vectorised over names; only time steps are looped. A sequence
-leaves the batch when it emits the boundary token, so the batch shrinks as names finish.
+Names are drawn as one batch, vectorised over names (``app.generation.drawing``); only time steps are
+looped. A sequence leaves the batch when it emits the boundary token, so the batch shrinks as
+names finish.
 Rejected draws (real names when ``novel``, repeats, names hitting ``max_length``, names failing
 the ``suffix``, ``contains`` or ``min_length`` filters) are replaced by further rounds until ``n``
 names are found or the draw budget is spent.
@@ -24,22 +25,17 @@ import math
 import unicodedata
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import numpy as np
 
 from app.data.corpus import fold
 from app.data.gazetteer import Estado, Gazetteer, Nearest, load_gazetteer
 from app.generation.deadline import Deadline
-from app.nn.network import log_softmax
-
-T = TypeVar("T")
+from app.generation.drawing import draw_steps, run_to_end
 
 MAX_LENGTH_DEFAULT = 40
 MAX_LENGTH_LIMIT = 64
 TEMPERATURE_MAX = 5.0
-MIN_TEMPERATURE = 1e-30  # smaller temperatures act like this one: the argmax already
-TINY = np.finfo(np.float32).tiny
 DRAWS_PER_NAME = 20   # budget: at most this many draws per requested name ...
 MIN_DRAWS = 256       # ... and never fewer than this, so small requests can survive bad luck
 ROUND_MAX = 8192      # rows drawn at once: keeps one step short (a deadline is checked between
@@ -146,127 +142,6 @@ def check_options(*args, **kwargs) -> None:
     errors = option_errors(*args, **kwargs)
     if errors:
         raise errors[0]
-
-
-def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
-          uniform: np.ndarray) -> np.ndarray:
-    """One token per row (b,) from softmax(logits / T), optionally among the top_k only;
-    ``uniform`` (b, V) holds fresh U(0, 1) numbers and is overwritten.
-
-    The Gumbel-max trick: with G = -log(-log U) drawn independently for every entry,
-    argmax(z + G) is an exact draw from softmax(z). No exp, no normalising, no cumulative sum,
-    so nothing overflows at any T, and a step costs fewer numpy calls than inverse-CDF sampling.
-    """
-    # a tiny T makes the argmax win by far (T is floored so that 1/T stays finite in float32)
-    z = logits * np.float32(1.0 / max(temperature, MIN_TEMPERATURE))
-    V = z.shape[1]
-    if top_k is not None and top_k < V:
-        kth = np.partition(z, V - top_k, axis=1)[:, V - top_k, None]
-        z[z < kth] = -np.inf
-    minus_g = uniform
-    minus_g += TINY                            # U = 0 would be log(0)
-    np.log(minus_g, out=minus_g)
-    np.negative(minus_g, out=minus_g)
-    np.log(minus_g, out=minus_g)               # log(-log U) = -G
-    z -= minus_g
-    return z.argmax(axis=1)
-
-
-def draw(model, count: int, prefix: str, max_length: int, temperature: float,
-         top_k: int | None, rng: np.random.Generator,
-         cond: np.ndarray | None = None) -> tuple[list[str | None], np.ndarray]:
-    """Sample ``count`` sequences starting with ``prefix`` (conditioned on ``cond`` if given).
-
-    Returns each name (None when it hit ``max_length`` without ending) and its NLL per
-    character under the model (T=1, end token counted).
-    """
-    return run_to_end(draw_steps(model, count, prefix, max_length, temperature, top_k, rng,
-                                 cond))
-
-
-def run_to_end(steps: Generator[None, None, T]) -> T:
-    """Run a step generator (``draw_steps``, ``sample_steps``) through; its return value."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
-
-
-def draw_steps(model, count: int, prefix: str, max_length: int, temperature: float,
-               top_k: int | None, rng: np.random.Generator, cond: np.ndarray | None = None,
-               deadline: Deadline | None = None):
-    """``draw`` as a generator that yields after every step, so that a caller can do other
-    work in between (the web service hands its event loop back); returns what ``draw`` does.
-
-    Each sequence gets its own (steps, V) block of uniforms, drawn for all at once: sequence i
-    reads the i-th block of the generator's stream whatever ``count`` is, so consecutive calls
-    with one generator give the same sequences however the draws are split between calls.
-    Once ``deadline`` (already started) has passed it stops drawing: sequences that have not
-    ended by then come back as None.
-    """
-    deadline = deadline or Deadline()
-    vocab = model.vocab
-    prefix_ids = vocab.encode(prefix)
-    steps = max_length - len(prefix) + 1           # characters still allowed, then the end token
-    uniform = rng.random((count, steps, len(vocab)), dtype=np.float32)  # (count, steps, V)
-    state = model.initial_state(count, cond)
-    rows = np.arange(count)
-    # the loop only picks tokens and drops finished rows; what each step saw is kept and
-    # turned into names and NLLs once at the end: per step, every numpy call counts
-    seen_rows, seen_logits, seen_tokens = [], [], []
-    logits, state = model.next_logits(np.zeros(count, dtype=np.int64), state)
-    for token in prefix_ids:
-        seen_rows.append(rows)
-        seen_logits.append(logits)
-        seen_tokens.append(np.full(count, token))
-        logits, state = model.next_logits(seen_tokens[-1], state)
-        yield from deadline.paused()
-
-    alive = rows                                   # batch row -> sequence index
-    for t in range(steps):
-        picked = _pick(logits, temperature, top_k, uniform[alive, t])   # (b,)
-        seen_rows.append(alive)
-        seen_logits.append(logits)
-        seen_tokens.append(picked)
-        keep = picked.nonzero()[0]                 # id 0, the boundary, ends a name
-        if not len(keep):
-            break
-        if len(keep) < len(alive):
-            alive, state = alive[keep], model.select(state, keep)
-        logits, state = model.next_logits(picked[keep], state)
-        yield from deadline.paused()
-        if deadline.passed():
-            break
-    return _finish(vocab, count, prefix, seen_rows, seen_logits, seen_tokens)
-
-
-def _finish(vocab, count: int, prefix: str, seen_rows: list[np.ndarray],
-            seen_logits: list[np.ndarray], seen_tokens: list[np.ndarray]):
-    """Names and NLL per character from what ``draw`` saw at each step, all steps at once."""
-    seq = np.concatenate(seen_rows)                                     # (R,)
-    step = np.repeat(np.arange(len(seen_rows)), [len(r) for r in seen_rows])
-    token = np.concatenate(seen_tokens)                                 # (R,)
-    logp = log_softmax(np.concatenate(seen_logits))                     # (R, V)
-    nll = np.bincount(seq, -logp[np.arange(len(seq)), token].astype(np.float64), count)
-    length = np.bincount(seq, minlength=count)        # tokens per sequence, end token included
-    tokens = np.zeros((count, len(seen_rows)), dtype=np.int64)
-    tokens[seq, step] = token
-    ended = tokens[np.arange(count), length - 1] == 0
-    names = [prefix + text if done else None
-             for text, done in zip(_decode_rows(vocab, tokens[:, len(prefix):]), ended,
-                                   strict=True)]
-    return names, nll / length
-
-
-def _decode_rows(vocab, tokens: np.ndarray) -> list[str]:
-    """Each row of token ids as text, up to its first boundary token (id 0).
-
-    Vectorised: a vocabulary entry is one character, so a row of ids maps to a row of
-    one-character cells read as one string, and numpy drops the trailing NULs of id 0.
-    """
-    table = np.array(["", *vocab.chars[1:]], dtype="<U1")
-    return table[tokens].view(f"<U{tokens.shape[1]}")[:, 0].tolist()
 
 
 def resolve_estado(model, text: str, gazetteer: Gazetteer | None = None,

@@ -86,10 +86,13 @@ class MixtureLM:
     def next_logits(self, ids: np.ndarray, state):
         """log P of the next token under the mixture (usable as logits)."""
         outputs = [g.next_log_probs(ids, s) for g, s in zip(self._groups, state, strict=True)]
-        logp = np.concatenate([lp for lp, _ in outputs])                          # (M, B, V)
+        # an ensemble of one architecture is one group: no copy then (each logp is fresh)
+        logp = (outputs[0][0] if len(outputs) == 1
+                else np.concatenate([lp for lp, _ in outputs]))                 # (M, B, V)
         states = tuple(s for _, s in outputs)
         if self.gate is None:
-            return np.logaddexp.reduce(logp + self._log_w_grouped, axis=0), states
+            logp += self._log_w_grouped
+            return np.logaddexp.reduce(logp, axis=0), states
         inner = logp + self._inner_log_w_grouped
         neural, ngram = (np.logaddexp.reduce(inner[self._grouped_sides == side], axis=0)
                          for side in (0, 1))                                      # (B, V) each

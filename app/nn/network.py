@@ -146,7 +146,8 @@ def _drop_recurrent(layer: Params, H: int, rate: float, rng: np.random.Generator
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """log softmax over the last axis, shifted by the max so exp never overflows."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    shifted -= np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return shifted
 
 
 def loss_and_grads(config: ModelConfig, params: Params, batch: Batch, norm: float = 1.0,
@@ -312,14 +313,16 @@ def step(config: ModelConfig, weights: StepWeights, ids: np.ndarray, state: Stat
     advance together and the logits are (M, B, V).
     """
     cell = CELLS[config.kind]
-    a_in = weights.token_in[..., ids, :]                            # (..., K, B, H)
+    a_in = np.take(weights.token_in, ids, axis=-2)                  # (..., K, B, H)
     if weights.cond_in is not None:
         if cond is None:
             raise ValueError("this model is conditioned: pass a condition id per name")
-        a_in += weights.cond_in[..., cond, :]
+        a_in += np.take(weights.cond_in, cond, axis=-2)
     h, layer_state = cell.step(weights.recurrent, a_in, state[0])   # (..., B, H)
     new_state = [layer_state]
     for (W_in, b, Wh), layer_state in zip(weights.upper, state[1:], strict=True):
         h, layer_state = cell.step(Wh, np.matmul(h[..., None, :, :], W_in) + b, layer_state)
         new_state.append(layer_state)
-    return np.matmul(h, weights.out_W) + weights.out_b, new_state
+    logits = np.matmul(h, weights.out_W)                            # (..., B, V)
+    logits += weights.out_b
+    return logits, new_state

@@ -102,4 +102,5 @@ def test_state_conditioned_models_draw_states_in_proportion_to_municipalities():
     start = model.initial_state
     model.initial_state = lambda n, cond=None: (drawn_states.append(cond), start(n))[1]
     report.sample_model(model, 30, 1.0, np.random.default_rng(0))
-    assert np.concatenate(drawn_states).tolist() == [1] * 30
+    drawn = np.concatenate(drawn_states)   # a batch may add filler rows (app.generation.drawing)
+    assert len(drawn) >= 30 and set(drawn.tolist()) == {1}

@@ -9,12 +9,12 @@ from rapidfuzz.distance import Levenshtein
 from app.data.corpus import fold
 from app.data.gazetteer import load_gazetteer
 from app.generation.deadline import Deadline
+from app.generation.drawing import _pick, draw, padded_rows
 from app.generation.sampling import (
     DRAWS_PER_NAME,
     MIN_DRAWS,
     Filters,
     SamplingError,
-    _pick,
     draw_conditions,
     option_errors,
     resolve_estado,
@@ -93,6 +93,20 @@ def test_same_seed_same_names_other_seed_other_names(tiny_lstm):
     other = sample_names(tiny_lstm, 8, np.random.default_rng(6), temperature=1.0)
     assert [s.name for s in first.names] == [s.name for s in again.names]
     assert [s.name for s in first.names] != [s.name for s in other.names]
+
+
+def test_batches_are_padded_to_a_multiple_of_four_rows_except_one():
+    assert [padded_rows(n) for n in (1, 2, 3, 4, 5, 8, 9, 1001)] == [1, 4, 4, 4, 8, 8, 12, 1004]
+
+
+@pytest.mark.parametrize("kind", ["lstm", "rnn"])
+def test_filler_rows_never_reach_the_names(kind, tiny_lstm, tiny_rnn):
+    """5 draws run as 8 rows, 3 of them fillers; 8 draws have none: the first 5 agree."""
+    model = tiny_lstm if kind == "lstm" else tiny_rnn
+    five, five_nll = draw(model, 5, "", 20, 1.0, None, np.random.default_rng(3))
+    eight, eight_nll = draw(model, 8, "", 20, 1.0, None, np.random.default_rng(3))
+    assert five == eight[:5]
+    np.testing.assert_allclose(five_nll, eight_nll[:5], rtol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "rnn"])
