@@ -4,9 +4,9 @@
 
 Runs on a small float64 model with a padded, masked batch and prints each parameter's max
 relative error; exits 1 when any exceeds the tolerance. Besides the plain and the conditioned
-model and distillation's soft targets, it checks the training-time regularisers (dropout, locked dropout, DropConnect on the
-recurrent weights, embedding dropout) with their masks fixed: every loss evaluation draws them
-from a generator with the same seed.
+model and distillation's soft targets, it checks the training-time regularisers (dropout,
+locked dropout, DropConnect on the recurrent weights, embedding dropout) with their masks
+fixed: every loss evaluation draws them from a generator with the same seed.
 """
 
 from __future__ import annotations

@@ -158,9 +158,9 @@ def loss_and_grads(config: ModelConfig, params: Params, batch: Batch, norm: floa
     Padding sits after each name's end, so it never reaches a real target (the net is causal)
     and masking the loss is enough to make it invisible to both loss and gradients.
     With ``batch.soft`` (distillation) every step's target is a distribution, and token_nll
-    its cross-entropy under the model. With a workspace (training), every array is reused from batch to batch: the grads and
-    token_nll returned are only valid until its next use. All matmuls run on one BLAS thread
-    (see ``recurrent.one_blas_thread``).
+    its cross-entropy under the model. With a workspace (training), every array is reused from
+    batch to batch: the grads and token_nll returned are only valid until its next use. All
+    matmuls run on one BLAS thread (see ``recurrent.one_blas_thread``).
     """
     with one_blas_thread():
         return _loss_and_grads(config, params, batch, norm, rng, want_grads, work)
