@@ -28,7 +28,7 @@ from app.train_config import RANGES, TrainConfig, check_writable, flag, given_fl
 SAMPLES_RANGE = (0, 1_000_000)
 VAL_SAMPLES_RANGE = (100, 100_000)
 TEMPERATURE_RANGE = (0.05, 5.0)
-TEACHER_BATCH = 1024     # names per teacher pass: bounds the (T, B, V) distributions in memory
+TEACHER_BATCH = 256      # names per teacher pass, of similar lengths (sorted): little padding
 MAX_LENGTH = 40          # samples longer than this are dropped, as sampling does by default
 STUDENT_FLAGS = ("hidden", "layers", "embed", "dropout", "epochs", "batch_size", "lr", "ema",
                  "patience", "seed")
@@ -50,9 +50,11 @@ def teacher_distributions(teacher, encoded: list[list[int]]) -> list:
     from app.corpus import make_batch
     from app.network import log_softmax
 
-    out = []
+    out = [None] * len(encoded)
+    by_length = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))   # little padding
     for start in range(0, len(encoded), TEACHER_BATCH):
-        chunk = encoded[start:start + TEACHER_BATCH]
+        rows = by_length[start:start + TEACHER_BATCH]
+        chunk = [encoded[i] for i in rows]
         batch = make_batch(chunk)
         state = teacher.initial_state(len(chunk))
         steps = []
@@ -60,7 +62,8 @@ def teacher_distributions(teacher, encoded: list[list[int]]) -> list:
             logits, state = teacher.next_logits(step_ids, state)
             steps.append(np.exp(log_softmax(np.asarray(logits, np.float64))))   # (B, V)
         probs = np.stack(steps).astype(np.float32)                # (T, B, V)
-        out.extend(probs[: len(ids) + 1, b] for b, ids in enumerate(chunk))
+        for b, (i, ids) in enumerate(zip(rows, chunk, strict=True)):
+            out[i] = probs[: len(ids) + 1, b]
     return out
 
 
