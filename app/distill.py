@@ -121,14 +121,11 @@ def student_data(teacher, names: list[str], samples: int, val_samples: int,
     return train, SoftNames(val_ids, teacher_distributions(teacher, val_ids)), summary
 
 
-def distill(cfg: TrainConfig, teacher_path: Path, data: Path, out: Path, samples: int,
-            val_samples: int, temperature: float, hard_weight: float, quiet: bool = False,
-            log=print) -> dict:
-    """Train the student into ``out`` (each improvement saved there); returns its best."""
+def load_teacher(teacher_path: Path, data: Path):
+    """The teacher and the names it was trained on. Raises DataError."""
     from app.checkpoint import CheckpointError
-    from app.corpus import DataError, Split, data_sha256, length_bucketed_batches, read_corpus
+    from app.corpus import DataError, data_sha256, read_corpus
     from app.lm import load_model
-    from app.trainer import EVAL_BATCH, Trainer
 
     try:
         teacher = load_model(teacher_path)
@@ -140,8 +137,17 @@ def distill(cfg: TrainConfig, teacher_path: Path, data: Path, out: Path, samples
     names = read_corpus(data).names
     if teacher.metadata.get("data_sha256") not in (None, data_sha256(names)):
         raise DataError(f"--data {data}: not the names the teacher {teacher_path} was trained on")
-    train, val, summary = student_data(teacher, names, samples, val_samples, temperature,
-                                       hard_weight, cfg.seed, log)
+    return teacher, names
+
+
+def train_student(cfg: TrainConfig, teacher, teacher_path: Path, data: Path, names: list[str],
+                  out: Path, train: SoftNames, val: SoftNames, summary: dict,
+                  quiet: bool = False, log=print) -> dict:
+    """Train the student on ``train``, early-stopped on ``val``, into ``out`` (each improvement
+    saved there, with the summary of its data); returns its best epoch."""
+    from app.corpus import DataError, Split, length_bucketed_batches
+    from app.trainer import EVAL_BATCH, Trainer
+
     if not val.encoded:
         raise DataError("no fresh teacher sample is new to validate on; raise --val-samples")
     description = (f"distilled from {teacher_path.name} over {summary['real_names']} real names "
@@ -158,6 +164,17 @@ def distill(cfg: TrainConfig, teacher_path: Path, data: Path, out: Path, samples
         "val_measure": "cross-entropy to the teacher on fresh teacher samples"}}
     log(f"student: {trainer.model.n_params:,} parameters; {len(train.encoded)} names to train on")
     return trainer.run()
+
+
+def distill(cfg: TrainConfig, teacher_path: Path, data: Path, out: Path, samples: int,
+            val_samples: int, temperature: float, hard_weight: float, quiet: bool = False,
+            log=print) -> dict:
+    """Sample the teacher, then train the student into ``out``; returns its best epoch."""
+    teacher, names = load_teacher(teacher_path, data)
+    train, val, summary = student_data(teacher, names, samples, val_samples, temperature,
+                                       hard_weight, cfg.seed, log)
+    return train_student(cfg, teacher, teacher_path, data, names, out, train, val, summary,
+                         quiet, log)
 
 
 def build_parser() -> argparse.ArgumentParser:
