@@ -3,7 +3,7 @@
     python -m app.cv --model lstm rnn markov mezcla --folds 5
     python -m app.cv --model lstm --label lstm-h192 --train-flags "--hidden 192" --jobs 2
     python -m app.cv --model lstm lstm_estado --data data/municipios_por_estado.csv
-    python -m app.cv --model alumno --label alumno --teachers base --distill-flags "--samples 30000"
+    python -m app.cv --model alumno --label alumno --teachers base --distill-flags "--samples 10000"
 
 Every model is judged the way a user meets it: for each fold, its recipe (``python -m app.train``
 with the defaults and ``--train-flags``, ``python -m app.mixture`` on that fold's lstm and

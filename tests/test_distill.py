@@ -124,3 +124,11 @@ def test_cv_trains_the_teacher_first_when_none_is_given():
     assert cv.stages(["alumno"], "mezcla", own_teachers=True) == [
         ["lstm", "markov"], ["mezcla"], ["alumno"]]
     assert cv.stages(["alumno", "markov"], "lstm", own_teachers=False) == [["markov"], ["alumno"]]
+
+
+def test_student_defaults_are_the_measured_recipe_and_flags_win(teacher_path, tmp_path):
+    base = ["--teacher", str(teacher_path), "--out", str(tmp_path / "a.npz")]
+    args = distill.build_parser().parse_args(base)
+    cfg = distill.check_args(args)
+    assert (cfg.hidden, cfg.dropout, cfg.epochs, args.samples) == (256, 0.1, 20, 10_000)
+    assert distill.check_args(distill.build_parser().parse_args([*base, "--hidden", "32"])).hidden == 32
