@@ -3,15 +3,19 @@
     python -m app.cv --model lstm rnn markov mezcla --folds 5
     python -m app.cv --model lstm --label lstm-h192 --train-flags "--hidden 192" --jobs 2
     python -m app.cv --model lstm lstm_estado --data data/municipios_por_estado.csv
+    python -m app.cv --model alumno --label alumno --teachers base --distill-flags "--samples 10000"
     python -m app.cv --model mezcla --label un-peso --mixture-flags "--weight scalar"
 
 Every model is judged the way a user meets it: for each fold, its recipe (``python -m app.train``
-with the defaults and ``--train-flags``, or ``python -m app.mixture`` on that fold's lstm and
-markov) runs on the other folds' names only, and the fold's names, which it never saw, are scored:
+with the defaults and ``--train-flags``, ``python -m app.mixture`` on that fold's lstm and
+markov, or ``python -m app.distill`` with ``--distill-flags`` for ``alumno``, a student of that
+fold's ``--teacher``) runs on the other folds' names only, and the fold's names, which it never saw, are scored:
 NLL per character, end tokens included, over all the fold's tokens. The same folds
 (``app.data.folds``, stratified by state for a CSV) serve every model, so differences between models
 are paired. Each fold's files stay in ``runs/cv/<label>/fold<i>/`` (its names, models and logs), so
-an interrupted run resumes where it stopped, and the summary is written to
+an interrupted run resumes where it stopped (``--teachers LABEL`` reads the students' teachers
+from another run's folds, so students of one teacher are compared without retraining it), and
+the summary is written to
 ``runs/cv/<label>/results.json`` (with ``--publish``, also to ``models/cv.json``, the table the
 README and /comparar show).
 """
@@ -26,7 +30,7 @@ import statistics
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +44,9 @@ from app.paths import MODELS_DIR, RUNS_DIR
 CV_DIR = RUNS_DIR / "cv"
 PUBLISHED = MODELS_DIR / "cv.json"
 NEURAL = ("lstm", "rnn", "lstm_estado", "rnn_estado")
-RECIPES = (*NEURAL, "markov", "mezcla")
+RECIPES = (*NEURAL, "markov", "mezcla", "alumno")
+TEACHERS = ("mezcla", "lstm", "markov")
+STAGE = {"mezcla": 1, "alumno": 2}   # a recipe runs after the ones it is built from
 
 
 @dataclass(frozen=True)
@@ -52,9 +58,21 @@ class Fold:
     data: Path                  # the training names, as the recipe reads them
     held_out: list[str]
     held_out_states: list[str] | None
+    teachers: Path              # the folder the student's teacher is read from
 
 
-def write_fold(corpus: Corpus, split, index: int, folder: Path, csv_input: bool) -> Fold:
+@dataclass(frozen=True)
+class Flags:
+    """What shapes the recipes beyond their defaults."""
+
+    train: list[str]                        # for app.train (the neural recipes)
+    distill: list[str] = field(default_factory=list)   # for app.distill (alumno)
+    teacher: str = "mezcla"                 # the recipe alumno imitates
+    mixture: list[str] = field(default_factory=list)   # for app.mixture (mezcla)
+
+
+def write_fold(corpus: Corpus, split, index: int, folder: Path, csv_input: bool,
+               teachers: Path | None = None) -> Fold:
     """The fold's training names in the input's own format (a CSV keeps the states)."""
     folder.mkdir(parents=True, exist_ok=True)
     if csv_input:
@@ -69,26 +87,30 @@ def write_fold(corpus: Corpus, split, index: int, folder: Path, csv_input: bool)
         data = folder / "train.txt"
         data.write_text("\n".join(split.train) + "\n", encoding="utf-8")
     states = [corpus.states[i] for i in split.val_index] if corpus.states else None
-    return Fold(index, folder, data, split.val, states)
+    return Fold(index, folder, data, split.val, states, teachers or folder)
 
 
-def recipe_command(model: str, fold: Fold, train_flags: list[str], out: Path) -> list[str]:
+def recipe_command(model: str, fold: Fold, flags: Flags, out: Path) -> list[str]:
     """The command that trains ``model`` on the fold's names into ``out`` (see the module
-    docstring); ``train_flags`` go to the neural recipes, or to the mixture's for mezcla."""
+    docstring)."""
+    if model == "alumno":
+        return [sys.executable, "-m", "app.distill", "--teacher",
+                str(fold.teachers / f"{flags.teacher}.npz"), "--data", str(fold.data),
+                "--out", str(out), "--quiet", *flags.distill]
     if model == "mezcla":
         return [sys.executable, "-m", "app.mixture", "--neural", str(fold.folder / "lstm.npz"),
                 "--ngram", str(fold.folder / "markov.npz"), "--data", str(fold.data),
-                "--out", str(out), *train_flags]
+                "--out", str(out), *flags.mixture]
     kind = model.removesuffix("_estado")
     command = [sys.executable, "-m", "app.train", "--model", kind, "--data", str(fold.data),
                "--out", str(out), "--quiet"]
     if model.endswith("_estado"):
         command += ["--condition", "estado"]
     # an ensemble's members train one after the other: --jobs here runs folds side by side
-    return command + (["--jobs", "1", *train_flags] if model in NEURAL else [])
+    return command + (["--jobs", "1", *flags.train] if model in NEURAL else [])
 
 
-def train_on_fold(model: str, fold: Fold, train_flags: list[str]) -> Path:
+def train_on_fold(model: str, fold: Fold, flags: Flags) -> Path:
     """Run the recipe unless its model is already there; its output goes to a log beside it."""
     out = fold.folder / f"{model}.npz"
     if not out.exists():
@@ -98,7 +120,7 @@ def train_on_fold(model: str, fold: Fold, train_flags: list[str]) -> Path:
         partial.unlink(missing_ok=True)
         log = fold.folder / f"{model}.log"
         with open(log, "w", encoding="utf-8") as f:
-            done = subprocess.run(recipe_command(model, fold, train_flags, partial), stdout=f,
+            done = subprocess.run(recipe_command(model, fold, flags, partial), stdout=f,
                                   stderr=subprocess.STDOUT, check=False)
         if done.returncode != 0 or not partial.exists():
             raise RuntimeError(f"{model} on fold {fold.index + 1} failed (exit {done.returncode}); "
@@ -129,24 +151,42 @@ def summarise(per_fold: list[dict]) -> dict:
             "folds": per_fold}
 
 
+def stages(models: list[str], teacher: str, own_teachers: bool) -> list[list[str]]:
+    """The recipes to train, in stages: each after the ones it is built from."""
+    needed = list(models)
+    if "alumno" in needed and own_teachers:
+        needed.append(teacher)
+    if "mezcla" in needed:
+        needed += ["lstm", "markov"]
+    needed = list(dict.fromkeys(needed))
+    return [s for s in ([m for m in needed if STAGE.get(m, 0) == i] for i in range(3)) if s]
+
+
 def run(models: list[str], data: Path, k: int, seed: int, label: str, train_flags: list[str],
-        jobs: int, runs_dir: Path = CV_DIR, log=print, mixture_flags: list[str] = ()) -> dict:
-    """Cross-validate every recipe in ``models`` on the same k folds; returns the summary."""
+        jobs: int, runs_dir: Path = CV_DIR, log=print, distill_flags: list[str] = (),
+        teacher: str = "mezcla", teachers: str | None = None,
+        mixture_flags: list[str] = ()) -> dict:
+    """Cross-validate every recipe in ``models`` on the same k folds; returns the summary.
+
+    ``teachers``: the label of a run whose folds already hold the students' teachers."""
     corpus = read_corpus(data)
     csv_input = corpus.states is not None
     if any(m.endswith("_estado") for m in models) and not csv_input:
         raise DataError(f"{data}: the _estado models need a CSV with an estado column")
     base = runs_dir / label
-    folds = [write_fold(corpus, split, i, base / f"fold{i + 1}", csv_input)
+    folds = [write_fold(corpus, split, i, base / f"fold{i + 1}", csv_input,
+                        teachers and runs_dir / teachers / f"fold{i + 1}")
              for i, split in enumerate(kfold(corpus.names, k, seed, corpus.states))]
-    # mezcla needs its fold's lstm and markov first; the rest are independent
-    first = [m for m in dict.fromkeys([*models, *(("lstm", "markov") if "mezcla" in models else ())])
-             if m != "mezcla"]
-    stages = [first] + ([["mezcla"]] if "mezcla" in models else [])
+    if teachers and "alumno" in models:
+        missing = [f.teachers / f"{teacher}.npz" for f in folds
+                   if not (f.teachers / f"{teacher}.npz").exists()]
+        if missing:
+            raise DataError(f"--teachers {teachers}: no teacher at {missing[0]}; run that "
+                            f"label with --model {teacher} first")
+    flags = Flags(list(train_flags), list(distill_flags), teacher, list(mixture_flags))
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for stage in stages:
-            jobs_done = [pool.submit(train_on_fold, m, fold,
-                                     list(mixture_flags) if m == "mezcla" else train_flags)
+        for stage in stages(models, teacher, own_teachers=not teachers):
+            jobs_done = [pool.submit(train_on_fold, m, fold, flags)
                          for m in stage for fold in folds]
             for job in jobs_done:
                 job.result()
@@ -158,6 +198,8 @@ def run(models: list[str], data: Path, k: int, seed: int, label: str, train_flag
         log(f"{model:12s} {results[model]['mean']:.4f} ± {results[model]['sd']:.4f}   folds: {values}")
     summary = {"label": label, "data": str(data), "folds": k, "seed": seed,
                "train_flags": shlex.join([*train_flags, *mixture_flags]), "models": results}
+    if "alumno" in models:
+        summary.update(distill_flags=shlex.join(distill_flags), teacher=teacher)
     (base / "results.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return summary
 
@@ -195,6 +237,14 @@ def main(argv: list[str] | None = None) -> int:
                         help='extra flags for the neural recipes, e.g. "--hidden 192 --dropout 0.3"')
     parser.add_argument("--mixture-flags", default="",
                         help='flags for the mezcla recipe (python -m app.mixture), e.g. "--weight scalar"')
+    parser.add_argument("--distill-flags", default="",
+                        help='extra flags for alumno\'s python -m app.distill, e.g. '
+                             '"--samples 30000 --hidden 192"')
+    parser.add_argument("--teacher", choices=TEACHERS, default="mezcla",
+                        help="the fold's recipe that alumno imitates (default: mezcla)")
+    parser.add_argument("--teachers", metavar="LABEL",
+                        help="read alumno's teachers from the folds of this earlier run in "
+                             "runs/cv/ (same data, folds and seed) instead of training them")
     parser.add_argument("--label", help="name of this run's folder in runs/cv/ (default: from the "
                                         "seed, folds and flags)")
     parser.add_argument("--jobs", type=int, default=1,
@@ -212,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                                     *(f.lstrip("-") for f in flags + mixture_flags)])
     try:
         summary = run(args.model, args.data, args.folds, args.seed, label, flags, args.jobs,
-                      mixture_flags=mixture_flags)
+                      distill_flags=shlex.split(args.distill_flags), teacher=args.teacher,
+                      teachers=args.teachers, mixture_flags=mixture_flags)
         if args.publish:
             publish(summary, description=args.publish, served=args.served)
     except (DataError, CheckpointError, RuntimeError) as exc:

@@ -4,14 +4,15 @@
 
 Runs on a small float64 model with a padded, masked batch and prints each parameter's max
 relative error; exits 1 when any exceeds the tolerance. Besides the plain and the conditioned
-model, it checks the training-time regularisers (dropout, locked dropout, DropConnect on the
-recurrent weights, embedding dropout) with their masks fixed: every loss evaluation draws them
-from a generator with the same seed.
+model and distillation's soft targets, it checks the training-time regularisers (dropout,
+locked dropout, DropConnect on the recurrent weights, embedding dropout) with their masks
+fixed: every loss evaluation draws them from a generator with the same seed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 import numpy as np
@@ -49,6 +50,14 @@ def small_problem(kind: str, seed: int = 0, layers: int = 2, embed: int = 4,
     cond = rng.integers(0, conditions, len(lengths)) if conditions else None
     batch = make_batch([list(rng.integers(1, V, n)) for n in lengths], np.float64, cond)
     return config, params, batch
+
+
+def with_soft_targets(config: ModelConfig, params: dict, batch: Batch,
+                      seed: int = 0) -> tuple[ModelConfig, dict, Batch]:
+    """The same problem with a random teacher distribution at every step (distillation)."""
+    rng = np.random.default_rng(seed)
+    soft = rng.dirichlet(np.ones(config.vocab_size), size=batch.targets.shape)   # (T, B, V)
+    return config, params, dataclasses.replace(batch, soft=soft)
 
 
 def relative_errors(config, params, batch, h: float = 1e-3,
@@ -98,12 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     kinds = ["rnn", "lstm"] if args.model == "all" else [args.model]
     failed = False
-    cases = [("", {}, None), (" conditioned", {"conditions": 3}, None)]
-    cases += [(f" {label}", fields, args.seed) for label, fields in REGULARISED.items()]
+    cases = [("", {}, None, False), (" conditioned", {"conditions": 3}, None, False),
+             (" soft targets", {}, None, True)]
+    cases += [(f" {label}", fields, args.seed, False) for label, fields in REGULARISED.items()]
     for kind in kinds:
-        for suffix, fields, mask_seed in cases:
+        for suffix, fields, mask_seed, soft in cases:
             label = kind + suffix
-            errors = relative_errors(*small_problem(kind, args.seed, **fields), mask_seed=mask_seed)
+            problem = small_problem(kind, args.seed, **fields)
+            if soft:
+                problem = with_soft_targets(*problem, seed=args.seed)
+            errors = relative_errors(*problem, mask_seed=mask_seed)
             for name, err in errors.items():
                 status = "ok" if err <= TOLERANCE else "FAIL"
                 failed |= err > TOLERANCE

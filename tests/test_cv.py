@@ -49,8 +49,9 @@ def test_published_rows_replace_the_same_label_and_model(tmp_path):
 
 
 def test_mixture_flags_reach_only_the_mezcla_recipe(tmp_path):
-    fold = cv.Fold(0, tmp_path, tmp_path / "train.txt", [], None)
-    mezcla = cv.recipe_command("mezcla", fold, ["--weight", "scalar"], tmp_path / "m.npz")
+    fold = cv.Fold(0, tmp_path, tmp_path / "train.txt", [], None, tmp_path)
+    flags = cv.Flags(["--hidden", "64"], mixture=["--weight", "scalar"])
+    mezcla = cv.recipe_command("mezcla", fold, flags, tmp_path / "m.npz")
     assert mezcla[2] == "app.mixture" and mezcla[-2:] == ["--weight", "scalar"]
-    lstm = cv.recipe_command("lstm", fold, ["--hidden", "64"], tmp_path / "l.npz")
-    assert lstm[2] == "app.train" and lstm[-2:] == ["--hidden", "64"]
+    lstm = cv.recipe_command("lstm", fold, flags, tmp_path / "l.npz")
+    assert lstm[2] == "app.train" and lstm[-2:] == ["--hidden", "64"] and "scalar" not in lstm

@@ -1,5 +1,7 @@
 """Analytic gradients of both cells match finite differences, with padding and masking."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -22,6 +24,23 @@ def test_conditioned_model_gradients_include_the_condition_embedding(kind):
     errors = relative_errors(*small_problem(kind, seed=2, conditions=3))
     assert "cond_embed" in errors
     assert max(errors.values()) < TOLERANCE, errors
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_soft_target_gradients_match_finite_differences(kind):
+    """Distillation's loss: cross-entropy against a teacher's distribution at every step."""
+    errors = relative_errors(*gradcheck.with_soft_targets(*small_problem(kind, seed=5)))
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+def test_one_hot_soft_targets_are_the_ordinary_loss():
+    config, params, batch = small_problem("lstm", seed=6)
+    one_hot = np.eye(config.vocab_size)[batch.targets]                     # (T, B, V)
+    hard = network.loss_and_grads(config, params, batch)
+    soft = network.loss_and_grads(config, params, dataclasses.replace(batch, soft=one_hot))
+    assert soft[0] == pytest.approx(hard[0], rel=1e-12)
+    for name in params:
+        np.testing.assert_allclose(soft[1][name], hard[1][name], rtol=1e-10, atol=1e-14)
 
 
 def test_a_wrong_gradient_is_caught(monkeypatch):

@@ -230,12 +230,15 @@ class Batch:
     targets (T, B) int  -- the name's characters, then boundary, then padding (0)
     mask    (T, B) float -- 1 where a target is real, 0 on padding
     cond    (B,) int or None -- each name's condition id (its state) for conditioned models
+    soft    (T, B, V) float or None -- a teacher's next-character distribution at every step,
+            learned instead of the one-hot targets (distillation, ``app.distill``)
     """
 
     inputs: np.ndarray
     targets: np.ndarray
     mask: np.ndarray
     cond: np.ndarray | None = None
+    soft: np.ndarray | None = None
 
     @property
     def n_tokens(self) -> int:
@@ -243,19 +246,25 @@ class Batch:
 
 
 def make_batch(encoded: Sequence[Sequence[int]], dtype=np.float32,
-               cond: Sequence[int] | None = None) -> Batch:
-    """Pad encoded names (lists of ids) into one time-major batch, with optional condition ids."""
+               cond: Sequence[int] | None = None,
+               soft: Sequence[np.ndarray] | None = None) -> Batch:
+    """Pad encoded names (lists of ids) into one time-major batch, with optional condition ids
+    and, per name, a (len + 1, V) array of soft targets."""
     T = max(len(ids) for ids in encoded) + 1
     B = len(encoded)
     inputs = np.zeros((T, B), dtype=np.int64)
     targets = np.zeros((T, B), dtype=np.int64)
     mask = np.zeros((T, B), dtype=dtype)
+    soft_targets = None if soft is None else np.zeros((T, B, soft[0].shape[1]), dtype)
     for b, ids in enumerate(encoded):
         n = len(ids)
         inputs[1 : n + 1, b] = ids
         targets[:n, b] = ids
         mask[: n + 1, b] = 1.0
-    return Batch(inputs, targets, mask, None if cond is None else np.asarray(cond, np.int64))
+        if soft is not None:
+            soft_targets[: n + 1, b] = soft[b]
+    return Batch(inputs, targets, mask, None if cond is None else np.asarray(cond, np.int64),
+                 soft_targets)
 
 
 def length_bucketed_batches(
@@ -263,6 +272,7 @@ def length_bucketed_batches(
     batch_size: int,
     rng: np.random.Generator | None = None,
     cond: Sequence[int] | None = None,
+    soft: Sequence[np.ndarray] | None = None,
 ) -> list[Batch]:
     """Batches of names of similar length (little padding), in shuffled order when rng is given.
 
@@ -278,5 +288,6 @@ def length_bucketed_batches(
     if rng is not None:
         chunks = [chunks[i] for i in rng.permutation(len(chunks))]
     return [make_batch([encoded[i] for i in chunk],
-                       cond=None if cond is None else [cond[i] for i in chunk])
+                       cond=None if cond is None else [cond[i] for i in chunk],
+                       soft=None if soft is None else [soft[i] for i in chunk])
             for chunk in chunks]

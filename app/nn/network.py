@@ -159,9 +159,10 @@ def loss_and_grads(config: ModelConfig, params: Params, batch: Batch, norm: floa
     token_nll (T, B) is each target's NLL (0 on padding). Dropout is on when rng is given.
     Padding sits after each name's end, so it never reaches a real target (the net is causal)
     and masking the loss is enough to make it invisible to both loss and gradients.
-    With a workspace (training), every array is reused from batch to batch: the grads and
-    token_nll returned are only valid until its next use. All matmuls run on one BLAS thread
-    (see ``recurrent.one_blas_thread``).
+    With ``batch.soft`` (distillation) every step's target is a distribution, and token_nll
+    its cross-entropy under the model. With a workspace (training), every array is reused from
+    batch to batch: the grads and token_nll returned are only valid until its next use. All
+    matmuls run on one BLAS thread (see ``recurrent.one_blas_thread``).
     """
     with one_blas_thread():
         return _loss_and_grads(config, params, batch, norm, rng, want_grads, work)
@@ -205,15 +206,23 @@ def _loss_and_grads(config, params, batch, norm, rng, want_grads, work):
     p = np.exp(z, out=work.get("probs", (N, V), dtype))       # (N, V)
     total = p.sum(axis=-1)                                      # (N,)
     targets = batch.targets.reshape(-1)
-    token_nll = ((np.log(total) - z[rows, targets]) * mask.reshape(-1)).reshape(T, B)
+    if batch.soft is None:
+        target_z = z[rows, targets]                             # (N,)
+    else:   # distillation: cross-entropy against the teacher's distribution at every step
+        soft = batch.soft.reshape(N, V)                         # (N, V), rows sum to 1
+        target_z = np.einsum("nv,nv->n", soft, z)
+    token_nll = ((np.log(total) - target_z) * mask.reshape(-1)).reshape(T, B)
     loss = float(token_nll.sum()) / norm
     if not want_grads:
         return loss, None, token_nll
 
     grads: Params = {}
-    dlogits = p                                                 # softmax - onehot, masked
+    dlogits = p                                                 # softmax - target, masked
     dlogits /= total[:, None]
-    dlogits[rows, targets] -= 1.0
+    if batch.soft is None:
+        dlogits[rows, targets] -= 1.0
+    else:
+        dlogits -= soft
     dlogits *= (mask.reshape(-1) / norm)[:, None]
     grads["out.W"] = np.matmul(h_flat.T, dlogits, out=work.get("d_out.W", (H, V), dtype))
     grads["out.b"] = dlogits.sum(axis=0)

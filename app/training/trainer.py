@@ -96,6 +96,8 @@ class Trainer:
         cond_ids = condition_ids(self.conditions, corpus)
         self.train_encoded = [vocab.encode(n) for n in self.split.train]
         self.train_cond = cond_ids and [cond_ids[i] for i in self.split.train_index]
+        self.train_soft = None      # per name, the distributions to learn instead (app.distill)
+        self.extra_metadata: dict = {}   # saved in every checkpoint (app.distill's summary)
         val = [(vocab.encode(corpus.names[i]), cond_ids and cond_ids[i])
                for i in self.split.val_index if not vocab.unknown(corpus.names[i])]
         self.n_val_names = len(val)
@@ -132,7 +134,7 @@ class Trainer:
                 break
             rng = np.random.default_rng([cfg.seed, epoch])
             batches = length_bucketed_batches(self.train_encoded, cfg.batch_size, rng,
-                                              cond=self.train_cond)
+                                              cond=self.train_cond, soft=self.train_soft)
             started, total, seen = time.perf_counter(), 0.0, 0
             bar = tqdm(batches, desc=f"epoch {epoch:3d}", disable=self.quiet, leave=False,
                        unit="batch", dynamic_ncols=True)
@@ -176,7 +178,8 @@ class Trainer:
             "n_val_names": self.n_val_names,
             "val_skipped": self.val_skipped,
         }
-        meta = {**self.data_info, **self.conditions, "train_config": asdict(self.cfg),
+        meta = {**self.data_info, **self.conditions, **self.extra_metadata,
+                "train_config": asdict(self.cfg),
                 "metrics": metrics, "history": self.history}
         state = dict(self.optimizer.state)
         if self.average:  # the trained weights, for --resume; the average is the model

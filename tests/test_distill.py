@@ -1,0 +1,135 @@
+"""Distillation: the teacher's distributions, the student's data and its early stopping, the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app import cv, distill, train
+from app.data.corpus import make_batch, read_names
+from app.lm import checkpoint
+from app.lm.base import load_model
+
+TINY_STUDENT = ["--samples", "60", "--val-samples", "120", "--hidden", "8", "--embed", "4",
+                "--epochs", "2", "--quiet"]
+
+
+@pytest.fixture
+def teacher_path(names_file, tmp_path):
+    """An n-gram counted on names_file: a teacher with a proper checkpoint, built in a blink."""
+    path = tmp_path / "markov.npz"
+    assert train.main(["--model", "markov", "--data", str(names_file), "--out", str(path)]) == 0
+    return path
+
+
+def test_teacher_distributions_score_each_name_as_the_teacher_does(teacher_path, names_file):
+    teacher = load_model(teacher_path)
+    names = read_names(names_file)[:40]
+    encoded = [teacher.vocab.encode(n) for n in names]
+    soft = distill.teacher_distributions(teacher, encoded)
+    nll = teacher.token_nll(make_batch(encoded))                      # (T, B)
+    for b, (ids, probs) in enumerate(zip(encoded, soft, strict=True)):
+        assert probs.shape == (len(ids) + 1, len(teacher.vocab))
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+        picked = probs[np.arange(len(ids) + 1), [*ids, 0]]           # the end token last
+        np.testing.assert_allclose(-np.log(picked), nll[: len(ids) + 1, b], rtol=1e-4)
+
+
+def test_hard_weight_mixes_in_the_written_character():
+    soft = [np.full((3, 4), 0.25, np.float32)]
+    mixed = distill.with_hard_targets(soft, [[2, 1]], 0.4)[0]
+    np.testing.assert_allclose(mixed.sum(axis=1), 1.0)
+    np.testing.assert_allclose(mixed[[0, 1, 2], [2, 1, 0]], 0.6 * 0.25 + 0.4)
+    assert distill.with_hard_targets(soft, [[2, 1]], 0.0) is soft
+
+
+def test_validation_names_are_new_to_both_teacher_and_student(teacher_path, names_file):
+    teacher = load_model(teacher_path)
+    names = read_names(names_file)
+    train_set, val, summary = distill.student_data(teacher, names, 200, 300, 1.0, 0.0, seed=0,
+                                                   log=lambda _: None)
+    decode = teacher.vocab.decode
+    trained = {decode(ids) for ids in train_set.encoded}
+    validated = [decode(ids) for ids in val.encoded]
+    assert set(names) <= trained and validated
+    assert not set(validated) & trained
+    assert summary["samples"] + summary["real_names"] == len(train_set.encoded)
+
+
+def test_student_learns_the_teacher_and_records_how(teacher_path, names_file, tmp_path, capsys):
+    out = tmp_path / "alumno.npz"
+    assert distill.main(["--teacher", str(teacher_path), "--data", str(names_file),
+                         "--out", str(out), *TINY_STUDENT]) == 0
+    student = load_model(out)
+    meta = student.metadata
+    assert student.kind == "lstm" and student.config.hidden == 8
+    assert meta["distillation"]["teacher_kind"] == "markov"
+    assert meta["distillation"]["samples"] > 0 and meta["metrics"]["n_val_names"] > 0
+    history = [h["val_nll"] for h in meta["history"]]
+    assert len(history) == 2 and history[1] < history[0]     # closer to the teacher each epoch
+    assert "cross-entropy to the teacher" in capsys.readouterr().out
+
+
+def test_same_seed_same_student(teacher_path, names_file, tmp_path):
+    paths = [tmp_path / f"a{i}.npz" for i in range(2)]
+    for path in paths:
+        assert distill.main(["--teacher", str(teacher_path), "--data", str(names_file),
+                             "--out", str(path), *TINY_STUDENT, "--epochs", "1"]) == 0
+    first, second = (checkpoint.load(p).arrays for p in paths)
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name])
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--samples", "-1"], "--samples must be in [0, 1000000]"),
+    (["--temperature", "nan"], "--temperature must be in"),
+    (["--hard-weight", "1.5"], "--hard-weight must be in [0.0, 1.0]"),
+    (["--hidden", "0"], "--hidden must be in"),
+    (["--val-samples", "10"], "--val-samples must be in [100, 100000]"),
+])
+def test_bad_flags_are_refused_before_any_work(flags, message, teacher_path, tmp_path, capsys):
+    out = tmp_path / "sub" / "alumno.npz"
+    code = distill.main(["--teacher", str(teacher_path), "--out", str(out), *flags])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not out.parent.exists()
+
+
+def test_a_teacher_of_other_names_is_refused(teacher_path, tmp_path, capsys):
+    other = tmp_path / "other.txt"
+    other.write_text("Tepic\nColima\nTulum\n", encoding="utf-8")
+    code = distill.main(["--teacher", str(teacher_path), "--data", str(other),
+                         "--out", str(tmp_path / "a.npz"), *TINY_STUDENT])
+    assert code == 2 and "not the names the teacher" in capsys.readouterr().err
+    missing = distill.main(["--teacher", str(tmp_path / "none.npz"), "--out", str(tmp_path / "a.npz")])
+    assert missing == 2 and "no such file" in capsys.readouterr().err
+
+
+def test_cv_judges_each_fold_student_on_names_its_teacher_never_saw(names_file, tmp_path):
+    runs = tmp_path / "runs"
+    kwargs = dict(train_flags=[], jobs=2, runs_dir=runs, log=lambda _: None)
+    cv.run(["markov"], names_file, 2, 0, label="teachers", **kwargs)
+    summary = cv.run(["alumno"], names_file, 2, 0, label="students", teacher="markov",
+                     teachers="teachers", distill_flags=TINY_STUDENT, **kwargs)
+    folds = summary["models"]["alumno"]["folds"]
+    assert len(folds) == 2 and all(1.0 < f["nll"] < 5.0 for f in folds)
+    for i in (1, 2):
+        student = load_model(runs / "students" / f"fold{i}" / "alumno.npz").metadata
+        assert student["distillation"]["teacher"] == str(runs / "teachers" / f"fold{i}" / "markov.npz")
+    assert summary["teacher"] == "markov" and "--samples 60" in summary["distill_flags"]
+    with pytest.raises(cv.DataError, match="no teacher"):
+        cv.run(["alumno"], names_file, 2, 0, label="orphans", teacher="lstm",
+               teachers="teachers", distill_flags=TINY_STUDENT, **kwargs)
+
+
+def test_cv_trains_the_teacher_first_when_none_is_given():
+    assert cv.stages(["alumno"], "mezcla", own_teachers=True) == [
+        ["lstm", "markov"], ["mezcla"], ["alumno"]]
+    assert cv.stages(["alumno", "markov"], "lstm", own_teachers=False) == [["markov"], ["alumno"]]
+
+
+def test_student_defaults_are_the_measured_recipe_and_flags_win(teacher_path, tmp_path):
+    base = ["--teacher", str(teacher_path), "--out", str(tmp_path / "a.npz")]
+    args = distill.build_parser().parse_args(base)
+    cfg = distill.check_args(args)
+    assert (cfg.hidden, cfg.dropout, cfg.epochs, args.samples) == (256, 0.1, 20, 10_000)
+    assert distill.check_args(distill.build_parser().parse_args([*base, "--hidden", "32"])).hidden == 32
