@@ -29,8 +29,8 @@ DESCRIPTIONS = {
     "lstm": "LSTM: recuerda más contexto; nombres largos y compuestos que suenan muy reales.",
     "rnn": "RNN simple: memoria corta; nombres más libres y a veces más extraños.",
     "markov": "Cadena de Márkov: solo mira las últimas letras; rápida y sin red neuronal.",
-    "mezcla": "Mezcla: promedia letra a letra la LSTM y la cadena de Márkov, con más peso para la "
-              "que está más segura en cada letra; la mejor en validación.",
+    "mezcla": "Mezcla: promedia letra a letra la LSTM y la cadena de Márkov, con un peso que cambia "
+              "en cada letra según cuán segura está cada una; la mejor en validación.",
 }
 # the same, for models that were also told each name's state
 DESCRIPTIONS_BY_STATE = {
