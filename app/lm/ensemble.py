@@ -57,11 +57,11 @@ class MixtureLM:
         self._log_w_grouped = self._log_w[order].astype(np.float32)[:, None, None]   # (M, 1, 1)
         self.gate = gate
         if gate is not None:
-            self._split_sides(components if sides is None else None, sides, order)
+            self._split_sides(components, sides, order)
 
-    def _split_sides(self, components: list | None, sides, order: np.ndarray) -> None:
-        """Which side each flat component is on (given, or from the two unflattened
-        ``components``), and each member's log weight within its side, in group order."""
+    def _split_sides(self, components: list, sides, order: np.ndarray) -> None:
+        """Which side each flat component is on (``sides`` if given, else from the two
+        unflattened ``components``), and each member's log weight within its side, in group order."""
         if sides is None:
             if len(components) != 2:
                 raise ValueError("a gated mixture has two components, the neural and the n-gram")
