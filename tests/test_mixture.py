@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app import mixture
-from app.data.corpus import data_sha256, make_batch
+from app.data.corpus import DataError, data_sha256, make_batch
 from app.lm import checkpoint
 from app.lm.base import load_model
 from app.lm.ensemble import MixtureLM
 from app.lm.markov import MarkovLM
-from app.mixture import fit_weights
+from app.training import mixture_fit
+from app.training.mixture_fit import fit_weights
 from tests.conftest import TINY_NAMES, make_tiny_model
 
 
@@ -75,8 +75,8 @@ def test_build_refuses_components_from_different_data(tiny_mixture):
     neural, ngram = tiny_mixture.components
     neural.metadata.update(data_sha256="a" * 64, split="s")
     ngram.metadata.update(data_sha256="b" * 64, split="s")
-    with pytest.raises(mixture.DataError, match="differ in data_sha256"):
-        mixture.build(neural, ngram)
+    with pytest.raises(DataError, match="differ in data_sha256"):
+        mixture_fit.build(neural, ngram)
 
 
 def test_build_tunes_the_weight_on_validation(tiny_mixture, tmp_path):
@@ -87,7 +87,7 @@ def test_build_tunes_the_weight_on_validation(tiny_mixture, tmp_path):
         component.metadata.update(
             data_sha256=data_sha256(TINY_NAMES), split="same", train_config={
                 "val_fraction": 0.3, "seed": 0}, metrics={"train_seconds": 1.0})
-    built, summary = mixture.build(neural, ngram, data, log=lambda _: None)
+    built, summary = mixture_fit.build(neural, ngram, data, log=lambda _: None)
     curve = [point["val_nll"] for point in built.metadata["history"]]
     assert summary["val_nll"] <= min(curve) + 1e-9
     assert curve[0] == pytest.approx(summary["component_val_nll"]["markov"])   # weight 0

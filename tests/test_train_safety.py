@@ -15,6 +15,7 @@ import pytest
 from app import mixture, train
 from app.lm import checkpoint
 from app.lm.base import load_model
+from app.lm.ensemble import MixtureLM
 from app.training import memory, promote, trainer
 from tests.conftest import TINY_TRAIN_FLAGS as TINY
 from tests.conftest import train_tiny as _train
@@ -180,7 +181,7 @@ def test_mixture_replaces_the_served_mixture_only_when_it_wins(names_file, tmp_p
     best = load_model(out)
     assert mixture.main(argv) == 0
     assert f"kept {out}: its" in capsys.readouterr().out  # a tie is not a win
-    worse = mixture.MixtureLM(best.components, [0.02, 0.98], best.metadata)
+    worse = MixtureLM(best.components, [0.02, 0.98], best.metadata)
     checkpoint.save(out, worse.checkpoint(best.metadata))
     assert mixture.main(argv) == 0
     assert f"replaced {out}" in capsys.readouterr().out

@@ -1,0 +1,160 @@
+"""Fitting a mezcla: the weight of each component, on names neither trained on.
+
+P(c | history) = w * P_lstm(c | history) + (1 - w) * P_ngram(c | history). By default w is a
+gate (``app.lm.gate``): it changes with the context, from how sure each model is there and how
+much they agree. With ``weighting="scalar"`` it is one number, maximising the likelihood of the
+validation names (EM on the per-token probabilities, a concave problem). Either is fitted out
+of fold for cross-fitted components. The CLI is ``python -m app.mixture``; the model class,
+``MixtureLM``, lives in ``app.lm.ensemble``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app.data.corpus import DEFAULT_NAMES, DataError, data_sha256, make_batch, read_corpus, split_names
+from app.data.folds import describe, kfold
+from app.lm.ensemble import MixtureLM
+from app.lm.forced import forced_log_probs
+from app.lm.gate import fit_gate
+from app.lm.markov import MarkovLM
+
+
+def fit_weights(probs: np.ndarray, iterations: int = 500, tol: float = 1e-10) -> np.ndarray:
+    """Mixture weights maximising sum(log(probs @ w)) for probs (N, K), by EM from uniform."""
+    w = np.full(probs.shape[1], 1.0 / probs.shape[1])
+    for _ in range(iterations):
+        resp = probs * w
+        resp /= resp.sum(axis=1, keepdims=True)
+        new = resp.mean(axis=0)
+        if np.abs(new - w).max() < tol:
+            return new
+        w = new
+    return w
+
+
+WEIGHTINGS = ("gate", "scalar")
+
+
+def build(neural, ngram, data: Path = DEFAULT_NAMES, log=print, weighting: str = "gate"
+          ) -> tuple[MixtureLM, dict]:
+    """Tune the mixture of two loaded models on their shared validation names.
+
+    Returns the mixture and a summary {component and mixture validation NLL, weight, curve}.
+    Raises DataError when the components were not trained on the same data and split.
+    """
+
+    started = time.perf_counter()
+    corpus = read_corpus(data)
+    names = corpus.names
+    for key in ("data_sha256", "split"):
+        values = {neural.metadata.get(key), ngram.metadata.get(key)}
+        if len(values) != 1:
+            raise DataError(f"the components differ in {key}: {sorted(map(str, values))}")
+    if data_sha256(names) != neural.metadata["data_sha256"]:
+        raise DataError(f"{data}: not the data the components were trained on")
+    cfg = neural.metadata["train_config"]
+    if cfg.get("members", 1) > 1:   # cross-fitted: no name is left out, so out of fold
+        (log_neural, log_ngram, target), val, description = out_of_fold_log_probs(
+            neural, ngram, corpus, cfg)
+    else:
+        split = split_names(names, cfg["val_fraction"], cfg["seed"], strata=corpus.states)
+        val, description = [n for n in split.val if not neural.vocab.unknown(n)], split.description
+        (log_neural, target), (log_ngram, _) = (scored_tokens(m, val) for m in (neural, ngram))
+    rows = np.arange(len(target))
+    nll = -np.stack([log_neural[rows, target], log_ngram[rows, target]], axis=1)   # (N, 2)
+    probs = np.exp(-nll)
+    weights = fit_weights(probs)
+    scalar_nll = float(-np.log(probs @ weights).mean())
+    gate, val_nll = None, scalar_nll
+    if weighting == "gate":
+        fitted = fit_gate(log_neural, log_ngram, target, start_weight=float(weights[0]))
+        gated_nll = float(-fitted.mix(log_neural, log_ngram)[rows, target].mean())
+        if gated_nll < scalar_nll:     # else one weight is all these names support
+            gate, val_nll = fitted, gated_nll
+    curve = [{"weight": round(float(w), 2), "val_nll": float(-np.log(probs @ [w, 1 - w]).mean())}
+             for w in np.linspace(0.0, 1.0, 21)]
+    summary = {
+        "weight": float(weights[0]),
+        "weighting": "scalar" if gate is None else "gate",
+        "val_nll": val_nll,
+        "scalar_val_nll": scalar_nll,
+        "component_val_nll": {neural.kind: float(nll[:, 0].mean()),
+                              ngram.kind: float(nll[:, 1].mean())},
+        "val_names": val,
+    }
+    for name, value in summary["component_val_nll"].items():
+        log(f"{name:8s} validation NLL {value:.4f}")
+    log(f"mezcla   validation NLL {scalar_nll:.4f} with one weight, {weights[0]:.3f} on "
+        f"{neural.kind} and {weights[1]:.3f} on {ngram.kind}")
+    if gate is not None:
+        log(f"mezcla   validation NLL {val_nll:.4f} with the gate")
+    elif weighting == "gate":
+        log("the gate did not beat one weight on these names: one weight it is")
+    seconds = time.perf_counter() - started
+    metrics = {
+        "val_nll": summary["val_nll"],
+        "scalar_val_nll": scalar_nll,
+        "weights": weights.tolist(),
+        "component_val_nll": summary["component_val_nll"],
+        # the components' training plus tuning the weight
+        "train_seconds": round(neural.metadata["metrics"]["train_seconds"]
+                               + ngram.metadata["metrics"]["train_seconds"] + seconds, 2),
+        "tune_seconds": round(seconds, 3),
+        "n_val_names": len(val),
+    }
+    metadata = {
+        "data_path": str(data), "data_sha256": neural.metadata["data_sha256"],
+        "split": description, "metrics": metrics,
+        "train_config": {"model": MixtureLM.kind, "val_fraction": cfg["val_fraction"],
+                         "seed": cfg["seed"], "members": cfg.get("members", 1),
+                         "components": [neural.kind, ngram.kind], "weighting": weighting},
+        "history": curve,  # validation NLL against the neural component's weight
+    }
+    return MixtureLM([neural, ngram], weights, metadata, gate=gate), summary
+
+
+def scored_tokens(model, names: list[str], batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(N, V) log-probabilities at every token of ``names``, end tokens included, and the (N,)
+    tokens that came, in the same order for any model given the same names."""
+    rows, targets = [], []
+    for start in range(0, len(names), batch_size):
+        batch = make_batch([model.vocab.encode(n) for n in names[start:start + batch_size]])
+        logp = forced_log_probs(model, batch)                                 # (T, B, V)
+        t, b = np.nonzero(batch.mask)
+        rows.append(logp[t, b])
+        targets.append(batch.targets[t, b])
+    return np.concatenate(rows), np.concatenate(targets)
+
+
+def out_of_fold_log_probs(ensemble, ngram, corpus, cfg: dict) -> tuple[tuple, list[str], str]:
+    """(log P neural (N, V), log P n-gram (N, V), target (N,)) at every token of every name
+    under a cross-fitted ensemble's and an n-gram's out-of-fold predictions, the names in fold
+    order, and the folds' description.
+
+    Fold i is scored by member i, the one that never saw it, and by the n-gram counted afresh
+    (at the served order) on the other folds: the weight is then fitted on names neither
+    component trained on. It is a conservative estimate: the served ensemble averages every
+    member and the served n-gram counts every name, both stronger than one fold's.
+    """
+
+    members = ensemble.components
+    splits = kfold(corpus.names, cfg["members"], cfg["seed"], corpus.states)
+    if len(members) != len(splits):
+        raise DataError(f"the ensemble has {len(members)} members for {len(splits)} folds")
+    vocab, neural, counted, targets, names = ensemble.vocab, [], [], [], []
+    for member, split in zip(members, splits, strict=True):
+        held_out = [n for n in split.val if not vocab.unknown(n)]
+        fold_ngram = MarkovLM.fit([vocab.encode(n) for n in split.train], ngram.config.order,
+                                  vocab)
+        (log_member, target), (log_ngram, _) = (scored_tokens(m, held_out)
+                                                for m in (member, fold_ngram))
+        neural.append(log_member)
+        counted.append(log_ngram)
+        targets.append(target)
+        names += held_out
+    return ((np.concatenate(neural), np.concatenate(counted), np.concatenate(targets)), names,
+            describe(cfg["members"], cfg["seed"], corpus.states is not None))
