@@ -9,6 +9,7 @@ from app import cv, distill, train
 from app.data.corpus import make_batch, read_names
 from app.lm import checkpoint
 from app.lm.base import load_model
+from app.training import distillation
 
 TINY_STUDENT = ["--samples", "60", "--val-samples", "120", "--hidden", "8", "--embed", "4",
                 "--epochs", "2", "--quiet"]
@@ -26,7 +27,7 @@ def test_teacher_distributions_score_each_name_as_the_teacher_does(teacher_path,
     teacher = load_model(teacher_path)
     names = read_names(names_file)[:40]
     encoded = [teacher.vocab.encode(n) for n in names]
-    soft = distill.teacher_distributions(teacher, encoded)
+    soft = distillation.teacher_distributions(teacher, encoded)
     nll = teacher.token_nll(make_batch(encoded))                      # (T, B)
     for b, (ids, probs) in enumerate(zip(encoded, soft, strict=True)):
         assert probs.shape == (len(ids) + 1, len(teacher.vocab))
@@ -37,16 +38,16 @@ def test_teacher_distributions_score_each_name_as_the_teacher_does(teacher_path,
 
 def test_hard_weight_mixes_in_the_written_character():
     soft = [np.full((3, 4), 0.25, np.float32)]
-    mixed = distill.with_hard_targets(soft, [[2, 1]], 0.4)[0]
+    mixed = distillation.with_hard_targets(soft, [[2, 1]], 0.4)[0]
     np.testing.assert_allclose(mixed.sum(axis=1), 1.0)
     np.testing.assert_allclose(mixed[[0, 1, 2], [2, 1, 0]], 0.6 * 0.25 + 0.4)
-    assert distill.with_hard_targets(soft, [[2, 1]], 0.0) is soft
+    assert distillation.with_hard_targets(soft, [[2, 1]], 0.0) is soft
 
 
 def test_validation_names_are_new_to_both_teacher_and_student(teacher_path, names_file):
     teacher = load_model(teacher_path)
     names = read_names(names_file)
-    train_set, val, summary = distill.student_data(teacher, names, 200, 300, 1.0, 0.0, seed=0,
+    train_set, val, summary = distillation.student_data(teacher, names, 200, 300, 1.0, 0.0, seed=0,
                                                    log=lambda _: None)
     decode = teacher.vocab.decode
     trained = {decode(ids) for ids in train_set.encoded}

@@ -1,0 +1,159 @@
+"""Distillation: one student LSTM trained on a teacher's next-character distributions.
+
+The teacher (any model: an ensemble, a mixture, an n-gram) is slow to sample or large; the
+student is one network, as cheap as a single LSTM. Its training names are the real names plus
+names drawn from the teacher, and its target at every step is the teacher's whole
+next-character distribution there (with a hard weight, mixed on the real names with the
+character actually written). Teacher samples come without limit, so the student can afford
+more capacity than a network fitted on the real names alone.
+
+Early stopping needs names neither the student nor the teacher trained on, and the teacher has
+seen every real name. So the student is validated on fresh teacher samples, with real names and
+the student's own training samples removed from them: its cross-entropy to the teacher there.
+Held-out real names judge the student in ``python -m app.cv``. The CLI is ``python -m app.distill``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.data.corpus import DataError, Split, data_sha256, length_bucketed_batches, make_batch, read_corpus
+from app.generation.drawing import draw
+from app.generation.sampling import MAX_LENGTH_DEFAULT, ROUND_MAX
+from app.lm.base import load_model
+from app.lm.checkpoint import CheckpointError
+from app.lm.forced import forced_log_probs
+from app.training.config import TrainConfig
+from app.training.trainer import EVAL_BATCH, Trainer
+
+SAMPLES_RANGE = (0, 1_000_000)
+VAL_SAMPLES_RANGE = (100, 100_000)
+TEMPERATURE_RANGE = (0.05, 5.0)
+TEACHER_BATCH = 256      # names per teacher pass, of similar lengths (sorted): little padding
+STUDENT_FLAGS = ("hidden", "layers", "embed", "dropout", "epochs", "batch_size", "lr", "ema",
+                 "patience", "seed")
+# the student's own defaults, best in paired CV on fold 1 (README): with soft targets and
+# teacher samples it needs far less dropout, and gains from more width, than python -m app.train
+STUDENT_DEFAULTS = {"hidden": 256, "dropout": 0.1, "epochs": 20}
+
+
+@dataclass(frozen=True)
+class SoftNames:
+    """Encoded names and, for each, the (len + 1, V) next-character distribution to learn."""
+
+    encoded: list[list[int]]
+    soft: list
+
+
+def teacher_distributions(teacher, encoded: list[list[int]]) -> list:
+    """The teacher's next-character distribution at every step of every name: one
+    (len + 1, V) float32 array per name, the last row the distribution of the end token's step."""
+    out = [None] * len(encoded)
+    by_length = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))   # little padding
+    for start in range(0, len(encoded), TEACHER_BATCH):
+        rows = by_length[start:start + TEACHER_BATCH]
+        chunk = [encoded[i] for i in rows]
+        probs = np.exp(forced_log_probs(teacher, make_batch(chunk))).astype(np.float32)  # (T, B, V)
+        for b, (i, ids) in enumerate(zip(rows, chunk, strict=True)):
+            out[i] = probs[: len(ids) + 1, b]
+    return out
+
+
+def teacher_samples(teacher, count: int, temperature: float, rng) -> list[str]:
+    """``count`` raw draws from the teacher (no novelty filter); draws hitting the length cap
+    are dropped."""
+    names: list[str] = []
+    for start in range(0, count, ROUND_MAX):
+        drawn, _ = draw(teacher, min(ROUND_MAX, count - start), "", MAX_LENGTH_DEFAULT,
+                        temperature, None, rng)
+        names += [n for n in drawn if n]
+    return names
+
+
+def with_hard_targets(soft: list, encoded: list[list[int]], weight: float) -> list:
+    """(1 - weight) * teacher + weight * the written character, per step of each name."""
+    if weight == 0.0:
+        return soft
+    out = []
+    for probs, ids in zip(soft, encoded, strict=True):
+        one_hot = np.zeros_like(probs)
+        one_hot[np.arange(len(ids) + 1), [*ids, 0]] = 1.0         # the end token last
+        out.append((1.0 - weight) * probs + weight * one_hot)
+    return out
+
+
+def student_data(teacher, names: list[str], samples: int, val_samples: int,
+                 temperature: float, hard_weight: float, seed: int,
+                 log=print) -> tuple[SoftNames, SoftNames, dict]:
+    """The student's training set (real names + teacher samples, soft targets), its validation
+    set (fresh teacher samples neither trained on) and a summary of both."""
+    vocab = teacher.vocab
+    real = [n for n in names if not vocab.unknown(n)]
+    drawn = teacher_samples(teacher, samples, temperature, np.random.default_rng([seed, 1]))
+    seen = set(real) | set(drawn)
+    fresh = teacher_samples(teacher, val_samples, temperature, np.random.default_rng([seed, 2]))
+    val = [n for n in fresh if n not in seen]
+    real_ids = [vocab.encode(n) for n in real]
+    drawn_ids = [vocab.encode(n) for n in drawn]
+    val_ids = [vocab.encode(n) for n in val]
+    log(f"teacher: {len(real)} real names, {len(drawn)} samples to train on, {len(val)} of "
+        f"{len(fresh)} fresh samples to validate on (the rest are real or training names)")
+    soft_real = with_hard_targets(teacher_distributions(teacher, real_ids), real_ids, hard_weight)
+    train = SoftNames(real_ids + drawn_ids, soft_real + teacher_distributions(teacher, drawn_ids))
+    summary = {"real_names": len(real), "samples": len(drawn), "samples_asked": samples,
+               "val_samples": len(val), "val_samples_asked": val_samples,
+               "samples_real": sum(n in set(real) for n in drawn),
+               "temperature": temperature, "hard_weight": hard_weight}
+    return train, SoftNames(val_ids, teacher_distributions(teacher, val_ids)), summary
+
+
+def load_teacher(teacher_path: Path, data: Path):
+    """The teacher and the names it was trained on. Raises DataError."""
+    try:
+        teacher = load_model(teacher_path)
+    except CheckpointError as exc:
+        raise DataError(f"--teacher: {exc}") from None
+    if getattr(teacher, "conditions", None):
+        raise DataError(f"--teacher {teacher_path} is conditioned on the state; distillation "
+                        f"takes an unconditioned teacher")
+    names = read_corpus(data).names
+    if teacher.metadata.get("data_sha256") not in (None, data_sha256(names)):
+        raise DataError(f"--data {data}: not the names the teacher {teacher_path} was trained on")
+    return teacher, names
+
+
+def train_student(cfg: TrainConfig, teacher, teacher_path: Path, data: Path, names: list[str],
+                  out: Path, train: SoftNames, val: SoftNames, summary: dict,
+                  quiet: bool = False, log=print) -> dict:
+    """Train the student on ``train``, early-stopped on ``val``, into ``out`` (each improvement
+    saved there, with the summary of its data); returns its best epoch."""
+    if not val.encoded:
+        raise DataError("no fresh teacher sample is new to validate on; raise --val-samples")
+    description = (f"distilled from {teacher_path.name} over {summary['real_names']} real names "
+                   f"and {summary['samples']} teacher samples; validated on "
+                   f"{summary['val_samples']} fresh teacher samples, seed {cfg.seed}")
+    everything = Split(train=names, val=[], description=description,
+                       train_index=list(range(len(names))), val_index=[])
+    trainer = Trainer(cfg, data, out, quiet=quiet, split=everything, vocab=teacher.vocab)
+    trainer.train_encoded, trainer.train_soft = train.encoded, train.soft
+    trainer.val_batches = length_bucketed_batches(val.encoded, EVAL_BATCH, soft=val.soft)
+    trainer.n_val_names, trainer.val_skipped = len(val.encoded), 0
+    trainer.extra_metadata = {"distillation": {
+        **summary, "teacher": str(teacher_path), "teacher_kind": teacher.kind,
+        "val_measure": "cross-entropy to the teacher on fresh teacher samples"}}
+    log(f"student: {trainer.model.n_params:,} parameters; {len(train.encoded)} names to train on")
+    return trainer.run()
+
+
+def distill(cfg: TrainConfig, teacher_path: Path, data: Path, out: Path, samples: int,
+            val_samples: int, temperature: float, hard_weight: float, quiet: bool = False,
+            log=print) -> dict:
+    """Sample the teacher, then train the student into ``out``; returns its best epoch."""
+    teacher, names = load_teacher(teacher_path, data)
+    train, val, summary = student_data(teacher, names, samples, val_samples, temperature,
+                                       hard_weight, cfg.seed, log)
+    return train_student(cfg, teacher, teacher_path, data, names, out, train, val, summary,
+                         quiet, log)
