@@ -34,6 +34,7 @@ from app.training.distillation import (
     STUDENT_FLAGS,
     TEMPERATURE_RANGE,
     VAL_SAMPLES_RANGE,
+    Draws,
     distill,
 )
 from app.training.promote import run_path
@@ -47,16 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path,
                    help="the names the teacher was trained on (default: data/municipios.txt)")
     p.add_argument("--out", type=Path, required=True, help="where the student is written")
-    p.add_argument("--samples", type=int, default=10_000,
+    p.add_argument("--samples", type=int, default=Draws.samples,
                    help=f"teacher samples to train on besides the real names (in "
                         f"[{SAMPLES_RANGE[0]}, {SAMPLES_RANGE[1]}]; default: %(default)s)")
-    p.add_argument("--val-samples", type=int, default=2_000,
+    p.add_argument("--val-samples", type=int, default=Draws.val_samples,
                    help=f"fresh teacher samples drawn to early-stop on (in "
                         f"[{VAL_SAMPLES_RANGE[0]}, {VAL_SAMPLES_RANGE[1]}]; default: %(default)s)")
-    p.add_argument("--temperature", type=float, default=1.0,
+    p.add_argument("--temperature", type=float, default=Draws.temperature,
                    help=f"temperature of the teacher's samples (in [{TEMPERATURE_RANGE[0]}, "
                         f"{TEMPERATURE_RANGE[1]}]; default: %(default)s)")
-    p.add_argument("--hard-weight", type=float, default=0.0,
+    p.add_argument("--hard-weight", type=float, default=Draws.hard_weight,
                    help="on the real names, weight of the written character against the "
                         "teacher's distribution (in [0, 1]; default: %(default)s)")
     defaults = TrainConfig()
@@ -96,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     run = run_path(args.out)   # written at each improvement, renamed once training ends
     try:
         with threadpool_limits(limits=1, user_api="blas"):
-            best = distill(cfg, args.teacher, args.data or DEFAULT_NAMES, run, args.samples,
-                           args.val_samples, args.temperature, args.hard_weight, args.quiet)
+            draws = Draws(args.samples, args.val_samples, args.temperature, args.hard_weight)
+            best = distill(cfg, args.teacher, args.data or DEFAULT_NAMES, run, draws, args.quiet)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ from app.data.corpus import make_batch, read_names
 from app.lm import checkpoint
 from app.lm.base import load_model
 from app.training import distillation
+from app.training.distillation import Draws
 
 TINY_STUDENT = ["--samples", "60", "--val-samples", "120", "--hidden", "8", "--embed", "4",
                 "--epochs", "2", "--quiet"]
@@ -47,8 +48,8 @@ def test_hard_weight_mixes_in_the_written_character():
 def test_validation_names_are_new_to_both_teacher_and_student(teacher_path, names_file):
     teacher = load_model(teacher_path)
     names = read_names(names_file)
-    train_set, val, summary = distillation.student_data(teacher, names, 200, 300, 1.0, 0.0, seed=0,
-                                                   log=lambda _: None)
+    train_set, val, summary = distillation.student_data(teacher, names, Draws(200, 300), seed=0,
+                                                        log=lambda _: None)
     decode = teacher.vocab.decode
     trained = {decode(ids) for ids in train_set.encoded}
     validated = [decode(ids) for ids in val.encoded]

@@ -41,6 +41,16 @@ STUDENT_DEFAULTS = {"hidden": 256, "dropout": 0.1, "epochs": 20}
 
 
 @dataclass(frozen=True)
+class Draws:
+    """What the student learns from besides the real names (``python -m app.distill``'s flags)."""
+
+    samples: int = 10_000          # teacher samples to train on
+    val_samples: int = 2_000       # fresh teacher samples drawn to early-stop on
+    temperature: float = 1.0       # of the teacher's samples
+    hard_weight: float = 0.0       # on the real names, weight of the written character
+
+
+@dataclass(frozen=True)
 class SoftNames:
     """Encoded names and, for each, the (len + 1, V) next-character distribution to learn."""
 
@@ -85,28 +95,31 @@ def with_hard_targets(soft: list, encoded: list[list[int]], weight: float) -> li
     return out
 
 
-def student_data(teacher, names: list[str], samples: int, val_samples: int,
-                 temperature: float, hard_weight: float, seed: int,
+def student_data(teacher, names: list[str], draws: Draws, seed: int,
                  log=print) -> tuple[SoftNames, SoftNames, dict]:
     """The student's training set (real names + teacher samples, soft targets), its validation
     set (fresh teacher samples neither trained on) and a summary of both."""
     vocab = teacher.vocab
     real = [n for n in names if not vocab.unknown(n)]
-    drawn = teacher_samples(teacher, samples, temperature, np.random.default_rng([seed, 1]))
-    seen = set(real) | set(drawn)
-    fresh = teacher_samples(teacher, val_samples, temperature, np.random.default_rng([seed, 2]))
+    drawn = teacher_samples(teacher, draws.samples, draws.temperature,
+                            np.random.default_rng([seed, 1]))
+    real_set = set(real)
+    seen = real_set | set(drawn)
+    fresh = teacher_samples(teacher, draws.val_samples, draws.temperature,
+                            np.random.default_rng([seed, 2]))
     val = [n for n in fresh if n not in seen]
     real_ids = [vocab.encode(n) for n in real]
     drawn_ids = [vocab.encode(n) for n in drawn]
     val_ids = [vocab.encode(n) for n in val]
     log(f"teacher: {len(real)} real names, {len(drawn)} samples to train on, {len(val)} of "
         f"{len(fresh)} fresh samples to validate on (the rest are real or training names)")
-    soft_real = with_hard_targets(teacher_distributions(teacher, real_ids), real_ids, hard_weight)
+    soft_real = with_hard_targets(teacher_distributions(teacher, real_ids), real_ids,
+                                  draws.hard_weight)
     train = SoftNames(real_ids + drawn_ids, soft_real + teacher_distributions(teacher, drawn_ids))
-    summary = {"real_names": len(real), "samples": len(drawn), "samples_asked": samples,
-               "val_samples": len(val), "val_samples_asked": val_samples,
-               "samples_real": sum(n in set(real) for n in drawn),
-               "temperature": temperature, "hard_weight": hard_weight}
+    summary = {"real_names": len(real), "samples": len(drawn), "samples_asked": draws.samples,
+               "val_samples": len(val), "val_samples_asked": draws.val_samples,
+               "samples_real": sum(n in real_set for n in drawn),
+               "temperature": draws.temperature, "hard_weight": draws.hard_weight}
     return train, SoftNames(val_ids, teacher_distributions(teacher, val_ids)), summary
 
 
@@ -148,12 +161,10 @@ def train_student(cfg: TrainConfig, teacher, teacher_path: Path, data: Path, nam
     return trainer.run()
 
 
-def distill(cfg: TrainConfig, teacher_path: Path, data: Path, out: Path, samples: int,
-            val_samples: int, temperature: float, hard_weight: float, quiet: bool = False,
-            log=print) -> dict:
+def distill(cfg: TrainConfig, teacher_path: Path, data: Path, out: Path, draws: Draws,
+            quiet: bool = False, log=print) -> dict:
     """Sample the teacher, then train the student into ``out``; returns its best epoch."""
     teacher, names = load_teacher(teacher_path, data)
-    train, val, summary = student_data(teacher, names, samples, val_samples, temperature,
-                                       hard_weight, cfg.seed, log)
+    train, val, summary = student_data(teacher, names, draws, cfg.seed, log)
     return train_student(cfg, teacher, teacher_path, data, names, out, train, val, summary,
                          quiet, log)
