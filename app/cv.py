@@ -106,8 +106,9 @@ def recipe_command(model: str, fold: Fold, flags: Flags, out: Path) -> list[str]
                "--out", str(out), "--quiet"]
     if model.endswith("_estado"):
         command += ["--condition", "estado"]
-    # an ensemble's members train one after the other: --jobs here runs folds side by side
-    return command + (["--jobs", "1", *flags.train] if model in NEURAL else [])
+    # an ensemble's members train one after the other: --jobs here runs folds side by side; the
+    # lstm recipe is the ensemble itself (its student is the alumno recipe, built from it)
+    return command + (["--jobs", "1", "--no-student", *flags.train] if model in NEURAL else [])
 
 
 def train_on_fold(model: str, fold: Fold, flags: Flags) -> Path:

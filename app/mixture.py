@@ -27,6 +27,22 @@ from app.paths import MODELS_DIR
 from app.training.config import FlagError, check_writable
 from app.training.mixture_fit import WEIGHTINGS, build
 from app.training.promote import recorded_nll, replace_if_better, run_path
+from app.training.student import teacher_ensemble
+
+
+def _cross_fitted(path: Path):
+    """The neural component at ``path``, or for a served student, the cross-fitted ensemble it
+    was distilled from: the student has no out-of-fold predictions to fit a weight on."""
+    neural = load_model(path)
+    ensemble = teacher_ensemble(path, neural)
+    if ensemble is None:
+        return neural
+    print(f"{path} is a student distilled from a mezcla; the mixture is built from its "
+          f"ensemble, {ensemble}")
+    try:
+        return load_model(ensemble)
+    except CheckpointError as exc:
+        raise CheckpointError(f"--neural {path}: its ensemble cannot be read ({exc})") from None
 
 
 def _mean_nll(model, names: list[str]) -> float:
@@ -57,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     run = run_path(args.out)
     try:
         check_writable(args.out, run)
-        mixture, summary = build(load_model(args.neural), load_model(args.ngram), args.data,
+        mixture, summary = build(_cross_fitted(args.neural), load_model(args.ngram), args.data,
                                  weighting=args.weight)
     except (CheckpointError, DataError, FlagError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,7 +1,10 @@
 """Train an RNN, LSTM or n-gram model on the municipality names; serve it only if it wins.
 
-    python -m app.train --model lstm
+    python -m app.train --model lstm        # the served recipe: a student of the mezcla
+    python -m app.train --model lstm --no-student      # the cross-fitted ensemble itself
 
+For lstm the served model is one network distilled from the mezcla of a cross-fitted ensemble
+and an n-gram, all trained here (``app.training.student``, with its own promotion rules).
 Early stopping on validation NLL. Every improvement is written atomically to a run file
 (models/.runs/lstm.npz for models/lstm.npz), never to the served checkpoint: Ctrl-C or a crash
 leaves the best model so far there, and --resume continues it. When the run finishes, it
@@ -51,6 +54,8 @@ def _run(args: argparse.Namespace) -> int:
             return _train_markov(args, out, run)
         cfg = resolve_config(args, _resumed_config(source) if source else None)
         data = args.data or (DEFAULT_STATES_CSV if cfg.condition != "none" else DEFAULT_NAMES)
+        if cfg.student:
+            return _train_student(args, cfg, data, out, run, jobs, resume=source is not None)
         if cfg.members > 1:
             return _train_ensemble(args, cfg, data, out, run, jobs, resume=source is not None)
         from app.training.trainer import Trainer, nll_scorer
@@ -88,11 +93,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _resume_source(run: Path, out: Path) -> Path:
-    """What --resume continues: the unfinished run, else an ensemble's first member, else out."""
+    """What --resume continues: a student's ensemble (its first member), else the unfinished
+    run, else an ensemble's first member, else out."""
     from app.training.crossfit import member_paths
+    from app.training.student import teacher_stages
 
+    teachers_member = member_paths(teacher_stages(run)["ensemble"], 1)[0]
     first_member = member_paths(run, 1)[0]
-    return next(path for path in (run, first_member, out) if path.exists() or path == out)
+    return next(path for path in (teachers_member, run, first_member, out)
+                if path.exists() or path == out)
 
 
 def _resumed_config(source: Path) -> dict:
@@ -125,6 +134,33 @@ def _train_ensemble(args: argparse.Namespace, cfg, data: Path, out: Path, run: P
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished members are kept in {folder} and --resume continues the "
               f"others; {out} unchanged", file=sys.stderr)
+        return 130
+    print(outcome.message)
+    return 0
+
+
+def _train_student(args: argparse.Namespace, cfg, data: Path, out: Path, run: Path, jobs: int,
+                   resume: bool) -> int:
+    """The served lstm: a student of the mezcla of a cross-fitted ensemble and an n-gram
+    (``app.training.student``), promoted by the rules written there."""
+    from app.data.corpus import DataError
+    from app.training import crossfit, student
+
+    members = crossfit.member_paths(student.teacher_stages(run)["ensemble"], 1)[0].parent
+    print("configuration:", ", ".join(f"{k}={v}" for k, v in asdict(cfg).items()))
+    print(f"data: {data}; the teacher: {cfg.members} members, {min(jobs, cfg.members)} at a time "
+          f"(checkpoints in {members}), an n-gram and their mezcla, then the student into "
+          f"{run}")
+    try:
+        outcome = student.train(cfg, data, out, jobs=jobs, resume=resume, force=args.force,
+                                quiet=args.quiet)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished members are kept in {members} and --resume continues "
+              f"the others (the n-gram, the mezcla and the student are trained again); {out} "
+              f"unchanged", file=sys.stderr)
         return 130
     print(outcome.message)
     return 0

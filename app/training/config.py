@@ -43,6 +43,7 @@ class TrainConfig:
     condition: str = "none"   # "estado": the model is told each name's state
     cond_embed: int = 16
     members: int = 5          # > 1: an ensemble cross-fitted on this many folds (app.training.crossfit)
+    student: bool = False     # serve one network distilled from the ensemble's mezcla (app.training.student)
     locked_dropout: bool = False  # AWD-LSTM regularisers (see network.ModelConfig), off by default
     weight_drop: float = 0.0
     embed_dropout: float = 0.0
@@ -59,7 +60,7 @@ KIND_DEFAULTS: dict[str, dict] = {
 # what a checkpoint is: --resume refuses a flag that would change one of these
 FIXED_ON_RESUME = ("hidden", "layers", "embed", "dropout", "condition", "cond_embed",
                    "val_fraction", "seed", "members", "locked_dropout", "weight_drop",
-                   "embed_dropout")
+                   "embed_dropout", "student")
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,10 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                                          "names; K > 1: an ensemble of K members, member i "
                                          "trained on all names but fold i of K and early-stopped "
                                          "on it, so that together they see every name"))
+    p.add_argument("--student", action=argparse.BooleanOptionalAction,
+                   help="serve one LSTM distilled from the mezcla of the cross-fitted ensemble "
+                        "and an n-gram, trained here too (default: on for lstm without "
+                        "--condition; needs --members > 1)")
     p.add_argument("--jobs", type=int,
                    help=f"members trained at once, one process and one core each (in "
                         f"{RANGES['jobs']}; default: this machine's {os.cpu_count()} cores)")
@@ -215,8 +220,16 @@ def resolve_config(args: argparse.Namespace, resumed: dict | None = None) -> Tra
         if conflicts:
             raise FlagError(f"--resume continues a run as it was built; drop "
                             f"{', '.join(conflicts)} or start a new run without --resume")
+    if "student" not in given and "student" not in (resumed or {}):
+        values["student"] = (values["model"] == "lstm" and values.get("condition") in (None, "none")
+                             and values.get("members", TrainConfig.members) > 1)
     known = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in values.items() if k in known})
+    cfg = TrainConfig(**{k: v for k, v in values.items() if k in known})
+    if cfg.student and (cfg.model != "lstm" or cfg.condition != "none" or cfg.members == 1):
+        raise FlagError(f"--student distils an unconditioned LSTM ensemble: it needs --model lstm, "
+                        f"--members > 1 and no --condition (got --model {cfg.model}, --members "
+                        f"{cfg.members}, --condition {cfg.condition})")
+    return cfg
 
 
 def check_writable(out: Path, run: Path) -> None:

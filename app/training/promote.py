@@ -36,22 +36,25 @@ class Outcome:
     message: str
 
 
-def _differences(candidate: dict, served: dict) -> list[str]:
-    return [key for key in COMPARABLE if candidate.get(key) != served.get(key)]
+def _differences(candidate: dict, served: dict, keys: tuple[str, ...]) -> list[str]:
+    return [key for key in keys if candidate.get(key) != served.get(key)]
 
 
 def replace_if_better(candidate: Path, served: Path, score: Callable[[Path], float],
-                      force: bool = False) -> Outcome:
-    """Rename ``candidate`` over ``served`` if it scores lower (NLL on the run's validation
-    names, via ``score(path)``), if ``served`` does not exist, or if ``force``; else keep both.
+                      force: bool = False, comparable: tuple[str, ...] = COMPARABLE,
+                      measure: str = "validation NLL") -> Outcome:
+    """Rename ``candidate`` over ``served`` if it scores lower (by default NLL on the run's
+    validation names, via ``score(path)``; ``measure`` names it in the message), if ``served``
+    does not exist, or if ``force``; else keep both.
 
-    The served file is kept when it cannot be read or was built on other data or another split:
-    the two cannot be compared on the same names, and an unreadable file may be newer than this
-    code. ``score`` may raise CheckpointError for a file it cannot load.
+    The served file is kept when it cannot be read or differs in any ``comparable`` metadata
+    (by default other data or another split): the two cannot be compared on the same names, and
+    an unreadable file may be newer than this code. ``score`` may raise CheckpointError for a
+    file it cannot load.
     """
     new = score(candidate)
     if not math.isfinite(new) and not force:
-        return Outcome(False, f"kept {served}: this run's validation NLL is {new}; "
+        return Outcome(False, f"kept {served}: this run's {measure} is {new}; "
                               f"the run is in {candidate}")
 
     def promote(why: str) -> Outcome:
@@ -59,13 +62,13 @@ def replace_if_better(candidate: Path, served: Path, score: Callable[[Path], flo
         return Outcome(True, f"{why}; saved to {served}")
 
     if force:
-        return promote(f"replaced {served} as asked (--force): this run's validation NLL {new:.4f}")
+        return promote(f"replaced {served} as asked (--force): this run's {measure} {new:.4f}")
     if not served.exists():
-        return promote(f"wrote {served}: validation NLL {new:.4f}")
+        return promote(f"wrote {served}: {measure} {new:.4f}")
     keep = f"the run is in {candidate}; --force replaces {served} with it"
     try:
         differ = _differences(checkpoint.load(candidate).metadata,
-                              checkpoint.load(served).metadata)
+                              checkpoint.load(served).metadata, comparable)
         if differ:
             return Outcome(False, f"kept {served}: it was built on other {', '.join(differ)}, "
                                   f"so the two cannot be compared on the same names; {keep}")
@@ -74,10 +77,10 @@ def replace_if_better(candidate: Path, served: Path, score: Callable[[Path], flo
         return Outcome(False, f"kept {served}: it cannot be read to compare ({exc}); {keep}")
     if new < old or not math.isfinite(old):
         return promote(f"replaced {served}: this run's {new:.4f} beats its {old:.4f} "
-                       f"(validation NLL, nats/char)")
+                       f"({measure}, nats/char)")
     verdict = "beats" if old < new else "ties"
     return Outcome(False, f"kept {served}: its {old:.4f} {verdict} this run's {new:.4f} "
-                          f"(validation NLL, nats/char); {keep}")
+                          f"({measure}, nats/char); {keep}")
 
 
 def recorded_nll(path: Path) -> float:

@@ -1,0 +1,142 @@
+"""The served lstm: one network distilled from the mezcla of a cross-fitted ensemble and an n-gram.
+
+    python -m app.train --model lstm        # ensemble -> n-gram -> gated mezcla -> student
+
+Cross-validation (``python -m app.cv``, recipe ``alumno``) found a student of the mezcla better
+on unseen names than the ensemble it descends from, at the sampling cost of one LSTM. This runs
+that recipe on every name. Each stage is kept in the run's teacher folder
+(``models/.runs/lstm.teacher/``); when the student is promoted, its ensemble goes on to
+``models/teachers/lstm.npz``, where ``python -m app.mixture --neural models/lstm.npz`` finds it: a
+mezcla is fitted on out-of-fold predictions, and only the ensemble has those.
+
+The student learned from a teacher that saw every real name, so no real name is left to compare
+it with the served model. It replaces the served one when both hold:
+1. its teacher is no worse on held-out names than the served model's teacher (or than the served
+   model itself, when that learned from none), on the same folds: a worse recipe cannot win by
+   imitating itself well;
+2. it is closer to its teacher than the served model is (cross-entropy, nats per character) on
+   fresh teacher samples that no model here trained on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from app.data.corpus import length_bucketed_batches, read_corpus
+from app.lm import checkpoint
+from app.lm.base import load_model
+from app.lm.forced import forced_log_probs
+from app.training import crossfit, markov_fit, mixture_fit, promote
+from app.training.config import TrainConfig
+from app.training.distillation import STUDENT_DEFAULTS, Draws, SoftNames, student_data, train_student
+from app.training.trainer import EVAL_BATCH
+
+TEACHERS = "teachers"   # beside the served checkpoints: the ensembles students came from
+DRAWS = Draws(hard_weight=0.3)   # the alumno recipe measured best in app.cv (README)
+
+
+def teacher_stages(run: Path) -> dict[str, Path]:
+    """Where a run toward a student keeps its teacher's stages."""
+    folder = run.with_suffix(".teacher")
+    return {stage: folder / f"{stage}.npz" for stage in ("ensemble", "markov", "mezcla")}
+
+
+def ensemble_path(served: Path) -> Path:
+    """Where the ensemble behind the served student ``served`` lives."""
+    return served.parent / TEACHERS / served.name
+
+
+def teacher_ensemble(student_path: Path, student) -> Path | None:
+    """The cross-fitted ensemble a served student descends from, or None for any other model."""
+    relative = student.metadata.get("distillation", {}).get("ensemble")
+    return student_path.parent / relative if relative else None
+
+
+def student_config(cfg: TrainConfig) -> TrainConfig:
+    """The student's own configuration: app.distill's defaults, the recipe's seed."""
+    return TrainConfig(**{**STUDENT_DEFAULTS, "model": "lstm", "members": 1, "seed": cfg.seed})
+
+
+def cross_entropy(model, soft_names: SoftNames) -> float:
+    """Nats per character between a teacher's distributions and ``model``'s on the same names."""
+    total, tokens = 0.0, 0
+    for batch in length_bucketed_batches(soft_names.encoded, EVAL_BATCH, soft=soft_names.soft):
+        log_p = forced_log_probs(model, batch)                       # (T, B, V)
+        total -= float(np.einsum("tbv,tbv->", batch.soft, log_p))    # soft is 0 on padding
+        tokens += batch.n_tokens
+    return total / tokens
+
+
+def train_teacher(cfg: TrainConfig, data: Path, run: Path, jobs: int, resume: bool,
+                  quiet: bool, log=print) -> tuple[Path, dict]:
+    """The ensemble, the n-gram and their gated mezcla, each into the run's teacher folder;
+    returns the mezcla's path and its summary (its held-out NLL is ``val_nll``)."""
+    stages = teacher_stages(run)
+    crossfit.train(cfg, data, stages["ensemble"], jobs=jobs, resume=resume, quiet=quiet, log=log)
+    counting = markov_fit.MarkovTrainConfig(val_fraction=cfg.val_fraction, seed=cfg.seed,
+                                            members=cfg.members)
+    markov_fit.train(counting, data, stages["markov"], log=log)
+    mezcla, summary = mixture_fit.build(load_model(stages["ensemble"]),
+                                        load_model(stages["markov"]), data, log=log)
+    checkpoint.save(stages["mezcla"], mezcla.checkpoint(mezcla.metadata))
+    return stages["mezcla"], summary
+
+
+def teacher_figure(metadata: dict) -> tuple[float, str]:
+    """The held-out NLL of the model behind a checkpoint, and its folds: its teacher's for a
+    student of this recipe, its own for any other model."""
+    distilled = metadata.get("distillation", {})
+    if "teacher_val_nll" in distilled:
+        return distilled["teacher_val_nll"], distilled["teacher_split"]
+    return metadata["metrics"]["val_nll"], metadata["split"]
+
+
+def train(cfg: TrainConfig, data: Path, out: Path, jobs: int = 1, resume: bool = False,
+          force: bool = False, quiet: bool = False, log=print) -> promote.Outcome:
+    """Train the whole recipe toward the served student ``out``; promote it if it wins."""
+    run = promote.run_path(out)
+    teacher_path, mixed = train_teacher(cfg, data, run, jobs, resume, quiet, log)
+    teacher = load_model(teacher_path)
+    names = read_corpus(data).names
+    train_set, fresh, summary = student_data(teacher, names, DRAWS, cfg.seed, log)
+    summary.update(teacher_val_nll=mixed["val_nll"], teacher_split=teacher.metadata["split"],
+                   ensemble=os.path.relpath(ensemble_path(out), out.parent))
+    run.unlink(missing_ok=True)   # an earlier student toward out, not promoted
+    best = train_student(student_config(cfg), teacher, teacher_path, data, names, run,
+                         train_set, fresh, summary, quiet, log)
+    log(f"student: cross-entropy to its teacher {best['val_nll']:.4f} nats/char on fresh "
+        f"samples at epoch {best['epoch']}")
+    outcome = _promote(run, out, mixed["val_nll"], teacher.metadata["split"],
+                       lambda path: cross_entropy(load_model(path), fresh), force)
+    if outcome.replaced:
+        ensemble_path(out).parent.mkdir(exist_ok=True)
+        os.replace(teacher_stages(run)["ensemble"], ensemble_path(out))
+    return outcome
+
+
+def _promote(run: Path, out: Path, teacher_nll: float, teacher_split: str,
+             score: Callable[[Path], float], force: bool) -> promote.Outcome:
+    """The two rules of this module's docstring, then promote.replace_if_better on the second."""
+    if out.exists() and not force:
+        try:
+            served_nll, served_split = teacher_figure(checkpoint.load(out).metadata)
+        except (checkpoint.CheckpointError, KeyError) as exc:
+            return promote.Outcome(False, f"kept {out}: it cannot be read to compare ({exc}); "
+                                          f"the run is in {run}; --force replaces it")
+        if served_split != teacher_split or served_nll < teacher_nll:
+            why = ("its teacher was scored on other folds" if served_split != teacher_split
+                   else f"the model behind it scores {served_nll:.4f} on held-out names, this "
+                        f"run's teacher {teacher_nll:.4f}")
+            return promote.Outcome(False, f"kept {out}: {why}; the run is in {run}; --force "
+                                          f"replaces {out} with it")
+    return promote.replace_if_better(run, out, score, force=force, comparable=STUDENT_COMPARABLE,
+                                     measure="cross-entropy to this run's teacher on its fresh samples")
+
+
+# a student and the served model are scored on the same fresh samples: the same names and
+# vocabulary are enough (their splits differ by construction)
+STUDENT_COMPARABLE = ("data_sha256", "vocab", "conditions")

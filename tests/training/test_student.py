@@ -1,0 +1,89 @@
+"""The served lstm recipe: ensemble -> n-gram -> mezcla -> a student, promoted by its own rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app import mixture, train
+from app.lm import checkpoint
+from app.lm.base import load_model
+from app.training import student
+from app.training.distillation import Draws
+from app.training.promote import run_path
+
+TINY = ["--hidden", "12", "--embed", "6", "--batch-size", "16", "--quiet", "--members", "2",
+        "--epochs", "2", "--jobs", "1"]
+
+
+@pytest.fixture
+def tiny_student(monkeypatch):
+    """The recipe with a student and teacher draws small enough for a test."""
+    monkeypatch.setattr(student, "DRAWS", Draws(samples=40, val_samples=100, hard_weight=0.3))
+    monkeypatch.setattr(student, "STUDENT_DEFAULTS", {"hidden": 12, "embed": 6, "epochs": 2})
+
+
+def train_student(names_file, out, *extra) -> int:
+    return train.main(["--model", "lstm", "--data", str(names_file), "--out", str(out), *TINY,
+                       *extra])
+
+
+def test_the_lstm_recipe_serves_a_student_and_keeps_its_ensemble(tiny_student, names_file,
+                                                                  tmp_path, capsys):
+    out = tmp_path / "lstm.npz"
+    assert train_student(names_file, out) == 0
+    served = load_model(out)
+    assert served.kind == "lstm" and served.config.hidden == 12
+    distilled = served.metadata["distillation"]
+    assert distilled["teacher_kind"] == "mezcla" and distilled["hard_weight"] == 0.3
+    assert np.isfinite(distilled["teacher_val_nll"])
+    ensemble = load_model(tmp_path / "teachers" / "lstm.npz")
+    assert ensemble.kind == "ensemble" and len(ensemble.components) == 2
+    assert student.teacher_ensemble(out, served) == tmp_path / "teachers" / "lstm.npz"
+    assert not run_path(out).exists()
+    # the mezcla is fitted on the ensemble's out-of-fold predictions, not on the student
+    ngram = tmp_path / "markov.npz"
+    assert train.main(["--model", "markov", "--data", str(names_file), "--out", str(ngram),
+                       "--members", "2"]) == 0
+    capsys.readouterr()
+    assert mixture.main(["--neural", str(out), "--ngram", str(ngram), "--data", str(names_file),
+                         "--out", str(tmp_path / "mezcla.npz")]) == 0
+    assert "built from its ensemble" in capsys.readouterr().out
+    assert [c.kind for c in load_model(tmp_path / "mezcla.npz").components] == ["lstm"] * 2 + ["markov"]
+
+
+def test_a_run_that_does_not_beat_the_served_student_leaves_it(tiny_student, names_file, tmp_path,
+                                                               capsys):
+    out = tmp_path / "lstm.npz"
+    assert train_student(names_file, out) == 0
+    served = out.read_bytes()
+    assert train_student(names_file, out) == 0   # the same seed: the same student, a tie
+    assert "ties this run's" in capsys.readouterr().out
+    assert out.read_bytes() == served and run_path(out).exists()
+
+
+def test_a_student_of_a_worse_teacher_is_not_served(tiny_student, names_file, tmp_path, capsys):
+    out = tmp_path / "lstm.npz"
+    assert train_student(names_file, out) == 0
+    saved = checkpoint.load(out)
+    saved.metadata["distillation"]["teacher_val_nll"] = 0.5   # as if its teacher were far better
+    checkpoint.save(out, saved)
+    served = out.read_bytes()
+    assert train_student(names_file, out, "--dropout", "0.3") == 0   # same folds, other teacher
+    assert "the model behind it scores 0.5000 on held-out names" in capsys.readouterr().out
+    assert out.read_bytes() == served
+    assert train_student(names_file, out, "--seed", "1") == 0         # other folds
+    assert "its teacher was scored on other folds" in capsys.readouterr().out
+    assert out.read_bytes() == served
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--members", "1", "--student"], "--student distils an unconditioned LSTM ensemble"),
+    (["--model", "rnn", "--student"], "it needs --model lstm"),
+])
+def test_a_student_needs_an_unconditioned_lstm_ensemble(names_file, tmp_path, capsys, flags,
+                                                        message):
+    argv = ["--data", str(names_file), "--out", str(tmp_path / "x.npz"), *flags]
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
