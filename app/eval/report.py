@@ -94,17 +94,22 @@ def model_summary(name: str, model) -> dict:
         "chars_per_second": metrics.get("chars_per_second"),
         "weights": metrics.get("weights"),  # a mixture's component weights
         "gated": getattr(model, "gate", None) is not None,   # its weight changes with the context
+        # a student's teacher (app.training.distillation), or None
+        "distilled_from": model.metadata.get("distillation", {}).get("teacher_kind"),
         "split": model.metadata.get("split"),  # which names its validation NLL is measured on
     }
 
 
 def training_names(model, real_names: Sequence[str]) -> list[str]:
-    """The names a model was trained on, split again as its training run did."""
+    """The names a model was trained on, split again as its training run did: all of them
+    for a model cross-fitted over folds, or distilled from one."""
     cfg = model.metadata.get("train_config", {})
     data = Path(model.metadata.get("data_path", DEFAULT_NAMES))
     if not data.exists():  # trained in another checkout: the same file in this one
         data = DATA_DIR / data.name
     corpus = read_corpus(data) if data.exists() else Corpus(list(real_names))
+    if cfg.get("members", 1) > 1 or "distillation" in model.metadata:
+        return list(corpus.names)
     return split_names(corpus.names, cfg.get("val_fraction", 0.1), cfg.get("seed", 0),
                        strata=corpus.states).train
 

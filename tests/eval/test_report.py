@@ -35,6 +35,20 @@ def test_held_out_names_and_made_up_names_are_told_apart():
     assert stats["distinct_rate"] == 1.0
 
 
+@pytest.mark.parametrize("metadata, trained_on_all", [
+    ({"train_config": {"members": 1, "val_fraction": 0.2, "seed": 0}}, False),
+    ({"train_config": {"members": 5, "val_fraction": 0.2, "seed": 0}}, True),   # cross-fitted
+    ({"train_config": {"members": 1, "val_fraction": 0.2, "seed": 0},
+      "distillation": {"teacher_kind": "mezcla"}}, True),                      # a student
+])
+def test_copies_count_every_name_a_cross_fitted_or_distilled_model_learned(metadata,
+                                                                         trained_on_all):
+    model = type("Model", (), {"metadata": {**metadata, "data_path": "/nonexistent.txt"}})()
+    train = report.training_names(model, TINY_NAMES)
+    assert (sorted(train) == sorted(TINY_NAMES)) is trained_on_all
+    assert trained_on_all or set(train) == set(split_names(TINY_NAMES, 0.2, 0).train)
+
+
 def test_lengths_words_and_unfinished_samples():
     samples = ["Ab", "San Juan de los Lagos", None, "Abcd", None]
     stats = report.sample_stats(samples, REAL, TRAIN, n_examples=2)
