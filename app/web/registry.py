@@ -74,6 +74,9 @@ class ServedModel:
             text = DESCRIPTIONS_BY_STATE.get(kind, f"Modelo de tipo {kind}, entrenado por estado.")
         else:
             text = DESCRIPTIONS.get(kind, f"Modelo de tipo {kind}.")
+        if "distillation" in self.model.metadata:   # a student: say what it learned from
+            text += (" Es una sola red que aprendió, letra por letra, las probabilidades de la "
+                     "mezcla: casi tan buena como ella, con el costo de una sola red.")
         if kind != self.model.kind:   # an ensemble: say how it was made
             text += (f" Son {len(self.model.components)} redes, cada una entrenada sin una parte "
                      f"distinta de los nombres, que promedian sus probabilidades letra a letra.")

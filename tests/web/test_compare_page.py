@@ -13,6 +13,7 @@ from app.eval import report
 from app.lm import checkpoint
 from app.lm.markov import MarkovLM
 from app.main import create_app
+from app.web.pages import compare
 from app.web.pages.charts import Series, line_chart, nice_ticks
 from app.web.pages.sorpresa import cell_class
 from tests.conftest import TINY_NAMES, make_tiny_model
@@ -163,3 +164,19 @@ def test_nice_ticks_cover_the_data_with_round_steps():
     assert nice_ticks(1, 3, 6, integer=True) == [1, 2, 3]
     ticks = nice_ticks(1.37, 3.21)
     assert ticks[0] <= 1.37 and ticks[-1] >= 3.21 and len(ticks) <= 8
+
+
+def test_the_commentary_tells_a_student_from_the_networks_its_mezcla_is_made_of():
+    def model(name, val_nll, **extra):
+        return {"name": name, "kind": name, "val_nll": val_nll, "n_params": 1,
+                "train_seconds": None, "sampling": [], **extra}
+
+    served = {"real": {"mean_length": 13.5, "over_three_words": 0.1}, "models": [
+        model("lstm", 1.461, distilled_from="mezcla"), model("markov", 1.511),
+        model("mezcla", 1.441, gated=True), model("rnn", 1.608)]}
+    text = " ".join(compare.comentario(served))
+    assert "de un conjunto de LSTM y del n-grama" in text and "0.070 menos que el n-grama" in text
+    assert "queda a 0.020 de ella y 0.050 por debajo del n-grama" in text
+    served["models"][0] = model("lstm", 1.489)   # the lstm is one of the mezcla's two sides
+    text = " ".join(compare.comentario(served))
+    assert "0.048 menos que el mejor de los dos" in text and "destilación" not in text

@@ -203,10 +203,21 @@ def comentario(report: dict) -> list[str]:
         if mezcla.get("gated"):
             share = (", con un peso para la LSTM que cambia letra a letra según cuán segura "
                      "está cada una y cuánto coinciden")
-        out.append(f"Promediar letra a letra las probabilidades de la LSTM y del n-grama (la "
+        student = lstm.get("distilled_from") == "mezcla"
+        if student:   # the mezcla is made of the ensemble the served lstm learned from
+            best = markov["val_nll"]
+        networks = "de un conjunto de LSTM" if student else "de la LSTM"
+        out.append(f"Promediar letra a letra las probabilidades {networks} y del n-grama (la "
                    f"mezcla{share}) baja la NLL de validación a {mezcla['val_nll']:.3f}, "
-                   f"{best - mezcla['val_nll']:.3f} menos que el mejor de los dos: se equivocan "
+                   f"{best - mezcla['val_nll']:.3f} menos que "
+                   f"{'el n-grama' if student else 'el mejor de los dos'}: se equivocan "
                    f"en lugares distintos, y donde uno duda el otro suele acertar.")
+        if student and lstm["val_nll"]:
+            out.append(f"La LSTM servida es una sola red entrenada para imitar, letra por letra, "
+                       f"esa mezcla (destilación): queda a "
+                       f"{lstm['val_nll'] - mezcla['val_nll']:.3f} de ella y "
+                       f"{markov['val_nll'] - lstm['val_nll']:.3f} por debajo del n-grama, con "
+                       f"el costo de muestreo de una sola red.")
     costs = [m for m in (rnn, lstm, markov) if m and m["train_seconds"] is not None]
     if len(costs) >= 2:
         parts = [f"{m['name']}, {m['n_params']:,} parámetros"
