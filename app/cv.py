@@ -47,6 +47,7 @@ NEURAL = ("lstm", "rnn", "lstm_estado", "rnn_estado")
 RECIPES = (*NEURAL, "markov", "mezcla", "alumno")
 TEACHERS = ("mezcla", "lstm", "markov")
 STAGE = {"mezcla": 1, "alumno": 2}   # a recipe runs after the ones it is built from
+SERVED_AS = {"alumno": "lstm"}       # python -m app.train --model lstm serves the student
 
 
 @dataclass(frozen=True)
@@ -214,9 +215,13 @@ def publish(summary: dict, path: Path = PUBLISHED, description: str = "",
     table = json.loads(path.read_text("utf-8")) if path.exists() else {"rows": []}
     rows = [r for r in table["rows"]
             if (r["label"], r["model"]) not in {(summary["label"], m) for m in summary["models"]}]
+    if served:   # one recipe makes each served model: the one it replaces is served no more
+        names = {SERVED_AS.get(m, m) for m in summary["models"]}
+        rows = [{**r, "served": False} if r.get("served_as", r["model"]) in names else r
+                for r in rows]
     for model, result in summary["models"].items():
         rows.append({"label": summary["label"], "description": description or summary["label"],
-                     "served": served,
+                     "served": served, "served_as": SERVED_AS.get(model, model),
                      "model": model, "data": Path(summary["data"]).name,
                      "folds": summary["folds"], "seed": summary["seed"],
                      "train_flags": summary["train_flags"], "mean": result["mean"],

@@ -48,6 +48,18 @@ def test_published_rows_replace_the_same_label_and_model(tmp_path):
     assert rows[0]["fold_nll"] == [1.4, 1.6] and rows[0]["data"] == "names.txt"
 
 
+def test_a_recipe_published_as_served_takes_the_place_of_the_one_it_replaces(tmp_path):
+    table = tmp_path / "cv.json"
+    run = {"label": "ensemble", "data": "names.txt", "folds": 2, "seed": 0, "train_flags": "",
+           "models": {m: {"mean": 1.5, "sd": 0.1, "folds": [{"nll": 1.5}]} for m in ("lstm", "rnn")}}
+    cv.publish(run, table, served=True)
+    cv.publish({**run, "label": "student", "models": {"alumno": run["models"]["lstm"]}}, table,
+               served=True)
+    rows = {(r["label"], r["model"]): r for r in json.loads(table.read_text())["rows"]}
+    assert rows["student", "alumno"]["served"] and rows["student", "alumno"]["served_as"] == "lstm"
+    assert not rows["ensemble", "lstm"]["served"] and rows["ensemble", "rnn"]["served"]
+
+
 def test_mixture_flags_reach_only_the_mezcla_recipe(tmp_path):
     fold = cv.Fold(0, tmp_path, tmp_path / "train.txt", [], None, tmp_path)
     flags = cv.Flags(["--hidden", "64"], mixture=["--weight", "scalar"])

@@ -60,7 +60,7 @@ def with_cross_validation(report: dict, rows: list[dict]) -> dict:
     """The report with each served model's held-out NLL taken from its recipe's cross-validation
     (rows published with --served): a checkpoint's own figure is, for an ensemble, one member's
     on the fold it did not see, not comparable with the others'."""
-    served = {row["model"]: row["mean"] for row in rows if row.get("served")}
+    served = {row.get("served_as", row["model"]): row["mean"] for row in rows if row.get("served")}
     return {**report, "models": [{**m, "val_nll": served.get(m["name"], m["val_nll"])}
                                  for m in report["models"]]}
 
