@@ -47,7 +47,8 @@ class Draws:
     samples: int = 10_000          # teacher samples to train on
     val_samples: int = 2_000       # fresh teacher samples drawn to early-stop on
     temperature: float = 1.0       # of the teacher's samples
-    hard_weight: float = 0.0       # on the real names, weight of the written character
+    # on the real names, weight of the written character: 0.3 beat 0 in all 5 folds of app.cv
+    hard_weight: float = 0.3
 
 
 @dataclass(frozen=True)

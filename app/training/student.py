@@ -36,7 +36,7 @@ from app.training.distillation import STUDENT_DEFAULTS, Draws, SoftNames, studen
 from app.training.trainer import EVAL_BATCH
 
 TEACHERS = "teachers"   # beside the served checkpoints: the ensembles students came from
-DRAWS = Draws(hard_weight=0.3)   # the alumno recipe measured best in app.cv (README)
+DRAWS = Draws()   # app.distill's defaults: the alumno recipe of app.cv
 
 
 def teacher_stages(run: Path) -> dict[str, Path]:
