@@ -10,5 +10,6 @@ Floors, each importing only those below it (tests/test_layers.py checks it):
     data/              the names: corpus, vocabulary, folds, gazetteer  ·  paths.py: where files live
 
 The modules at this level are the entry points: ``python -m app`` (and ``app.main:app`` for uvicorn),
-``app.train``, ``app.sample``, ``app.cv``, ``app.mixture``, ``app.evaluate``, ``app.gradcheck``.
+``app.train``, ``app.sample``, ``app.cv``, ``app.mixture``, ``app.distill``, ``app.evaluate``,
+``app.gradcheck``.
 """
