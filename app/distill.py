@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hard-weight", type=float, default=Draws.hard_weight,
                    help="on the real names, weight of the written character against the "
                         "teacher's distribution (in [0, 1]; default: %(default)s)")
+    p.add_argument("--out-of-fold", action="store_true",
+                   help="on the real names, learn the teacher without the fold holding each name "
+                        "(a mezcla of a cross-fitted ensemble): what it says of unseen names")
+    p.add_argument("--drop-copies", action="store_true",
+                   help="leave out the teacher samples that are real names")
     defaults = TrainConfig()
     for name in STUDENT_FLAGS:
         default = STUDENT_DEFAULTS.get(name, getattr(defaults, name))
@@ -97,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     run = run_path(args.out)   # written at each improvement, renamed once training ends
     try:
         with threadpool_limits(limits=1, user_api="blas"):
-            draws = Draws(args.samples, args.val_samples, args.temperature, args.hard_weight)
+            draws = Draws(args.samples, args.val_samples, args.temperature, args.hard_weight,
+                          args.out_of_fold, args.drop_copies)
             best = distill(cfg, args.teacher, args.data or DEFAULT_NAMES, run, draws, args.quiet)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)

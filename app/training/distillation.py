@@ -27,6 +27,7 @@ from app.lm.base import load_model
 from app.lm.checkpoint import CheckpointError
 from app.lm.forced import forced_log_probs
 from app.training.config import TrainConfig
+from app.training.mixture_fit import out_of_fold_mixtures
 from app.training.trainer import EVAL_BATCH, Trainer
 
 SAMPLES_RANGE = (0, 1_000_000)
@@ -49,6 +50,10 @@ class Draws:
     temperature: float = 1.0       # of the teacher's samples
     # on the real names, weight of the written character: 0.3 beat 0 in all 5 folds of app.cv
     hard_weight: float = 0.3
+    # on the real names, the teacher without the fold holding each name (a mezcla of a
+    # cross-fitted ensemble): what it would say of a name it never saw, not what it memorised
+    out_of_fold: bool = False
+    drop_copies: bool = False      # leave out teacher samples that are real names
 
 
 @dataclass(frozen=True)
@@ -96,15 +101,30 @@ def with_hard_targets(soft: list, encoded: list[list[int]], weight: float) -> li
     return out
 
 
-def student_data(teacher, names: list[str], draws: Draws, seed: int,
-                 log=print) -> tuple[SoftNames, SoftNames, dict]:
+def out_of_fold_distributions(teacher, names: list[str], states=None) -> dict[str, np.ndarray]:
+    """Each real name's (len + 1, V) distributions under the teacher without the fold that
+    holds it (``mixture_fit.out_of_fold_mixtures``)."""
+    vocab, out = teacher.vocab, {}
+    for fold_teacher, split in out_of_fold_mixtures(teacher, names, states):
+        held_out = sorted({n for n in split.val if not vocab.unknown(n)})
+        soft = teacher_distributions(fold_teacher, [vocab.encode(n) for n in held_out])
+        out.update(zip(held_out, soft, strict=True))
+    return out
+
+
+def student_data(teacher, names: list[str], draws: Draws, seed: int, log=print,
+                 states=None) -> tuple[SoftNames, SoftNames, dict]:
     """The student's training set (real names + teacher samples, soft targets), its validation
-    set (fresh teacher samples neither trained on) and a summary of both."""
+    set (fresh teacher samples neither trained on) and a summary of both. ``states``: the
+    names' states, when the teacher's folds were stratified by them."""
     vocab = teacher.vocab
     real = [n for n in names if not vocab.unknown(n)]
     drawn = teacher_samples(teacher, draws.samples, draws.temperature,
                             np.random.default_rng([seed, 1]))
     real_set = set(real)
+    copies = sum(n in real_set for n in drawn)
+    if draws.drop_copies:
+        drawn = [n for n in drawn if n not in real_set]
     seen = real_set | set(drawn)
     fresh = teacher_samples(teacher, draws.val_samples, draws.temperature,
                             np.random.default_rng([seed, 2]))
@@ -114,18 +134,23 @@ def student_data(teacher, names: list[str], draws: Draws, seed: int,
     val_ids = [vocab.encode(n) for n in val]
     log(f"teacher: {len(real)} real names, {len(drawn)} samples to train on, {len(val)} of "
         f"{len(fresh)} fresh samples to validate on (the rest are real or training names)")
-    soft_real = with_hard_targets(teacher_distributions(teacher, real_ids), real_ids,
-                                  draws.hard_weight)
+    if draws.out_of_fold:
+        by_name = out_of_fold_distributions(teacher, names, states)
+        soft_real = [by_name[n] for n in real]
+    else:
+        soft_real = teacher_distributions(teacher, real_ids)
+    soft_real = with_hard_targets(soft_real, real_ids, draws.hard_weight)
     train = SoftNames(real_ids + drawn_ids, soft_real + teacher_distributions(teacher, drawn_ids))
     summary = {"real_names": len(real), "samples": len(drawn), "samples_asked": draws.samples,
                "val_samples": len(val), "val_samples_asked": draws.val_samples,
-               "samples_real": sum(n in real_set for n in drawn),
-               "temperature": draws.temperature, "hard_weight": draws.hard_weight}
+               "samples_real": copies, "temperature": draws.temperature,
+               "hard_weight": draws.hard_weight, "out_of_fold": draws.out_of_fold,
+               "drop_copies": draws.drop_copies}
     return train, SoftNames(val_ids, teacher_distributions(teacher, val_ids)), summary
 
 
 def load_teacher(teacher_path: Path, data: Path):
-    """The teacher and the names it was trained on. Raises DataError."""
+    """The teacher and the corpus it was trained on. Raises DataError."""
     try:
         teacher = load_model(teacher_path)
     except CheckpointError as exc:
@@ -133,10 +158,10 @@ def load_teacher(teacher_path: Path, data: Path):
     if getattr(teacher, "conditions", None):
         raise DataError(f"--teacher {teacher_path} is conditioned on the state; distillation "
                         f"takes an unconditioned teacher")
-    names = read_corpus(data).names
-    if teacher.metadata.get("data_sha256") not in (None, data_sha256(names)):
+    corpus = read_corpus(data)
+    if teacher.metadata.get("data_sha256") not in (None, data_sha256(corpus.names)):
         raise DataError(f"--data {data}: not the names the teacher {teacher_path} was trained on")
-    return teacher, names
+    return teacher, corpus
 
 
 def train_student(cfg: TrainConfig, teacher, teacher_path: Path, data: Path, names: list[str],
@@ -165,7 +190,7 @@ def train_student(cfg: TrainConfig, teacher, teacher_path: Path, data: Path, nam
 def distill(cfg: TrainConfig, teacher_path: Path, data: Path, out: Path, draws: Draws,
             quiet: bool = False, log=print) -> dict:
     """Sample the teacher, then train the student into ``out``; returns its best epoch."""
-    teacher, names = load_teacher(teacher_path, data)
-    train, val, summary = student_data(teacher, names, draws, cfg.seed, log)
-    return train_student(cfg, teacher, teacher_path, data, names, out, train, val, summary,
+    teacher, corpus = load_teacher(teacher_path, data)
+    train, val, summary = student_data(teacher, corpus.names, draws, cfg.seed, log, corpus.states)
+    return train_student(cfg, teacher, teacher_path, data, corpus.names, out, train, val, summary,
                          quiet, log)

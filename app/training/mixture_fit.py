@@ -130,6 +130,18 @@ def scored_tokens(model, names: list[str], batch_size: int = 256) -> tuple[np.nd
     return np.concatenate(rows), np.concatenate(targets)
 
 
+def fold_components(members: list, ngram_order: int, names: list[str], states, k: int,
+                    seed: int):
+    """Per fold of a cross-fitted ensemble: (its one member that never saw the fold, an n-gram
+    counted afresh at ``ngram_order`` on the other folds, the fold's split)."""
+    splits = kfold(names, k, seed, states)
+    if len(members) != len(splits):
+        raise DataError(f"the ensemble has {len(members)} members for {len(splits)} folds")
+    vocab = members[0].vocab
+    for member, split in zip(members, splits, strict=True):
+        yield member, MarkovLM.fit([vocab.encode(n) for n in split.train], ngram_order, vocab), split
+
+
 def out_of_fold_log_probs(ensemble, ngram, corpus, cfg: dict) -> tuple[tuple, list[str], str]:
     """(log P neural (N, V), log P n-gram (N, V), target (N,)) at every token of every name
     under a cross-fitted ensemble's and an n-gram's out-of-fold predictions, the names in fold
@@ -141,15 +153,11 @@ def out_of_fold_log_probs(ensemble, ngram, corpus, cfg: dict) -> tuple[tuple, li
     member and the served n-gram counts every name, both stronger than one fold's.
     """
 
-    members = ensemble.components
-    splits = kfold(corpus.names, cfg["members"], cfg["seed"], corpus.states)
-    if len(members) != len(splits):
-        raise DataError(f"the ensemble has {len(members)} members for {len(splits)} folds")
     vocab, neural, counted, targets, names = ensemble.vocab, [], [], [], []
-    for member, split in zip(members, splits, strict=True):
+    for member, fold_ngram, split in fold_components(ensemble.components, ngram.config.order,
+                                                     corpus.names, corpus.states,
+                                                     cfg["members"], cfg["seed"]):
         held_out = [n for n in split.val if not vocab.unknown(n)]
-        fold_ngram = MarkovLM.fit([vocab.encode(n) for n in split.train], ngram.config.order,
-                                  vocab)
         (log_member, target), (log_ngram, _) = (scored_tokens(m, held_out)
                                                 for m in (member, fold_ngram))
         neural.append(log_member)
@@ -158,3 +166,17 @@ def out_of_fold_log_probs(ensemble, ngram, corpus, cfg: dict) -> tuple[tuple, li
         names += held_out
     return ((np.concatenate(neural), np.concatenate(counted), np.concatenate(targets)), names,
             describe(cfg["members"], cfg["seed"], corpus.states is not None))
+
+
+def out_of_fold_mixtures(mezcla: MixtureLM, names: list[str], states=None):
+    """Per fold of a mezcla built by ``build`` on ``names``: the mezcla as it would be without
+    that fold (its ensemble's one member that never saw it and an n-gram counted without it,
+    with the same weights or gate), and the fold's split."""
+    cfg = mezcla.metadata.get("train_config", {})
+    if cfg.get("members", 1) < 2:
+        raise DataError("out-of-fold targets need a mezcla of a cross-fitted ensemble")
+    members, ngram = mezcla.components[:-1], mezcla.components[-1]
+    side_weights = [float(mezcla.weights[:-1].sum()), float(mezcla.weights[-1])]
+    for member, fold_ngram, split in fold_components(members, ngram.config.order, names, states,
+                                                     cfg["members"], cfg["seed"]):
+        yield MixtureLM([member, fold_ngram], side_weights, gate=mezcla.gate), split

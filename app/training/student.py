@@ -101,12 +101,13 @@ def train(cfg: TrainConfig, data: Path, out: Path, jobs: int = 1, resume: bool =
     run = promote.run_path(out)
     teacher_path, mixed = train_teacher(cfg, data, run, jobs, resume, quiet, log)
     teacher = load_model(teacher_path)
-    names = read_corpus(data).names
-    train_set, fresh, summary = student_data(teacher, names, DRAWS, cfg.seed, log)
+    corpus = read_corpus(data)
+    train_set, fresh, summary = student_data(teacher, corpus.names, DRAWS, cfg.seed, log,
+                                             corpus.states)
     summary.update(teacher_val_nll=mixed["val_nll"], teacher_split=teacher.metadata["split"],
                    ensemble=os.path.relpath(ensemble_path(out), out.parent))
     run.unlink(missing_ok=True)   # an earlier student toward out, not promoted
-    best = train_student(student_config(cfg), teacher, teacher_path, data, names, run,
+    best = train_student(student_config(cfg), teacher, teacher_path, data, corpus.names, run,
                          train_set, fresh, summary, quiet, log)
     log(f"student: cross-entropy to its teacher {best['val_nll']:.4f} nats/char on fresh "
         f"samples at epoch {best['epoch']}")
