@@ -9,6 +9,7 @@ from app import cv, distill, train
 from app.data.corpus import make_batch, read_names
 from app.lm import checkpoint
 from app.lm.base import load_model
+from app.lm.ensemble import MixtureLM
 from app.training import distillation
 from app.training.distillation import Draws
 
@@ -135,3 +136,46 @@ def test_student_defaults_are_the_measured_recipe_and_flags_win(teacher_path, tm
     cfg = distill.check_args(args)
     assert (cfg.hidden, cfg.dropout, cfg.epochs, args.samples) == (256, 0.1, 20, 10_000)
     assert distill.check_args(distill.build_parser().parse_args([*base, "--hidden", "32"])).hidden == 32
+
+
+@pytest.fixture
+def cross_fitted_mezcla(names_file, tmp_path):
+    """A mezcla of a tiny 2-member cross-fitted ensemble and an n-gram on the same folds."""
+    neural, ngram = tmp_path / "ensemble.npz", tmp_path / "ngram.npz"
+    assert train.main(["--data", str(names_file), "--out", str(neural), "--members", "2",
+                       "--no-student", "--hidden", "12", "--embed", "6", "--epochs", "2",
+                       "--jobs", "1", "--quiet"]) == 0
+    assert train.main(["--model", "markov", "--data", str(names_file), "--out", str(ngram),
+                       "--members", "2"]) == 0
+    ensemble = load_model(neural)
+    return MixtureLM([ensemble, load_model(ngram)], [0.5, 0.5],
+                     {"train_config": ensemble.metadata["train_config"]})
+
+
+def test_out_of_fold_targets_are_what_the_teacher_says_of_names_it_never_saw(cross_fitted_mezcla,
+                                                                               names_file):
+    names = read_names(names_file)
+    vocab = cross_fitted_mezcla.vocab
+    by_name = distillation.out_of_fold_distributions(cross_fitted_mezcla, names)
+    assert set(by_name) == set(names)
+    in_fold = distillation.teacher_distributions(cross_fitted_mezcla,
+                                                 [vocab.encode(n) for n in by_name])
+
+    def nll(soft: list, name_order) -> float:   # of the written characters, per name
+        return float(np.mean([-np.log(p[np.arange(len(n) + 1), [*vocab.encode(n), 0]]).mean()
+                              for p, n in zip(soft, name_order, strict=True)]))
+
+    for probs in by_name.values():
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    # the n-gram counted every name, so the whole teacher finds the real names far likelier
+    assert nll(list(by_name.values()), by_name) > nll(in_fold, by_name) + 0.2
+
+
+def test_dropped_copies_leave_no_real_name_among_the_samples(cross_fitted_mezcla, names_file):
+    names = read_names(names_file)
+    train_set, _, summary = distillation.student_data(
+        cross_fitted_mezcla, names, Draws(300, 100, temperature=0.3, drop_copies=True), seed=0, log=lambda _: None)
+    decode = cross_fitted_mezcla.vocab.decode
+    samples = [decode(ids) for ids in train_set.encoded[len(names):]]
+    assert summary["samples_real"] > 0 and not set(samples) & set(names)
+    assert len(samples) == summary["samples"]
