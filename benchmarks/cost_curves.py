@@ -8,8 +8,8 @@ flips every round, so a slow minute on this shared machine does not bend one end
 with a fixed float32 matmul's GFLOP/s measured in every round as the machine reference:
 
 1. ``sample_names`` wall time for n = 1 ... 10,000 names (novelty filter and nearest real name
-   included) with one 1x160 LSTM (the first member of the served ensemble) and with the served
-   ensemble itself.
+   included) with one 1x160 LSTM (the first member of the ensemble, ``--ensemble``), with that
+   ensemble, and with the served lstm (``--model``, one student network) when it is another model.
 2. A sampling step (µs, thread CPU time) at 10 and 1,000 rows against the hidden size, for an
    LSTM like the served one (embedding 64, one layer) with random weights: a step's cost does
    not depend on what the weights learnt, and random weights never end a name, so every row
@@ -203,19 +203,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=ROOT / "models/lstm.npz",
-                        help="the served ensemble; its first member is the single LSTM")
+                        help="the served lstm (default: models/lstm.npz)")
+    parser.add_argument("--ensemble", type=Path, default=ROOT / "models/teachers/lstm.npz",
+                        help="a cross-fitted ensemble; its first member is the single LSTM "
+                             "(default: models/teachers/lstm.npz, the served student's)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default: 3)")
     parser.add_argument("--svg", type=Path, default=ROOT / "docs/curvas-de-costo.svg")
     parser.add_argument("--no-training", action="store_true", help="skip the training curve")
     args = parser.parse_args()
     threadpool_limits(limits=1, user_api="blas")
-    served = load_model(args.model)
-    single = getattr(served, "components", [served])[0]
+    served, ensemble = load_model(args.model), load_model(args.ensemble)
+    single = ensemble.components[0]
     load_gazetteer()
     reference: list[float] = []
 
-    size = len(getattr(served, "components", [served]))
-    models = {"1 LSTM 1x160": single, f"la servida: {size} LSTM 1x160": served}
+    models = {"1 LSTM 1x160": single, f"{len(ensemble.components)} LSTM 1x160": ensemble}
+    if served.kind != "ensemble":   # the served student: one wider network
+        models[f"la servida: 1 LSTM {served.config.layers}x{served.config.hidden}"] = served
     for model in models.values():
         sample_names(model, 10, np.random.default_rng(0))   # warm-up: step tables, caches
     by_n = run_rounds({(label, n): (lambda m=m, n=n: sampling_ms(m, n))

@@ -111,12 +111,23 @@ def train(cfg: TrainConfig, data: Path, out: Path, jobs: int = 1, resume: bool =
                          train_set, fresh, summary, quiet, log)
     log(f"student: cross-entropy to its teacher {best['val_nll']:.4f} nats/char on fresh "
         f"samples at epoch {best['epoch']}")
+    add_teacher_cost(run, teacher.metadata["metrics"]["train_seconds"])
     outcome = _promote(run, out, mixed["val_nll"], teacher.metadata["split"],
                        lambda path: cross_entropy(load_model(path), fresh), force)
     if outcome.replaced:
         ensemble_path(out).parent.mkdir(exist_ok=True)
         os.replace(teacher_stages(run)["ensemble"], ensemble_path(out))
     return outcome
+
+
+def add_teacher_cost(path: Path, teacher_seconds: float) -> None:
+    """Make a student checkpoint's training time the whole recipe's, its teacher's included
+    (what /comparar shows as the cost of the model); its own stays as ``student_seconds``."""
+    saved = checkpoint.load(path)
+    metrics = saved.metadata["metrics"]
+    metrics["student_seconds"] = metrics["train_seconds"]
+    metrics["train_seconds"] = round(metrics["train_seconds"] + teacher_seconds, 2)
+    checkpoint.save(path, saved)
 
 
 def _promote(run: Path, out: Path, teacher_nll: float, teacher_split: str,

@@ -37,6 +37,8 @@ def test_the_lstm_recipe_serves_a_student_and_keeps_its_ensemble(tiny_student, n
     distilled = served.metadata["distillation"]
     assert distilled["teacher_kind"] == "mezcla" and distilled["hard_weight"] == 0.3
     assert np.isfinite(distilled["teacher_val_nll"])
+    metrics = served.metadata["metrics"]   # the recipe's cost, the teacher's included
+    assert 0 < metrics["student_seconds"] < metrics["train_seconds"]
     ensemble = load_model(tmp_path / "teachers" / "lstm.npz")
     assert ensemble.kind == "ensemble" and len(ensemble.components) == 2
     assert student.teacher_ensemble(out, served) == tmp_path / "teachers" / "lstm.npz"
