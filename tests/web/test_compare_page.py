@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import re
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,6 +18,7 @@ from app.main import create_app
 from app.web.pages import compare
 from app.web.pages.charts import Series, line_chart, nice_ticks
 from app.web.pages.sorpresa import cell_class
+from app.web.registry import ServedModel
 from tests.conftest import TINY_NAMES, make_tiny_model
 
 
@@ -180,3 +183,12 @@ def test_the_commentary_tells_a_student_from_the_networks_its_mezcla_is_made_of(
     served["models"][0] = model("lstm", 1.489)   # the lstm is one of the mezcla's two sides
     text = " ".join(compare.comentario(served))
     assert "0.048 menos que el mejor de los dos" in text and "destilación" not in text
+
+
+def test_a_students_training_curve_says_it_measures_the_distance_to_its_teacher():
+    student = make_tiny_model("lstm")
+    student.metadata = {**student.metadata, "distillation": {"teacher_kind": "mezcla"},
+                        "history": [{"epoch": e, "train_nll": 2.0, "val_nll": 1.9} for e in (1, 2)]}
+    registry = SimpleNamespace(models={"lstm": ServedModel("lstm", student, np.array([]))})
+    svg = compare.training_chart(registry)
+    assert "lstm validación contra su maestra" in svg

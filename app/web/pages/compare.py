@@ -97,10 +97,12 @@ def training_chart(registry: Registry) -> str | None:
         history = [h for h in served.model.metadata.get("history", []) if "epoch" in h]
         color = color_for(name, names)
         if history:
-            curves.append(Series(f"{name} validación",
+            # a student's epochs measure its distance to its teacher, not NLL on real names
+            against = " contra su maestra" if "distillation" in served.model.metadata else ""
+            curves.append(Series(f"{name} validación{against}",
                                  [(h["epoch"], h["val_nll"]) for h in history], color,
                                  markers=len(history) <= 15))
-            curves.append(Series(f"{name} entrenamiento",
+            curves.append(Series(f"{name} entrenamiento{against}",
                                  [(h["epoch"], h["train_nll"]) for h in history], color,
                                  dashed=True, markers=False, in_legend=False))
         elif served.model.metadata.get("metrics", {}).get("val_nll") is not None:
