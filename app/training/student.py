@@ -37,6 +37,9 @@ from app.training.trainer import EVAL_BATCH
 
 TEACHERS = "teachers"   # beside the served checkpoints: the ensembles students came from
 DRAWS = Draws()   # app.distill's defaults: the alumno recipe of app.cv
+# a student and the served model are scored on the same fresh samples: the same names and
+# vocabulary are enough (their splits differ by construction)
+STUDENT_COMPARABLE = ("data_sha256", "vocab", "conditions")
 
 
 def teacher_stages(run: Path) -> dict[str, Path]:
@@ -147,8 +150,3 @@ def _promote(run: Path, out: Path, teacher_nll: float, teacher_split: str,
                                           f"replaces {out} with it")
     return promote.replace_if_better(run, out, score, force=force, comparable=STUDENT_COMPARABLE,
                                      measure="cross-entropy to this run's teacher on its fresh samples")
-
-
-# a student and the served model are scored on the same fresh samples: the same names and
-# vocabulary are enough (their splits differ by construction)
-STUDENT_COMPARABLE = ("data_sha256", "vocab", "conditions")
