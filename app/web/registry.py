@@ -74,7 +74,8 @@ class ServedModel:
             text = DESCRIPTIONS_BY_STATE.get(kind, f"Modelo de tipo {kind}, entrenado por estado.")
         else:
             text = DESCRIPTIONS.get(kind, f"Modelo de tipo {kind}.")
-        if "distillation" in self.model.metadata:   # a student: say what it learned from
+        teacher = self.model.metadata.get("distillation", {}).get("teacher_kind")
+        if teacher == "mezcla":   # the served lstm's recipe: say what it learned from
             text += (" Es una sola red que aprendió, letra por letra, las probabilidades de la "
                      "mezcla: casi tan buena como ella, con el costo de una sola red.")
         if kind != self.model.kind:   # an ensemble: say how it was made

@@ -1,12 +1,47 @@
-"""What the page says of each served model is drawn from how it was made."""
+"""Loading the served models and placing scores among the real names."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from app.data.gazetteer import load_gazetteer
+from app.lm import checkpoint
+from app.lm.base import names_nll
 from app.lm.ensemble import EnsembleLM
-from app.web.registry import ServedModel
-from tests.conftest import make_tiny_model
+from app.web.registry import ServedModel, load_registry, serve_model
+from tests.conftest import make_tiny_model, make_tiny_state_model
+
+
+def test_percentile_counts_real_names_the_model_finds_less_likely(tiny_lstm):
+    served = serve_model("lstm", tiny_lstm, load_gazetteer())
+    scores = served.real_nll
+    assert len(scores) > 100 and np.all(np.diff(scores) >= 0)
+    assert served.percentile(scores[0] - 1) == 100.0
+    assert served.percentile(scores[-1] + 1) == 0.0
+    middle = scores[len(scores) // 2]
+    assert served.percentile(middle) == 100.0 * np.sum(scores > middle) / len(scores)
+
+
+def test_state_conditioned_model_scores_with_its_likeliest_state():
+    model = make_tiny_state_model()
+    served = serve_model("estados", model, load_gazetteer())
+    assert len(served.real_nll) > 0   # only names from the three states count
+    per_state = [names_nll(model, ["Tepic"], cond=np.array([i]))[0].mean() for i in range(3)]
+    assert np.isclose(served.nll_per_char("Tepic"), min(per_state))
+
+
+def test_registry_loads_every_checkpoint_and_records_failures(tmp_path, tiny_lstm):
+    checkpoint.save(tmp_path / "bueno.npz", tiny_lstm.checkpoint(tiny_lstm.metadata))
+    (tmp_path / "malo.npz").write_text("no")
+    registry = load_registry(tmp_path, load_gazetteer())
+    assert list(registry.models) == ["bueno"] and registry.default == "bueno"
+    assert "malo.npz" in registry.failures
+
+
+def test_an_empty_models_folder_is_a_failure_that_says_why(tmp_path):
+    registry = load_registry(tmp_path, load_gazetteer())
+    assert registry.models == {}
+    assert registry.failures == {str(tmp_path): "no *.npz checkpoint in the models folder"}
 
 
 def describe(model) -> str:
@@ -21,3 +56,5 @@ def test_a_student_an_ensemble_and_a_single_network_are_told_apart():
     assert describe(single).startswith("LSTM:") and "aprendió" not in describe(single)
     assert "sola red que aprendió" in describe(student) and "Son" not in describe(student)
     assert "Son 2 redes" in describe(ensemble)
+    student.metadata["distillation"]["teacher_kind"] = "ensemble"   # a student of another teacher
+    assert "mezcla" not in describe(student)
