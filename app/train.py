@@ -26,6 +26,7 @@ from app.training.config import (
     check_writable,
     given_flags,
     resolve_config,
+    wants_student,
 )
 
 __all__ = ["MODELS_DIR", "build_parser", "main", "resolve_config"]
@@ -44,9 +45,9 @@ def _run(args: argparse.Namespace) -> int:
 
     out = _default_out(args)
     run = promote.run_path(out)
-    source = _resume_source(run, out) if args.resume else None
     try:
         given_flags(args)  # the ranges first: no folder is created for a refused command
+        source = _resume_source(args, run, out) if args.resume else None
         jobs = check_jobs(args)
         check_writable(out, run)
         checkpoint.remove_stale_temps(out)  # left beside it by a save killed with -9
@@ -92,16 +93,25 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resume_source(run: Path, out: Path) -> Path:
-    """What --resume continues: a student's ensemble (its first member), else the unfinished
-    run, else an ensemble's first member, else out."""
+def _resume_source(args: argparse.Namespace, run: Path, out: Path) -> Path:
+    """What --resume continues: when the student recipe is asked for, its ensemble (the first
+    member); else the unfinished run, else an ensemble's first member, else out. A served
+    student is not continued: its recipe starts again from its ensemble's members."""
+    from app.lm.checkpoint import CheckpointError, load
     from app.training.crossfit import member_paths
     from app.training.student import teacher_stages
 
-    teachers_member = member_paths(teacher_stages(run)["ensemble"], 1)[0]
-    first_member = member_paths(run, 1)[0]
-    return next(path for path in (teachers_member, run, first_member, out)
-                if path.exists() or path == out)
+    candidates = ([member_paths(teacher_stages(run)["ensemble"], 1)[0]] if wants_student(args)
+                  else [run, member_paths(run, 1)[0]])
+    source = next((path for path in candidates if path.exists()), out)
+    try:
+        distilled = source == out and "distillation" in load(out).metadata
+    except CheckpointError:
+        distilled = False   # _resumed_config says why it cannot be read
+    if distilled:
+        raise FlagError(f"--resume: {out} is a distilled student and no run toward it is left "
+                        f"in {run.parent}; train again without --resume")
+    return source
 
 
 def _resumed_config(source: Path) -> dict:

@@ -208,6 +208,19 @@ def check_jobs(args: argparse.Namespace) -> int:
     return jobs
 
 
+def student_by_default(model: str, condition: str | None, members: int | None) -> bool:
+    """The served lstm is a student of the mezcla, unless told the state or made of one model."""
+    members = TrainConfig.members if members is None else members
+    return model == "lstm" and condition in (None, "none") and members > 1
+
+
+def wants_student(args: argparse.Namespace) -> bool:
+    """Whether these flags ask for the student recipe (``--student``, or its default)."""
+    if args.student is not None:
+        return args.student
+    return student_by_default(args.model, args.condition, args.members)
+
+
 def resolve_config(args: argparse.Namespace, resumed: dict | None = None) -> TrainConfig:
     """Flags given on the command line win; then the resumed run's config (with --resume);
     then the kind's defaults; then TrainConfig's. A flag that would change what the resumed
@@ -221,8 +234,8 @@ def resolve_config(args: argparse.Namespace, resumed: dict | None = None) -> Tra
             raise FlagError(f"--resume continues a run as it was built; drop "
                             f"{', '.join(conflicts)} or start a new run without --resume")
     if "student" not in given and "student" not in (resumed or {}):
-        values["student"] = (values["model"] == "lstm" and values.get("condition") in (None, "none")
-                             and values.get("members", TrainConfig.members) > 1)
+        values["student"] = student_by_default(values["model"], values.get("condition"),
+                                               values.get("members"))
     known = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in values.items() if k in known})
     if cfg.student and (cfg.model != "lstm" or cfg.condition != "none" or cfg.members == 1):

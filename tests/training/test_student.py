@@ -9,6 +9,7 @@ from app import mixture, train
 from app.lm import checkpoint
 from app.lm.base import load_model
 from app.training import student
+from app.training.crossfit import member_paths
 from app.training.distillation import Draws
 from app.training.promote import run_path
 
@@ -77,6 +78,22 @@ def test_a_student_of_a_worse_teacher_is_not_served(tiny_student, names_file, tm
     assert train_student(names_file, out, "--seed", "1") == 0         # other folds
     assert "its teacher was scored on other folds" in capsys.readouterr().out
     assert out.read_bytes() == served
+
+
+def test_resume_keeps_the_finished_members_and_never_continues_a_served_student(
+        tiny_student, names_file, tmp_path, capsys):
+    out = tmp_path / "lstm.npz"
+    assert train_student(names_file, out) == 0
+    members = member_paths(student.teacher_stages(run_path(out))["ensemble"], 2)
+    stamps = [path.stat().st_mtime_ns for path in members]
+    assert train_student(names_file, out, "--resume") == 0
+    assert [path.stat().st_mtime_ns for path in members] == stamps   # finished: not retrained
+    for path in members:
+        path.unlink()
+    capsys.readouterr()
+    assert train_student(names_file, out, "--resume") == 2   # only the served student is left
+    err = capsys.readouterr().err
+    assert "is a distilled student and no run toward it is left" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("flags, message", [
