@@ -52,6 +52,7 @@ from app.nn import network  # noqa: E402
 from app.nn.optim import clip_global_norm  # noqa: E402
 from app.nn.recurrent import Workspace  # noqa: E402
 from app.train import build_parser, resolve_config  # noqa: E402
+from app.training.student import teacher_ensemble  # noqa: E402
 from app.training.trainer import Trainer  # noqa: E402
 from app.web.pages.charts import Series, line_chart  # noqa: E402
 
@@ -204,15 +205,20 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=ROOT / "models/lstm.npz",
                         help="the served lstm (default: models/lstm.npz)")
-    parser.add_argument("--ensemble", type=Path, default=ROOT / "models/teachers/lstm.npz",
+    parser.add_argument("--ensemble", type=Path,
                         help="a cross-fitted ensemble; its first member is the single LSTM "
-                             "(default: models/teachers/lstm.npz, the served student's)")
+                             "(default: the served student's, in models/teachers/, or --model "
+                             "itself if it is an ensemble)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default: 3)")
     parser.add_argument("--svg", type=Path, default=ROOT / "docs/curvas-de-costo.svg")
     parser.add_argument("--no-training", action="store_true", help="skip the training curve")
     args = parser.parse_args()
     threadpool_limits(limits=1, user_api="blas")
-    served, ensemble = load_model(args.model), load_model(args.ensemble)
+    served = load_model(args.model)
+    path = args.ensemble or teacher_ensemble(args.model, served)
+    ensemble = load_model(path) if path else served
+    if ensemble.kind != "ensemble":
+        sys.exit(f"error: {path or args.model} is not an ensemble; pass one with --ensemble")
     single = ensemble.components[0]
     load_gazetteer()
     reference: list[float] = []

@@ -125,15 +125,13 @@ def student_data(teacher, names: list[str], draws: Draws, seed: int, log=print,
     copies = sum(n in real_set for n in drawn)
     if draws.drop_copies:
         drawn = [n for n in drawn if n not in real_set]
-    seen = real_set | set(drawn)
-    fresh = teacher_samples(teacher, draws.val_samples, draws.temperature,
-                            np.random.default_rng([seed, 2]))
-    val = [n for n in fresh if n not in seen]
+    val, asked = fresh_soft_names(teacher, draws, real_set | set(drawn),
+                                  np.random.default_rng([seed, 2]))
     real_ids = [vocab.encode(n) for n in real]
     drawn_ids = [vocab.encode(n) for n in drawn]
-    val_ids = [vocab.encode(n) for n in val]
-    log(f"teacher: {len(real)} real names, {len(drawn)} samples to train on, {len(val)} of "
-        f"{len(fresh)} fresh samples to validate on (the rest are real or training names)")
+    log(f"teacher: {len(real)} real names, {len(drawn)} samples to train on, "
+        f"{len(val.encoded)} of {asked} fresh samples to validate on (the rest are real or "
+        f"training names)")
     if draws.out_of_fold:
         by_name = out_of_fold_distributions(teacher, names, states)
         soft_real = [by_name[n] for n in real]
@@ -142,11 +140,19 @@ def student_data(teacher, names: list[str], draws: Draws, seed: int, log=print,
     soft_real = with_hard_targets(soft_real, real_ids, draws.hard_weight)
     train = SoftNames(real_ids + drawn_ids, soft_real + teacher_distributions(teacher, drawn_ids))
     summary = {"real_names": len(real), "samples": len(drawn), "samples_asked": draws.samples,
-               "val_samples": len(val), "val_samples_asked": draws.val_samples,
+               "val_samples": len(val.encoded), "val_samples_asked": draws.val_samples,
                "samples_real": copies, "temperature": draws.temperature,
                "hard_weight": draws.hard_weight, "out_of_fold": draws.out_of_fold,
                "drop_copies": draws.drop_copies}
-    return train, SoftNames(val_ids, teacher_distributions(teacher, val_ids)), summary
+    return train, val, summary
+
+
+def fresh_soft_names(teacher, draws: Draws, exclude: set[str], rng) -> tuple[SoftNames, int]:
+    """``draws.val_samples`` fresh teacher samples minus ``exclude`` (names a model here trained
+    on), with the teacher's distributions along them; and how many were drawn."""
+    fresh = teacher_samples(teacher, draws.val_samples, draws.temperature, rng)
+    ids = [teacher.vocab.encode(n) for n in fresh if n not in exclude]
+    return SoftNames(ids, teacher_distributions(teacher, ids)), len(fresh)
 
 
 def load_teacher(teacher_path: Path, data: Path):

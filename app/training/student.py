@@ -6,8 +6,10 @@ Cross-validation (``python -m app.cv``, recipe ``alumno``) found a student of th
 on unseen names than the ensemble it descends from, at the sampling cost of one LSTM. This runs
 that recipe on every name. Each stage is kept in the run's teacher folder
 (``models/.runs/lstm.teacher/``); when the student is promoted, its ensemble goes on to
-``models/teachers/lstm.npz``, where ``python -m app.mixture --neural models/lstm.npz`` finds it: a
-mezcla is fitted on out-of-fold predictions, and only the ensemble has those.
+``models/teachers/lstm-<digest>.npz`` (named after its contents, moved there before the student
+is), where ``python -m app.mixture --neural models/lstm.npz`` finds it: a mezcla is fitted on
+out-of-fold predictions, and only the ensemble has those. The student keeps ``app.distill``'s
+defaults whatever the flags given for the ensemble.
 
 The student learned from a teacher that saw every real name, so no real name is left to compare
 it with the served model. It replaces the served one when both hold:
@@ -15,13 +17,16 @@ it with the served model. It replaces the served one when both hold:
    model itself, when that learned from none), on the same folds: a worse recipe cannot win by
    imitating itself well;
 2. it is closer to its teacher than the served model is (cross-entropy, nats per character) on
-   fresh teacher samples that no model here trained on.
+   fresh teacher samples that no model here trained on, nor the new student stopped on. Rule 1
+   is the one that guards quality; rule 2 keeps the served file when the run is a repeat.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +37,17 @@ from app.lm.base import load_model
 from app.lm.forced import forced_log_probs
 from app.training import crossfit, markov_fit, mixture_fit, promote
 from app.training.config import TrainConfig
-from app.training.distillation import STUDENT_DEFAULTS, Draws, SoftNames, student_data, train_student
+from app.training.distillation import (
+    STUDENT_DEFAULTS,
+    Draws,
+    SoftNames,
+    fresh_soft_names,
+    student_data,
+    train_student,
+)
 from app.training.trainer import EVAL_BATCH
 
-TEACHERS = "teachers"   # beside the served checkpoints: the ensembles students came from
+TEACHERS_FOLDER = "teachers"   # beside the served checkpoints: the ensembles students came from
 DRAWS = Draws()   # app.distill's defaults: the alumno recipe of app.cv
 # a student and the served model are scored on the same fresh samples: the same names and
 # vocabulary are enough (their splits differ by construction)
@@ -48,9 +60,11 @@ def teacher_stages(run: Path) -> dict[str, Path]:
     return {stage: folder / f"{stage}.npz" for stage in ("ensemble", "markov", "mezcla")}
 
 
-def ensemble_path(served: Path) -> Path:
-    """Where the ensemble behind the served student ``served`` lives."""
-    return served.parent / TEACHERS / served.name
+def ensemble_path(served: Path, ensemble: Path) -> Path:
+    """Where the ensemble file ``ensemble`` goes beside the served student ``served``: named
+    after its contents, so that a served student always finds its own ensemble."""
+    digest = hashlib.sha256(ensemble.read_bytes()).hexdigest()[:12]
+    return served.parent / TEACHERS_FOLDER / f"{served.stem}-{digest}.npz"
 
 
 def teacher_ensemble(student_path: Path, student) -> Path | None:
@@ -91,7 +105,7 @@ def train_teacher(cfg: TrainConfig, data: Path, run: Path, jobs: int, resume: bo
 
 def teacher_figure(metadata: dict) -> tuple[float, str]:
     """The held-out NLL of the model behind a checkpoint, and its folds: its teacher's for a
-    student of this recipe, its own for any other model."""
+    student of this recipe, its own for any other model. Raises KeyError if it has none."""
     distilled = metadata.get("distillation", {})
     if "teacher_val_nll" in distilled:
         return distilled["teacher_val_nll"], distilled["teacher_split"]
@@ -103,23 +117,36 @@ def train(cfg: TrainConfig, data: Path, out: Path, jobs: int = 1, resume: bool =
     """Train the whole recipe toward the served student ``out``; promote it if it wins."""
     run = promote.run_path(out)
     teacher_path, mixed = train_teacher(cfg, data, run, jobs, resume, quiet, log)
-    teacher = load_model(teacher_path)
+    teacher, stages = load_model(teacher_path), teacher_stages(run)
     corpus = read_corpus(data)
     train_set, fresh, summary = student_data(teacher, corpus.names, DRAWS, cfg.seed, log,
                                              corpus.states)
+    # promotion is judged on other fresh samples than the ones the new student stopped on
+    seen = {teacher.vocab.decode(ids) for ids in train_set.encoded + fresh.encoded}
+    judge, _ = fresh_soft_names(teacher, DRAWS, seen, np.random.default_rng([cfg.seed, 3]))
+    ensemble = ensemble_path(out, stages["ensemble"])
     summary.update(teacher_val_nll=mixed["val_nll"], teacher_split=teacher.metadata["split"],
-                   ensemble=os.path.relpath(ensemble_path(out), out.parent))
+                   ensemble=os.path.relpath(ensemble, out.parent))
+    config = student_config(cfg)
+    log("student: " + ", ".join(f"{k}={v}" for k, v in {**asdict(config), **asdict(DRAWS)}.items()
+                                if k in (*STUDENT_DEFAULTS, *asdict(DRAWS))))
     run.unlink(missing_ok=True)   # an earlier student toward out, not promoted
-    best = train_student(student_config(cfg), teacher, teacher_path, data, corpus.names, run,
+    best = train_student(config, teacher, teacher_path, data, corpus.names, run,
                          train_set, fresh, summary, quiet, log)
     log(f"student: cross-entropy to its teacher {best['val_nll']:.4f} nats/char on fresh "
         f"samples at epoch {best['epoch']}")
     add_teacher_cost(run, teacher.metadata["metrics"]["train_seconds"])
+    # the ensemble goes first: whichever file is served then, the ensemble it names exists
+    ensemble.parent.mkdir(exist_ok=True)
+    os.replace(stages["ensemble"], ensemble)
     outcome = _promote(run, out, mixed["val_nll"], teacher.metadata["split"],
-                       lambda path: cross_entropy(load_model(path), fresh), force)
-    if outcome.replaced:
-        ensemble_path(out).parent.mkdir(exist_ok=True)
-        os.replace(teacher_stages(run)["ensemble"], ensemble_path(out))
+                       lambda path: cross_entropy(load_model(path), judge), force)
+    if not outcome.replaced:
+        os.replace(ensemble, stages["ensemble"])   # nothing served names it
+        return outcome
+    for stale in ensemble.parent.glob(f"{out.stem}-*.npz"):   # ensembles of former students
+        if stale != ensemble:
+            stale.unlink()
     return outcome
 
 
@@ -136,17 +163,28 @@ def add_teacher_cost(path: Path, teacher_seconds: float) -> None:
 def _promote(run: Path, out: Path, teacher_nll: float, teacher_split: str,
              score: Callable[[Path], float], force: bool) -> promote.Outcome:
     """The two rules of this module's docstring, then promote.replace_if_better on the second."""
+    keep = f"the run is in {run}; --force replaces {out} with it"
     if out.exists() and not force:
         try:
-            served_nll, served_split = teacher_figure(checkpoint.load(out).metadata)
-        except (checkpoint.CheckpointError, KeyError) as exc:
-            return promote.Outcome(False, f"kept {out}: it cannot be read to compare ({exc}); "
-                                          f"the run is in {run}; --force replaces it")
-        if served_split != teacher_split or served_nll < teacher_nll:
-            why = ("its teacher was scored on other folds" if served_split != teacher_split
-                   else f"the model behind it scores {served_nll:.4f} on held-out names, this "
-                        f"run's teacher {teacher_nll:.4f}")
-            return promote.Outcome(False, f"kept {out}: {why}; the run is in {run}; --force "
-                                          f"replaces {out} with it")
+            served, candidate = checkpoint.load(out).metadata, checkpoint.load(run).metadata
+        except checkpoint.CheckpointError as exc:
+            return promote.Outcome(False, f"kept {out}: it cannot be read to compare ({exc}); {keep}")
+        differ = [key for key in STUDENT_COMPARABLE if served.get(key) != candidate.get(key)]
+        if differ:
+            return promote.Outcome(False, f"kept {out}: it was built on other {', '.join(differ)}, "
+                                          f"so the two cannot be compared; {keep}")
+        try:
+            served_nll, served_split = teacher_figure(served)
+        except KeyError:
+            return promote.Outcome(False, f"kept {out}: it records no held-out NLL to compare "
+                                          f"this run's teacher with; {keep}")
+        behind = "its teacher" if "distillation" in served else "it"
+        if served_split != teacher_split:
+            return promote.Outcome(False, f"kept {out}: {behind} was measured on other folds "
+                                          f"than this run's teacher; {keep}")
+        if served_nll < teacher_nll:
+            return promote.Outcome(False, f"kept {out}: {behind} scores {served_nll:.4f} on "
+                                          f"held-out names, this run's teacher {teacher_nll:.4f}; "
+                                          f"{keep}")
     return promote.replace_if_better(run, out, score, force=force, comparable=STUDENT_COMPARABLE,
                                      measure="cross-entropy to this run's teacher on its fresh samples")

@@ -40,9 +40,10 @@ def test_the_lstm_recipe_serves_a_student_and_keeps_its_ensemble(tiny_student, n
     assert np.isfinite(distilled["teacher_val_nll"])
     metrics = served.metadata["metrics"]   # the recipe's cost, the teacher's included
     assert 0 < metrics["student_seconds"] < metrics["train_seconds"]
-    ensemble = load_model(tmp_path / "teachers" / "lstm.npz")
+    kept = student.teacher_ensemble(out, served)
+    assert list((tmp_path / "teachers").iterdir()) == [kept]
+    ensemble = load_model(kept)
     assert ensemble.kind == "ensemble" and len(ensemble.components) == 2
-    assert student.teacher_ensemble(out, served) == tmp_path / "teachers" / "lstm.npz"
     assert not run_path(out).exists()
     # the mezcla is fitted on the ensemble's out-of-fold predictions, not on the student
     ngram = tmp_path / "markov.npz"
@@ -73,10 +74,32 @@ def test_a_student_of_a_worse_teacher_is_not_served(tiny_student, names_file, tm
     checkpoint.save(out, saved)
     served = out.read_bytes()
     assert train_student(names_file, out, "--dropout", "0.3") == 0   # same folds, other teacher
-    assert "the model behind it scores 0.5000 on held-out names" in capsys.readouterr().out
+    assert "its teacher scores 0.5000 on held-out names" in capsys.readouterr().out
     assert out.read_bytes() == served
     assert train_student(names_file, out, "--seed", "1") == 0         # other folds
-    assert "its teacher was scored on other folds" in capsys.readouterr().out
+    assert "its teacher was measured on other folds" in capsys.readouterr().out
+    assert out.read_bytes() == served
+    assert len(list((tmp_path / "teachers").iterdir())) == 1         # the served one's only
+
+
+def test_a_forced_student_replaces_the_served_one_and_its_ensemble(tiny_student, names_file,
+                                                                   tmp_path):
+    out = tmp_path / "lstm.npz"
+    assert train_student(names_file, out) == 0
+    first = student.teacher_ensemble(out, load_model(out))
+    assert train_student(names_file, out, "--dropout", "0.3", "--force") == 0
+    second = student.teacher_ensemble(out, load_model(out))
+    assert second != first and list((tmp_path / "teachers").iterdir()) == [second]
+
+
+def test_a_served_model_on_other_names_is_kept(tiny_student, names_file, tmp_path, capsys):
+    out = tmp_path / "lstm.npz"
+    other = tmp_path / "other.txt"
+    other.write_text("\n".join(names_file.read_text("utf-8").splitlines()[::2]), "utf-8")
+    assert train_student(other, out) == 0
+    served = out.read_bytes()
+    assert train_student(names_file, out) == 0
+    assert "it was built on other data_sha256" in capsys.readouterr().out
     assert out.read_bytes() == served
 
 
