@@ -102,7 +102,7 @@ def model_summary(name: str, model) -> dict:
 
 def training_names(model, real_names: Sequence[str]) -> list[str]:
     """The names a model was trained on, split again as its training run did: all of them
-    for a model cross-fitted over folds, or distilled from one."""
+    for a model cross-fitted over folds or a distilled student (its teacher saw them all)."""
     cfg = model.metadata.get("train_config", {})
     data = Path(model.metadata.get("data_path", DEFAULT_NAMES))
     if not data.exists():  # trained in another checkout: the same file in this one

@@ -180,6 +180,9 @@ def test_the_commentary_tells_a_student_from_the_networks_its_mezcla_is_made_of(
     text = " ".join(compare.comentario(served))
     assert "de un conjunto de LSTM y del n-grama" in text and "0.070 menos que el n-grama" in text
     assert "queda a 0.020 de ella y 0.050 por debajo del n-grama" in text
+    served["models"][0]["val_nll"] = None   # no published CV for the student: no figure to quote
+    text = " ".join(compare.comentario(served))
+    assert "0.070 menos que el n-grama" in text and "queda a" not in text
     served["models"][0] = model("lstm", 1.489)   # the lstm is one of the mezcla's two sides
     text = " ".join(compare.comentario(served))
     assert "0.048 menos que el mejor de los dos" in text and "destilación" not in text
@@ -192,3 +195,13 @@ def test_a_students_training_curve_says_it_measures_the_distance_to_its_teacher(
     registry = SimpleNamespace(models={"lstm": ServedModel("lstm", student, np.array([]))})
     svg = compare.training_chart(registry)
     assert "lstm validación contra su maestra" in svg
+
+
+def test_a_students_own_figure_is_never_shown_as_an_nll():
+    models = [{"name": "lstm", "val_nll": 1.64, "distilled_from": "mezcla"},
+              {"name": "markov", "val_nll": 1.51}]
+    rows = [{"model": "alumno", "served_as": "lstm", "mean": 1.449, "served": True}]
+    assert [m["val_nll"] for m in compare.with_cross_validation({"models": models}, rows)["models"]] \
+        == [1.449, 1.51]
+    assert [m["val_nll"] for m in compare.with_cross_validation({"models": models}, [])["models"]] \
+        == [None, 1.51]

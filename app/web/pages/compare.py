@@ -59,10 +59,12 @@ def cv_rows(folder: Path) -> list[dict]:
 def with_cross_validation(report: dict, rows: list[dict]) -> dict:
     """The report with each served model's held-out NLL taken from its recipe's cross-validation
     (rows published with --served): a checkpoint's own figure is, for an ensemble, one member's
-    on the fold it did not see, not comparable with the others'."""
+    on the fold it did not see, not comparable with the others', and for a student its
+    cross-entropy to its teacher, which is not an NLL on real names at all."""
     served = {row.get("served_as", row["model"]): row["mean"] for row in rows if row.get("served")}
-    return {**report, "models": [{**m, "val_nll": served.get(m["name"], m["val_nll"])}
-                                 for m in report["models"]]}
+    # a student's own figure is its distance to its teacher, not an NLL: none without its CV
+    return {**report, "models": [{**m, "val_nll": served.get(
+        m["name"], None if m.get("distilled_from") else m["val_nll"])} for m in report["models"]]}
 
 
 @router.get("/api/report", tags=["api"], responses={
@@ -199,20 +201,20 @@ def comentario(report: dict) -> list[str]:
                 text += f", contra {cold_l['copy_rate']:.0%} de la LSTM"
         out.append(text + ".")
     if mezcla and mezcla["val_nll"] and lstm and markov:
-        best = min(lstm["val_nll"], markov["val_nll"])
         weight = (mezcla.get("weights") or [None])[0]
         share = f", con peso {weight:.2f} para la LSTM" if weight is not None else ""
         if mezcla.get("gated"):
             share = (", con un peso para la LSTM que cambia letra a letra según cuán segura "
                      "está cada una y cuánto coinciden")
+        # a student: the mezcla is made of the ensemble the served lstm learned from
         student = lstm.get("distilled_from") == "mezcla"
-        if student:   # the mezcla is made of the ensemble the served lstm learned from
-            best = markov["val_nll"]
+        against_ngram = student or lstm["val_nll"] is None
+        best = markov["val_nll"] if against_ngram else min(lstm["val_nll"], markov["val_nll"])
         networks = "de un conjunto de LSTM" if student else "de la LSTM"
         out.append(f"Promediar letra a letra las probabilidades {networks} y del n-grama (la "
                    f"mezcla{share}) baja la NLL de validación a {mezcla['val_nll']:.3f}, "
                    f"{best - mezcla['val_nll']:.3f} menos que "
-                   f"{'el n-grama' if student else 'el mejor de los dos'}: se equivocan "
+                   f"{'el n-grama' if against_ngram else 'el mejor de los dos'}: se equivocan "
                    f"en lugares distintos, y donde uno duda el otro suele acertar.")
         if student and lstm["val_nll"]:
             out.append(f"La LSTM servida es una sola red entrenada para imitar, letra por letra, "
