@@ -263,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seed < 0 or args.jobs < 1:
         parser.error("--seed must be >= 0 and --jobs >= 1")
+    if args.served and "lstm" in args.model:   # its row would take the student's place
+        parser.error("--served: the served lstm is the alumno recipe; the lstm recipe is the "
+                     "ensemble it learns from")
     flags, mixture_flags = shlex.split(args.train_flags), shlex.split(args.mixture_flags)
     label = args.label or "-".join(["k" + str(args.folds), "s" + str(args.seed), Path(args.data).stem,
                                     *(f.lstrip("-") for f in flags + mixture_flags)])

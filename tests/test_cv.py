@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from app import cv
 from app.data.corpus import DEFAULT_NAMES, read_names
 
@@ -67,3 +69,10 @@ def test_mixture_flags_reach_only_the_mezcla_recipe(tmp_path):
     assert mezcla[2] == "app.mixture" and mezcla[-2:] == ["--weight", "scalar"]
     lstm = cv.recipe_command("lstm", fold, flags, tmp_path / "l.npz")
     assert lstm[2] == "app.train" and lstm[-2:] == ["--hidden", "64"] and "scalar" not in lstm
+
+
+def test_the_ensemble_recipe_cannot_be_published_as_the_served_lstm(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cv.main(["--model", "lstm", "--publish", "x", "--served"])
+    assert exit_.value.code == 2
+    assert "the served lstm is the alumno recipe" in capsys.readouterr().err
