@@ -42,7 +42,9 @@ def _cross_fitted(path: Path):
     try:
         return load_model(ensemble)
     except CheckpointError as exc:
-        raise CheckpointError(f"--neural {path}: its ensemble cannot be read ({exc})") from None
+        raise CheckpointError(f"--neural {path}: its ensemble cannot be read ({exc}); train the "
+                              f"recipe again (python -m app.train --model lstm) or give an "
+                              f"ensemble as --neural") from None
 
 
 def _mean_nll(model, names: list[str]) -> float:

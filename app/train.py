@@ -3,12 +3,14 @@
     python -m app.train --model lstm        # the served recipe: a student of the mezcla
     python -m app.train --model lstm --no-student      # the cross-fitted ensemble itself
 
-For lstm the served model is one network distilled from the mezcla of a cross-fitted ensemble
-and an n-gram, all trained here (``app.training.student``, with its own promotion rules).
 Early stopping on validation NLL. Every improvement is written atomically to a run file
-(models/.runs/lstm.npz for models/lstm.npz), never to the served checkpoint: Ctrl-C or a crash
+(models/.runs/rnn.npz for models/rnn.npz), never to the served checkpoint: Ctrl-C or a crash
 leaves the best model so far there, and --resume continues it. When the run finishes, it
 replaces --out only if it beats it on the same validation names (or with --force).
+
+For lstm the served model is one network distilled from the mezcla of a cross-fitted ensemble
+and an n-gram, all trained here (``app.training.student``): --resume keeps the ensemble's
+finished members and trains the rest again, and two rules written there decide promotion.
 """
 
 from __future__ import annotations
@@ -128,32 +130,25 @@ def _resumed_config(source: Path) -> dict:
 def _train_ensemble(args: argparse.Namespace, cfg, data: Path, out: Path, run: Path, jobs: int,
                     resume: bool) -> int:
     """A cross-fitted ensemble (``app.training.crossfit``), promoted by its out-of-fold NLL."""
-    from app.data.corpus import DataError
     from app.training import crossfit, promote
 
     folder = crossfit.member_paths(run, 1)[0].parent
     print("configuration:", ", ".join(f"{k}={v}" for k, v in asdict(cfg).items()))
     print(f"data: {data}; {cfg.members} members, {min(jobs, cfg.members)} at a time; members' "
           f"checkpoints go to {folder}, the ensemble to {run}")
-    try:
+
+    def train_and_promote():
         crossfit.train(cfg, data, run, jobs=jobs, resume=resume, quiet=args.quiet)
-        outcome = promote.replace_if_better(run, out, promote.recorded_nll, force=args.force)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished members are kept in {folder} and --resume continues the "
-              f"others; {out} unchanged", file=sys.stderr)
-        return 130
-    print(outcome.message)
-    return 0
+        return promote.replace_if_better(run, out, promote.recorded_nll, force=args.force)
+
+    return _outcome(train_and_promote, f"finished members are kept in {folder} and --resume "
+                                       f"continues the others; {out} unchanged")
 
 
 def _train_student(args: argparse.Namespace, cfg, data: Path, out: Path, run: Path, jobs: int,
                    resume: bool) -> int:
     """The served lstm: a student of the mezcla of a cross-fitted ensemble and an n-gram
     (``app.training.student``), promoted by the rules written there."""
-    from app.data.corpus import DataError
     from app.training import crossfit, student
 
     members = crossfit.member_paths(student.teacher_stages(run)["ensemble"], 1)[0].parent
@@ -161,16 +156,24 @@ def _train_student(args: argparse.Namespace, cfg, data: Path, out: Path, run: Pa
     print(f"data: {data}; the teacher: {cfg.members} members, {min(jobs, cfg.members)} at a time "
           f"(checkpoints in {members}), an n-gram and their mezcla, then the student into "
           f"{run}")
+    return _outcome(lambda: student.train(cfg, data, out, jobs=jobs, resume=resume,
+                                          force=args.force, quiet=args.quiet),
+                    f"finished members are kept in {members} and --resume continues the others "
+                    f"(the n-gram, the mezcla and the student are trained again); {out} unchanged")
+
+
+def _outcome(train_and_promote, interrupted: str) -> int:
+    """Run a training that ends in a promotion; its message and exit code (2 for bad data,
+    130 when interrupted, saying ``interrupted``: what was kept)."""
+    from app.data.corpus import DataError
+
     try:
-        outcome = student.train(cfg, data, out, jobs=jobs, resume=resume, force=args.force,
-                                quiet=args.quiet)
+        outcome = train_and_promote()
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished members are kept in {members} and --resume continues "
-              f"the others (the n-gram, the mezcla and the student are trained again); {out} "
-              f"unchanged", file=sys.stderr)
+        print(f"\ninterrupted: {interrupted}", file=sys.stderr)
         return 130
     print(outcome.message)
     return 0

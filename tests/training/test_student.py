@@ -54,6 +54,10 @@ def test_the_lstm_recipe_serves_a_student_and_keeps_its_ensemble(tiny_student, n
                          "--out", str(tmp_path / "mezcla.npz")]) == 0
     assert "built from its ensemble" in capsys.readouterr().out
     assert [c.kind for c in load_model(tmp_path / "mezcla.npz").components] == ["lstm"] * 2 + ["markov"]
+    kept.unlink()   # a student without its ensemble: a message, not a traceback
+    assert mixture.main(["--neural", str(out), "--ngram", str(ngram), "--data", str(names_file),
+                         "--out", str(tmp_path / "mezcla.npz")]) == 2
+    assert "its ensemble cannot be read" in capsys.readouterr().err
 
 
 def test_a_run_that_does_not_beat_the_served_student_leaves_it(tiny_student, names_file, tmp_path,
