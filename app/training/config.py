@@ -176,14 +176,16 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                                          "on it, so that together they see every name"))
     p.add_argument("--student", action=argparse.BooleanOptionalAction,
                    help="serve one LSTM distilled from the mezcla of the cross-fitted ensemble "
-                        "and an n-gram, trained here too (default: on for lstm without "
-                        "--condition; needs --members > 1)")
+                        "and an n-gram, trained here too; the student keeps python -m "
+                        "app.distill's defaults, the other flags shape the ensemble (default: on "
+                        "for lstm without --condition; needs --members > 1)")
     p.add_argument("--jobs", type=int,
                    help=f"members trained at once, one process and one core each (in "
                         f"{RANGES['jobs']}; default: this machine's {os.cpu_count()} cores)")
     p.add_argument("--resume", action="store_true",
                    help="continue the unfinished run toward --out (or --out itself) with its "
-                        "optimizer state and epoch counter")
+                        "optimizer state and epoch counter; for the lstm student, keep its "
+                        "ensemble's finished members and train the rest again")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
