@@ -89,18 +89,18 @@ def cross_entropy(model, soft_names: SoftNames) -> float:
 
 
 def train_teacher(cfg: TrainConfig, data: Path, run: Path, jobs: int, resume: bool,
-                  quiet: bool, log=print) -> tuple[Path, dict]:
+                  quiet: bool, log=print) -> Path:
     """The ensemble, the n-gram and their gated mezcla, each into the run's teacher folder;
-    returns the mezcla's path and its summary (its held-out NLL is ``val_nll``)."""
+    returns the mezcla's path (its held-out NLL is in its metrics, ``val_nll``)."""
     stages = teacher_stages(run)
     crossfit.train(cfg, data, stages["ensemble"], jobs=jobs, resume=resume, quiet=quiet, log=log)
     counting = markov_fit.MarkovTrainConfig(val_fraction=cfg.val_fraction, seed=cfg.seed,
                                             members=cfg.members)
     markov_fit.train(counting, data, stages["markov"], log=log)
-    mezcla, summary = mixture_fit.build(load_model(stages["ensemble"]),
-                                        load_model(stages["markov"]), data, log=log)
+    mezcla, _ = mixture_fit.build(load_model(stages["ensemble"]),
+                                  load_model(stages["markov"]), data, log=log)
     checkpoint.save(stages["mezcla"], mezcla.checkpoint(mezcla.metadata))
-    return stages["mezcla"], summary
+    return stages["mezcla"]
 
 
 def teacher_figure(metadata: dict) -> tuple[float, str]:
@@ -116,8 +116,9 @@ def train(cfg: TrainConfig, data: Path, out: Path, jobs: int = 1, resume: bool =
           force: bool = False, quiet: bool = False, log=print) -> promote.Outcome:
     """Train the whole recipe toward the served student ``out``; promote it if it wins."""
     run = promote.run_path(out)
-    teacher_path, mixed = train_teacher(cfg, data, run, jobs, resume, quiet, log)
+    teacher_path = train_teacher(cfg, data, run, jobs, resume, quiet, log)
     teacher, stages = load_model(teacher_path), teacher_stages(run)
+    teacher_nll = teacher.metadata["metrics"]["val_nll"]
     corpus = read_corpus(data)
     train_set, fresh, summary = student_data(teacher, corpus.names, DRAWS, cfg.seed, log,
                                              corpus.states)
@@ -125,7 +126,7 @@ def train(cfg: TrainConfig, data: Path, out: Path, jobs: int = 1, resume: bool =
     seen = {teacher.vocab.decode(ids) for ids in train_set.encoded + fresh.encoded}
     judge, _ = fresh_soft_names(teacher, DRAWS, seen, np.random.default_rng([cfg.seed, 3]))
     ensemble = ensemble_path(out, stages["ensemble"])
-    summary.update(teacher_val_nll=mixed["val_nll"], teacher_split=teacher.metadata["split"],
+    summary.update(teacher_val_nll=teacher_nll, teacher_split=teacher.metadata["split"],
                    ensemble=os.path.relpath(ensemble, out.parent))
     config = student_config(cfg)
     log("student: " + ", ".join(f"{k}={v}" for k, v in {**asdict(config), **asdict(DRAWS)}.items()
@@ -139,7 +140,7 @@ def train(cfg: TrainConfig, data: Path, out: Path, jobs: int = 1, resume: bool =
     # the ensemble goes first: whichever file is served then, the ensemble it names exists
     ensemble.parent.mkdir(exist_ok=True)
     os.replace(stages["ensemble"], ensemble)
-    outcome = _promote(run, out, mixed["val_nll"], teacher.metadata["split"],
+    outcome = _promote(run, out, teacher_nll, teacher.metadata["split"],
                        lambda path: cross_entropy(load_model(path), judge), force)
     if not outcome.replaced:
         os.replace(ensemble, stages["ensemble"])   # nothing served names it
