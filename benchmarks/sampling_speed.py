@@ -4,14 +4,17 @@
     python benchmarks/sampling_speed.py --model models/lstm.npz /tmp/single.npz --rounds 5
     python benchmarks/sampling_speed.py --ref main --model /tmp/single.npz   # this tree vs main
 
-Targets: 10 names <= 3 ms, 1,000 names <= 150 ms and a sampling step at 10 rows <= 60 us with
-a single 1x160 LSTM. Several models (or, with ``--ref``, this tree's code and another commit's,
-each in its own worker process) are timed in alternating rounds (the order flips every round),
-so a slow minute on this shared machine hits them alike; each round also times two machine
-references, a matmul the size of a 1,000-name step and a (16, 640) tanh (the size of the ~25
-numpy calls of a 10-name step). Prints min / median / max over rounds of each round's median
-(repeats seeds per round), in wall time and CPU time. One BLAS thread, as the service runs; the nearest-name search of
-1,000 names uses both cores (``gazetteer.PARALLEL_QUERIES``), so there CPU time exceeds wall time.
+Targets: with a single 1x160 LSTM, 10 names <= 3 ms, 1,000 names <= 150 ms and a sampling step
+at 10 rows <= 60 us; with any other model (the served lstm, a student or an ensemble), 10 names
+<= 5 ms and 1,000 names <= 200 ms. Several models (or, with ``--ref``, this tree's code and
+another commit's, each in its own worker process) are timed in alternating rounds (the order
+flips every round), so a slow minute on this shared machine hits them alike; each round also
+times three machine references: a matmul the size of a 1,000-name step, a (16, 640) tanh (the
+size of the ~25 numpy calls of a 10-name step) and a 1x160 LSTM's 10-row recurrent product
+alone, (12, 160) @ (160, 640), the floor under that step's 60 us target. Prints min / median /
+max over rounds of each round's median (repeats seeds per round), in wall time and CPU time.
+One BLAS thread, as the service runs; the nearest-name search of 1,000 names uses both cores
+(``gazetteer.PARALLEL_QUERIES``), so there CPU time exceeds wall time.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS_MS = {10: 3.0, 1000: 150.0}
+SINGLE_TARGETS_MS = {10: 3.0, 1000: 150.0}   # one 1x160 LSTM (issue 13)
+SERVED_TARGETS_MS = {10: 5.0, 1000: 200.0}   # any other model served as lstm (issue 10)
 STEP_TARGET_US = 60.0
 STEP_ROWS = 10
 
@@ -78,25 +82,34 @@ def step_us(model, repeats: int, temperature: float = 0.8) -> float:
 def measure(model, repeats: int) -> dict[str, float]:
     """One round for one model: µs per step at 10 rows, ms for 10 and 1,000 names."""
     times = {"step": step_us(model, repeats)}
-    for n in TARGETS_MS:
+    for n in SINGLE_TARGETS_MS:
         times[str(n)], times[f"{n} cpu"] = median_ms(model, n,
                                                     repeats if n < 100 else max(3, repeats // 3))
     return times
 
 
-def machine_speed(repeats: int = 200) -> tuple[float, float]:
-    """(GFLOP/s of a (1000, 160) x (160, 640) float32 matmul, microseconds of a (16, 640) tanh)."""
+def machine_speed(repeats: int = 200) -> tuple[float, float, float]:
+    """(GFLOP/s of a (1000, 160) x (160, 640) float32 matmul, microseconds of a (16, 640) tanh,
+    microseconds of a (12, 160) x (160, 640) matmul: a 10-row step's recurrent product, as
+    ``padded_rows`` runs it)."""
     rng = np.random.default_rng(0)
     h, W = (rng.standard_normal(s).astype(np.float32) for s in ((1000, 160), (160, 640)))
     small = rng.standard_normal((16, 640)).astype(np.float32)
+    few_rows = np.ascontiguousarray(h[:12])
     timings = []
-    for work in (lambda: h @ W, lambda: np.tanh(small)):
+    for work in (lambda: h @ W, lambda: np.tanh(small), lambda: few_rows @ W):
         work()
         start = time.perf_counter()
         for _ in range(repeats):
             work()
         timings.append((time.perf_counter() - start) / repeats)
-    return 2 * h.size * W.shape[1] / timings[0] / 1e9, timings[1] * 1e6
+    return 2 * h.size * W.shape[1] / timings[0] / 1e9, timings[1] * 1e6, timings[2] * 1e6
+
+
+def single_160(model) -> bool:
+    """Whether ``model`` is one 1x160 LSTM, the model issue 13's targets are set for."""
+    config = getattr(model, "config", None)
+    return config is not None and (config.kind, config.layers, config.hidden) == ("lstm", 1, 160)
 
 
 def spread(values: list[float]) -> str:
@@ -114,8 +127,8 @@ def worker() -> None:
     load_gazetteer()
     for model in models:
         sample_names(model, 10, np.random.default_rng(0))   # warm-up: step tables, caches
-    print(json.dumps([[m.kind, len(getattr(m, "components", [m])), m.n_params] for m in models]),
-          flush=True)
+    print(json.dumps([[m.kind, len(getattr(m, "components", [m])), m.n_params, single_160(m)]
+                      for m in models]), flush=True)
     for line in sys.stdin:
         print(json.dumps([measure(m, int(line)) for m in models]), flush=True)
 
@@ -179,17 +192,19 @@ def main() -> None:
         tree.close()
     if exported:
         shutil.rmtree(exported)
-    gflops, tanh_us = zip(*references, strict=True)
+    gflops, tanh_us, recurrent_us = zip(*references, strict=True)
     print(f"{args.rounds} alternating rounds; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores; machine per round (min / median / max): matmul "
-          f"{spread(list(gflops))} GFLOP/s, (16, 640) tanh {spread(list(tanh_us))} us")
-    for path, (kind, members, n_params) in zip(args.model, trees[0].info, strict=True):
+          f"{spread(list(gflops))} GFLOP/s, (16, 640) tanh {spread(list(tanh_us))} us, "
+          f"a 10-row step's recurrent product alone {spread(list(recurrent_us))} us")
+    for path, (kind, members, n_params, single) in zip(args.model, trees[0].info, strict=True):
         print(f"{path} ({kind}, {members} member{'s' * (members > 1)}, {n_params:,} parameters)")
+        targets = SINGLE_TARGETS_MS if single else SERVED_TARGETS_MS
         for tree in trees:
             step = times[tree.label, str(path), "step"]
             print(f"  [{tree.label}] step at {STEP_ROWS} rows: {spread(step)} us "
                   f"(target <= {STEP_TARGET_US:g} us for one 1x160 LSTM)")
-            for n, target in TARGETS_MS.items():
+            for n, target in targets.items():
                 values = times[tree.label, str(path), str(n)]
                 verdict = "ok" if statistics.median(values) <= target else "over target"
                 print(f"  [{tree.label}] {n:>5} names: {spread(values)} ms (min / median / max "
