@@ -1,7 +1,7 @@
 """Distillation: one student LSTM trained on a teacher's next-character distributions.
 
     python -m app.distill --teacher models/mezcla.npz --data data/municipios.txt \
-        --out models/alumno.npz --samples 10000 --hidden 256
+        --out models/alumno.npz --samples 10000 --hidden 192
 
 The teacher (any model: an ensemble, a mixture, an n-gram) is slow to sample or large; the
 student is one network, as cheap as a single LSTM. Its training names are the real names plus

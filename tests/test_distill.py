@@ -134,7 +134,7 @@ def test_student_defaults_are_the_measured_recipe_and_flags_win(teacher_path, tm
     base = ["--teacher", str(teacher_path), "--out", str(tmp_path / "a.npz")]
     args = distill.build_parser().parse_args(base)
     cfg = distill.check_args(args)
-    assert (cfg.hidden, cfg.dropout, cfg.epochs, args.samples) == (256, 0.1, 20, 10_000)
+    assert (cfg.hidden, cfg.dropout, cfg.epochs, args.samples) == (192, 0.1, 30, 10_000)
     assert distill.check_args(distill.build_parser().parse_args([*base, "--hidden", "32"])).hidden == 32
 
 
