@@ -107,6 +107,19 @@ def data_sha256(names: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
 
 
+def first_occurrences(names: Sequence[str]) -> list[int]:
+    """Positions of each distinct name's first occurrence, in order: what a model trains on so
+    that a name shared by several municipalities (Benito Juárez, Ocampo, Hidalgo) counts once.
+
+    Measured with 5-fold CV (README): the n-gram counted this way scores every held-out fold
+    better and copies fewer real names, since no held-out name is ever one of the repeated
+    training names a model would otherwise learn to favour."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        first.setdefault(name, i)
+    return sorted(first.values())
+
+
 def split_key(name: str, seed: int) -> float:
     """A stable pseudo-random number in [0, 1) for a name: same name, same side of the split."""
     digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()

@@ -47,6 +47,7 @@ class TrainConfig:
     locked_dropout: bool = False  # AWD-LSTM regularisers (see network.ModelConfig), off by default
     weight_drop: float = 0.0
     embed_dropout: float = 0.0
+    repeats: bool = False     # train on a shared name once per municipality (else once: corpus.first_occurrences)
 
 
 # per-kind defaults, applied where the user gave no flag
@@ -54,7 +55,7 @@ KIND_DEFAULTS: dict[str, dict] = {
     "lstm": {},
     # 7 members (each on 6/7 of the names) beat 5 in every fold: 1.608 against 1.626 (app.cv)
     "rnn": {"layers": 2, "hidden": 192, "embed": 32, "dropout": 0.3, "lr": 6e-3, "ema": 0.995,
-            "members": 7},
+            "members": 7, "repeats": True},
 }
 
 # what a checkpoint is: --resume refuses a flag that would change one of these
@@ -179,6 +180,11 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                         "and an n-gram, trained here too; the student keeps python -m "
                         "app.distill's defaults, the other flags shape the ensemble (default: on "
                         "for lstm without --condition; needs --members > 1)")
+    p.add_argument("--repeats", action=argparse.BooleanOptionalAction,
+                   help="train on a name that several municipalities share once per "
+                        "municipality (default: off, once, for lstm and markov; on for rnn, "
+                        "whose recipe was cross-validated that way); held out, it counts every "
+                        "time either way")
     p.add_argument("--jobs", type=int,
                    help=f"members trained at once, one process and one core each (in "
                         f"{RANGES['jobs']}; default: this machine's {os.cpu_count()} cores)")

@@ -20,7 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from app.data.corpus import DataError, Split, data_sha256, length_bucketed_batches, make_batch, read_corpus
+from app.data.corpus import (
+    DataError,
+    Split,
+    data_sha256,
+    first_occurrences,
+    length_bucketed_batches,
+    make_batch,
+    read_corpus,
+)
 from app.generation.drawing import draw
 from app.generation.sampling import MAX_LENGTH_DEFAULT, ROUND_MAX
 from app.lm.base import load_model
@@ -114,12 +122,14 @@ def out_of_fold_distributions(teacher, names: list[str], states=None) -> dict[st
 
 
 def student_data(teacher, names: list[str], draws: Draws, seed: int, log=print,
-                 states=None) -> tuple[SoftNames, SoftNames, dict]:
+                 states=None, repeats: bool = False) -> tuple[SoftNames, SoftNames, dict]:
     """The student's training set (real names + teacher samples, soft targets), its validation
     set (fresh teacher samples neither trained on) and a summary of both. ``states``: the
-    names' states, when the teacher's folds were stratified by them."""
+    names' states, when the teacher's folds were stratified by them. A name several
+    municipalities share is learned once, unless ``repeats`` (as the teacher's models)."""
     vocab = teacher.vocab
-    real = [n for n in names if not vocab.unknown(n)]
+    kept = range(len(names)) if repeats else first_occurrences(names)
+    real = [names[i] for i in kept if not vocab.unknown(names[i])]
     drawn = teacher_samples(teacher, draws.samples, draws.temperature,
                             np.random.default_rng([seed, 1]))
     real_set = set(real)
@@ -198,6 +208,7 @@ def distill(cfg: TrainConfig, teacher_path: Path, data: Path, out: Path, draws: 
             quiet: bool = False, log=print) -> dict:
     """Sample the teacher, then train the student into ``out``; returns its best epoch."""
     teacher, corpus = load_teacher(teacher_path, data)
-    train, val, summary = student_data(teacher, corpus.names, draws, cfg.seed, log, corpus.states)
+    train, val, summary = student_data(teacher, corpus.names, draws, cfg.seed, log, corpus.states,
+                                       cfg.repeats)
     return train_student(cfg, teacher, teacher_path, data, corpus.names, out, train, val, summary,
                          quiet, log)

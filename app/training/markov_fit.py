@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, fields
 
-from app.data.corpus import Vocabulary, data_sha256, read_corpus, split_names
+from app.data.corpus import Vocabulary, data_sha256, first_occurrences, read_corpus, split_names
 from app.data.folds import describe, kfold
 from app.lm import checkpoint
 from app.lm.markov import MarkovLM, mean_nll
@@ -22,6 +22,7 @@ class MarkovTrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
     members: int = 5   # > 1: the order is chosen by cross-validation on this many folds
+    repeats: bool = False   # count a shared name once per municipality (else once)
 
 
 def order_scores(folds: list[tuple[list[list[int]], list[list[int]]]], vocab: Vocabulary,
@@ -68,12 +69,16 @@ def train(cfg: MarkovTrainConfig, data, out, log=print) -> MarkovLM:
         split = split_names(names, cfg.val_fraction, cfg.seed, strata=corpus.states)
         vocab, splits, description = Vocabulary.from_names(split.train), [split], split.description
         fitted_on, held_out_names = split.train, split.val
-    pairs = [([vocab.encode(n) for n in s.train],
-              [vocab.encode(n) for n in s.val if not vocab.unknown(n)]) for s in splits]
+    def counted(names: list[str]) -> list[list[int]]:
+        kept = range(len(names)) if cfg.repeats else first_occurrences(names)
+        return [vocab.encode(names[i]) for i in kept]
+
+    pairs = [(counted(s.train), [vocab.encode(n) for n in s.val if not vocab.unknown(n)])
+             for s in splits]
     history = order_scores(pairs, vocab, orders, log)
     best = min(history, key=lambda record: record["val_nll"])
     fit_started = time.perf_counter()
-    encoded = [vocab.encode(n) for n in fitted_on]
+    encoded = counted(fitted_on)
     model = MarkovLM.fit(encoded, best["order"], vocab)
     n_tokens = sum(len(ids) + 1 for ids in encoded)
     seconds = time.perf_counter() - started
@@ -96,7 +101,8 @@ def train(cfg: MarkovTrainConfig, data, out, log=print) -> MarkovLM:
     }
     checkpoint.save(out, model.checkpoint(model.metadata))
     log(f"best held-out NLL {best['val_nll']:.4f} nats/char at order {model.config.order} "
-        f"({seconds:.2f} s in all); counted on {len(fitted_on)} names")
+        f"({seconds:.2f} s in all); counted on {len(encoded)} names"
+        f"{'' if cfg.repeats else ' (each distinct name once)'}")
     return model
 
 
@@ -105,12 +111,14 @@ def config_from_flags(args) -> MarkovTrainConfig:
     --val-fraction and --seed (defaults from the neural TrainConfig, so the split is the same).
     Raises FlagError for any other flag or a value out of range."""
     neural = [flag(f.name) for f in fields(TrainConfig)
-              if f.name not in ("model", "val_fraction", "seed", "members")
+              if f.name not in ("model", "val_fraction", "seed", "members", "repeats")
               and getattr(args, f.name, None) is not None] + (["--resume"] if args.resume else [])
     if neural:
         raise FlagError(f"{', '.join(neural)} does not apply to --model markov (it takes "
-                        f"--data, --out, --force, --members, --val-fraction and --seed)")
+                        f"--data, --out, --force, --members, --val-fraction, --seed and "
+                        f"--repeats)")
     given, defaults = given_flags(args), TrainConfig()
     return MarkovTrainConfig(val_fraction=given.get("val_fraction", defaults.val_fraction),
                              seed=given.get("seed", defaults.seed),
-                             members=given.get("members", defaults.members))
+                             members=given.get("members", defaults.members),
+                             repeats=given.get("repeats", defaults.repeats))

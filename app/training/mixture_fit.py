@@ -15,7 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from app.data.corpus import DEFAULT_NAMES, DataError, data_sha256, make_batch, read_corpus, split_names
+from app.data.corpus import (
+    DEFAULT_NAMES,
+    DataError,
+    data_sha256,
+    first_occurrences,
+    make_batch,
+    read_corpus,
+    split_names,
+)
 from app.data.folds import describe, kfold
 from app.lm.ensemble import MixtureLM
 from app.lm.forced import forced_log_probs
@@ -133,13 +141,18 @@ def scored_tokens(model, names: list[str], batch_size: int = 256) -> tuple[np.nd
 def fold_components(members: list, ngram_order: int, names: list[str], states, k: int,
                     seed: int):
     """Per fold of a cross-fitted ensemble: (its one member that never saw the fold, an n-gram
-    counted afresh at ``ngram_order`` on the other folds, the fold's split)."""
+    counted afresh at ``ngram_order`` on the other folds, the fold's split). The n-gram counts
+    shared names as the members were trained (``TrainConfig.repeats``; checkpoints from before
+    the option counted every occurrence)."""
     splits = kfold(names, k, seed, states)
     if len(members) != len(splits):
         raise DataError(f"the ensemble has {len(members)} members for {len(splits)} folds")
     vocab = members[0].vocab
+    repeats = members[0].metadata.get("train_config", {}).get("repeats", True)
     for member, split in zip(members, splits, strict=True):
-        yield member, MarkovLM.fit([vocab.encode(n) for n in split.train], ngram_order, vocab), split
+        kept = range(len(split.train)) if repeats else first_occurrences(split.train)
+        counted = [vocab.encode(split.train[i]) for i in kept]
+        yield member, MarkovLM.fit(counted, ngram_order, vocab), split
 
 
 def out_of_fold_log_probs(ensemble, ngram, corpus, cfg: dict) -> tuple[tuple, list[str], str]:

@@ -95,7 +95,7 @@ def train_teacher(cfg: TrainConfig, data: Path, run: Path, jobs: int, resume: bo
     stages = teacher_stages(run)
     crossfit.train(cfg, data, stages["ensemble"], jobs=jobs, resume=resume, quiet=quiet, log=log)
     counting = markov_fit.MarkovTrainConfig(val_fraction=cfg.val_fraction, seed=cfg.seed,
-                                            members=cfg.members)
+                                            members=cfg.members, repeats=cfg.repeats)
     markov_fit.train(counting, data, stages["markov"], log=log)
     mezcla, _ = mixture_fit.build(load_model(stages["ensemble"]),
                                   load_model(stages["markov"]), data, log=log)
@@ -121,7 +121,7 @@ def train(cfg: TrainConfig, data: Path, out: Path, jobs: int = 1, resume: bool =
     teacher_nll = teacher.metadata["metrics"]["val_nll"]
     corpus = read_corpus(data)
     train_set, fresh, summary = student_data(teacher, corpus.names, DRAWS, cfg.seed, log,
-                                             corpus.states)
+                                             corpus.states, cfg.repeats)
     # promotion is judged on other fresh samples than the ones the new student stopped on
     seen = {teacher.vocab.decode(ids) for ids in train_set.encoded + fresh.encoded}
     judge, _ = fresh_soft_names(teacher, DRAWS, seen, np.random.default_rng([cfg.seed, 3]))

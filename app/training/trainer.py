@@ -22,6 +22,7 @@ from app.data.corpus import (
     Split,
     Vocabulary,
     data_sha256,
+    first_occurrences,
     length_bucketed_batches,
     read_corpus,
     split_names,
@@ -94,8 +95,11 @@ class Trainer:
             self.seconds = 0.0
         vocab = self.model.vocab
         cond_ids = condition_ids(self.conditions, corpus)
-        self.train_encoded = [vocab.encode(n) for n in self.split.train]
-        self.train_cond = cond_ids and [cond_ids[i] for i in self.split.train_index]
+        # a conditioned model keeps every (name, state) pair: a shared name is one per state
+        kept = (range(len(self.split.train)) if cfg.repeats or self.conditions
+                else first_occurrences(self.split.train))
+        self.train_encoded = [vocab.encode(self.split.train[i]) for i in kept]
+        self.train_cond = cond_ids and [cond_ids[self.split.train_index[i]] for i in kept]
         self.train_soft = None      # per name, the distributions to learn instead (app.distill)
         self.extra_metadata: dict = {}   # saved in every checkpoint (app.distill's summary)
         val = [(vocab.encode(corpus.names[i]), cond_ids and cond_ids[i])
