@@ -8,8 +8,9 @@ from app.training import markov_fit
 from app.training.config import TrainConfig
 from app.training.distillation import Draws, student_data
 from app.training.markov_fit import MarkovTrainConfig
+from app.training.mixture_fit import fold_components
 from app.training.trainer import Trainer
-from tests.conftest import make_tiny_model
+from tests.conftest import TINY_NAMES, make_tiny_model
 
 
 def test_first_occurrences_keep_the_first_of_each_name_in_order():
@@ -74,3 +75,19 @@ def test_the_student_learns_each_real_name_once():
     once, _, summary = student_data(teacher, names, draws, 0, log=lambda *_: None)
     every, _, _ = student_data(teacher, names, draws, 0, log=lambda *_: None, repeats=True)
     assert summary["real_names"] == 3 and len(once.encoded) == 3 and len(every.encoded) == 5
+
+
+def test_the_mezcla_counts_its_out_of_fold_ngrams_as_its_members_were_trained():
+    names = [*TINY_NAMES, "Acala", "Acala", "Acala"]
+
+    def fold_ngrams(repeats):
+        members = [make_tiny_model("lstm", seed=i, names=TINY_NAMES) for i in range(2)]
+        for m in members:
+            m.metadata["train_config"] = {"repeats": repeats}
+        return [ngram for _, ngram, _ in fold_components(members, 3, names, None, 2, 0)]
+
+    for once, every in zip(fold_ngrams(False), fold_ngrams(True), strict=True):
+        top_once, top_every = once.arrays["k3.counts"].sum(), every.arrays["k3.counts"].sum()
+        assert top_once <= top_every
+    assert sum(n.arrays["k3.counts"].sum() for n in fold_ngrams(True)) > sum(
+        n.arrays["k3.counts"].sum() for n in fold_ngrams(False))
