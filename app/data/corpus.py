@@ -120,6 +120,12 @@ def first_occurrences(names: Sequence[str]) -> list[int]:
     return sorted(first.values())
 
 
+def learned_rows(names: Sequence[str], repeats: bool = False) -> Sequence[int]:
+    """The positions of ``names`` a model learns from: all of them with ``repeats``, else each
+    distinct name's first (``first_occurrences``)."""
+    return range(len(names)) if repeats else first_occurrences(names)
+
+
 def split_key(name: str, seed: int) -> float:
     """A stable pseudo-random number in [0, 1) for a name: same name, same side of the split."""
     digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()

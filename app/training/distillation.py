@@ -24,7 +24,7 @@ from app.data.corpus import (
     DataError,
     Split,
     data_sha256,
-    first_occurrences,
+    learned_rows,
     length_bucketed_batches,
     make_batch,
     read_corpus,
@@ -128,8 +128,7 @@ def student_data(teacher, names: list[str], draws: Draws, seed: int, log=print,
     names' states, when the teacher's folds were stratified by them. A name several
     municipalities share is learned once, unless ``repeats`` (as the teacher's models)."""
     vocab = teacher.vocab
-    kept = range(len(names)) if repeats else first_occurrences(names)
-    real = [names[i] for i in kept if not vocab.unknown(names[i])]
+    real = [names[i] for i in learned_rows(names, repeats) if not vocab.unknown(names[i])]
     drawn = teacher_samples(teacher, draws.samples, draws.temperature,
                             np.random.default_rng([seed, 1]))
     real_set = set(real)

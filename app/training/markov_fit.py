@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, fields
 
-from app.data.corpus import Vocabulary, data_sha256, first_occurrences, read_corpus, split_names
+from app.data.corpus import Vocabulary, data_sha256, learned_rows, read_corpus, split_names
 from app.data.folds import describe, kfold
 from app.lm import checkpoint
 from app.lm.markov import MarkovLM, mean_nll
@@ -70,8 +70,7 @@ def train(cfg: MarkovTrainConfig, data, out, log=print) -> MarkovLM:
         vocab, splits, description = Vocabulary.from_names(split.train), [split], split.description
         fitted_on, held_out_names = split.train, split.val
     def counted(names: list[str]) -> list[list[int]]:
-        kept = range(len(names)) if cfg.repeats else first_occurrences(names)
-        return [vocab.encode(names[i]) for i in kept]
+        return [vocab.encode(names[i]) for i in learned_rows(names, cfg.repeats)]
 
     pairs = [(counted(s.train), [vocab.encode(n) for n in s.val if not vocab.unknown(n)])
              for s in splits]

@@ -19,7 +19,7 @@ from app.data.corpus import (
     DEFAULT_NAMES,
     DataError,
     data_sha256,
-    first_occurrences,
+    learned_rows,
     make_batch,
     read_corpus,
     split_names,
@@ -150,8 +150,7 @@ def fold_components(members: list, ngram_order: int, names: list[str], states, k
     vocab = members[0].vocab
     repeats = members[0].metadata.get("train_config", {}).get("repeats", True)
     for member, split in zip(members, splits, strict=True):
-        kept = range(len(split.train)) if repeats else first_occurrences(split.train)
-        counted = [vocab.encode(split.train[i]) for i in kept]
+        counted = [vocab.encode(split.train[i]) for i in learned_rows(split.train, repeats)]
         yield member, MarkovLM.fit(counted, ngram_order, vocab), split
 
 

@@ -22,7 +22,7 @@ from app.data.corpus import (
     Split,
     Vocabulary,
     data_sha256,
-    first_occurrences,
+    learned_rows,
     length_bucketed_batches,
     read_corpus,
     split_names,
@@ -96,8 +96,7 @@ class Trainer:
         vocab = self.model.vocab
         cond_ids = condition_ids(self.conditions, corpus)
         # a conditioned model keeps every (name, state) pair: a shared name is one per state
-        kept = (range(len(self.split.train)) if cfg.repeats or self.conditions
-                else first_occurrences(self.split.train))
+        kept = learned_rows(self.split.train, cfg.repeats or bool(self.conditions))
         self.train_encoded = [vocab.encode(self.split.train[i]) for i in kept]
         self.train_cond = cond_ids and [cond_ids[self.split.train_index[i]] for i in kept]
         self.train_soft = None      # per name, the distributions to learn instead (app.distill)
