@@ -79,6 +79,14 @@ def test_build_refuses_components_from_different_data(tiny_mixture):
         mixture_fit.build(neural, ngram)
 
 
+def test_build_refuses_single_models_validated_on_different_names(tiny_mixture):
+    neural, ngram = tiny_mixture.components
+    neural.metadata.update(data_sha256="a" * 64, split="one", train_config={})
+    ngram.metadata.update(data_sha256="a" * 64, split="another")
+    with pytest.raises(DataError, match="differ in split"):
+        mixture_fit.build(neural, ngram)
+
+
 def test_build_tunes_the_weight_on_validation(tiny_mixture, tmp_path):
     data = tmp_path / "names.txt"
     data.write_text("\n".join(TINY_NAMES), "utf-8")

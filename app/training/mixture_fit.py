@@ -58,14 +58,17 @@ def build(neural, ngram, data: Path = DEFAULT_NAMES, log=print, weighting: str =
     started = time.perf_counter()
     corpus = read_corpus(data)
     names = corpus.names
-    for key in ("data_sha256", "split"):
+    cross_fitted = neural.metadata.get("train_config", {}).get("members", 1) > 1
+    # a cross-fitted ensemble's weights are fitted on n-grams counted afresh on its own folds,
+    # so the n-gram's own split (the folds that chose its order) need not be the same
+    for key in ("data_sha256",) if cross_fitted else ("data_sha256", "split"):
         values = {neural.metadata.get(key), ngram.metadata.get(key)}
         if len(values) != 1:
             raise DataError(f"the components differ in {key}: {sorted(map(str, values))}")
     if data_sha256(names) != neural.metadata["data_sha256"]:
         raise DataError(f"{data}: not the data the components were trained on")
     cfg = neural.metadata["train_config"]
-    if cfg.get("members", 1) > 1:   # cross-fitted: no name is left out, so out of fold
+    if cross_fitted:   # no name is left out, so out of fold
         (log_neural, log_ngram, target), val, description = out_of_fold_log_probs(
             neural, ngram, corpus, cfg)
     else:

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from app import train
+from app import mixture, train
 from app.data.corpus import read_names
 from app.data.folds import fold_of
 from app.lm.base import load_model
@@ -97,3 +97,10 @@ def test_markov_and_mixture_follow_the_same_folds(names_file, tmp_path):
     recorded = mixed.metadata["metrics"]
     assert recorded["val_nll"] < min(recorded["component_val_nll"].values())
     assert len(mixed.components) == 4 and mixed.weights.sum() == pytest.approx(1.0)
+    # an n-gram whose order was chosen on other folds still mixes: the weights are fitted on
+    # n-grams counted afresh on the ensemble's folds
+    other = tmp_path / "markov2.npz"
+    assert train.main(["--model", "markov", "--members", "2", "--data", str(names_file),
+                       "--out", str(other)]) == 0
+    assert mixture.main(["--neural", str(ensemble), "--ngram", str(other), "--data",
+                         str(names_file), "--out", str(tmp_path / "mezcla2.npz")]) == 0
