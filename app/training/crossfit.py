@@ -1,7 +1,7 @@
 """Cross-fitted ensembles: one member per fold, each early-stopped on its own fold, so that
 together the members have seen every name, and the ensemble averages their distributions.
 
-    python -m app.train --model lstm --members 5     # the default for lstm and rnn
+    python -m app.train --model lstm --members 7     # the default for lstm and rnn
 
 Member i trains on the names outside fold i (``app.data.folds``, stratified by state for a CSV) and
 stops early on fold i; all members share one vocabulary, read from every name. The ensemble's

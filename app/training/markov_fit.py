@@ -21,7 +21,8 @@ class MarkovTrainConfig:
     max_order: int = 8
     val_fraction: float = 0.1
     seed: int = 0
-    members: int = 5   # > 1: the order is chosen by cross-validation on this many folds
+    members: int = 7   # > 1: the order is chosen by cross-validation on this many folds (as
+    #                    the neural ensembles are cross-fitted: TrainConfig.members)
     repeats: bool = False   # count a shared name once per municipality (else once)
 
 
