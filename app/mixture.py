@@ -2,11 +2,13 @@
 
     python -m app.mixture --neural models/lstm.npz --ngram models/markov.npz --out models/mezcla.npz
     python -m app.mixture ... --weight scalar      # one weight everywhere, not the gate
+    python -m app.mixture ... --no-product         # the gated average without the product term
 
 P(c | history) = w * P_lstm(c | history) + (1 - w) * P_ngram(c | history). By default w is a
 gate (``app.lm.gate``): it changes with the context, from how sure each model is there and how
 much they agree. With ``--weight scalar`` it is one number, maximising the likelihood of the
-validation names. Either is fitted on names neither component trained on (out of fold for
+validation names. A gated mezcla adds a share of the two sides multiplied (``app.lm.product``)
+if it helps on the same names. All is fitted on names neither component trained on (out of fold for
 cross-fitted components; ``app.training.mixture_fit``), and the checkpoint is written only if
 the mixture beats both components there.
 """
@@ -69,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weight", choices=WEIGHTINGS, default="gate",
                         help="gate: the weight changes with the context (default); scalar: one "
                              "weight everywhere")
+    parser.add_argument("--no-product", action="store_true",
+                        help="no product term: serve the gated average of the two alone")
     parser.add_argument("--force", action="store_true",
                         help="replace --out even if it scores better than this mixture")
     args = parser.parse_args(argv)
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_writable(args.out, run)
         mixture, summary = build(_cross_fitted(args.neural), load_model(args.ngram), args.data,
-                                 weighting=args.weight)
+                                 weighting=args.weight, product=not args.no_product)
     except (CheckpointError, DataError, FlagError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
     MixtureLM([ensemble, ngram], [0.51, 0.49])     # mezcla: built by python -m app.mixture
     MixtureLM([ensemble, ngram], [0.51, 0.49], gate=Gate(...))   # the weight set per step
+    MixtureLM([ensemble, ngram], [0.51, 0.49], gate=Gate(...), product=Product(...))  # and a product term
     EnsembleLM(members)                             # uniform weights: built by app.training.crossfit
 
 A mixture is self-contained: each component's arrays are stored under a prefix (``c0/``,
@@ -18,6 +19,7 @@ from app.lm.forced import forced_log_probs
 from app.lm.gate import Gate
 from app.lm.markov import MarkovLM
 from app.lm.neural import NeuralLM
+from app.lm.product import Product
 
 
 class MixtureLM:
@@ -29,13 +31,14 @@ class MixtureLM:
 
     With a ``gate`` (``app.lm.gate``) the mixture has two sides, the first component and the
     second (``sides[i]`` says which side flat component i is on): each side averages its own
-    members with their weights, and the gate weighs the two sides anew at every step.
+    members with their weights, and the gate weighs the two sides anew at every step. A
+    ``product`` (``app.lm.product``, gated mixtures only) adds a share of the two sides multiplied.
     """
 
     kind = "mezcla"
 
     def __init__(self, components: list, weights, metadata: dict | None = None,
-                 gate: Gate | None = None, sides=None):
+                 gate: Gate | None = None, sides=None, product: Product | None = None):
         weights = np.asarray(weights, dtype=np.float64)
         if len(weights) != len(components) or not np.isclose(weights.sum(), 1.0):
             raise ValueError(f"need one weight per component, summing to 1: {weights}")
@@ -58,6 +61,9 @@ class MixtureLM:
         self.gate = gate
         if gate is not None:
             self._split_sides(components, sides, order)
+        elif product is not None:
+            raise ValueError("a product term needs a gated mixture (two sides)")
+        self.product = product
 
     def _split_sides(self, components: list, sides, order: np.ndarray) -> None:
         """Which side each flat component is on (``sides`` if given, else from the two
@@ -78,7 +84,8 @@ class MixtureLM:
     @property
     def n_params(self) -> int:
         gate = 0 if self.gate is None else len(self.gate.theta)
-        return int(sum(c.n_params for c in self.components)) + len(self.weights) + gate
+        product = 0 if self.product is None else 3
+        return int(sum(c.n_params for c in self.components)) + len(self.weights) + gate + product
 
     def initial_state(self, n: int, cond: np.ndarray | None = None):
         return tuple(g.initial_state(n, cond) for g in self._groups)
@@ -96,7 +103,10 @@ class MixtureLM:
         inner = logp + self._inner_log_w_grouped
         neural, ngram = (np.logaddexp.reduce(inner[self._grouped_sides == side], axis=0)
                          for side in (0, 1))                                      # (B, V) each
-        return self.gate.mix(neural, ngram).astype(np.float32), states
+        mixed = self.gate.mix(neural, ngram)
+        if self.product is not None:
+            mixed = self.product.mix(mixed, neural, ngram)
+        return mixed.astype(np.float32), states
 
     def select(self, state, keep: np.ndarray):
         return tuple(g.select(s, keep) for g, s in zip(self._groups, state, strict=True))
@@ -116,10 +126,12 @@ class MixtureLM:
             ckpt = c.checkpoint(c.metadata)
             arrays.update({f"c{i}/{k}": v for k, v in ckpt.arrays.items()})
             parts.append({**ckpt.metadata, "kind": c.kind})
-        meta = {**{k: v for k, v in metadata.items() if k != "gate"},   # only ours is saved
+        meta = {**{k: v for k, v in metadata.items() if k not in ("gate", "product")},   # only ours
                 "weights": self.weights.tolist(), "components": parts, "vocab": self.vocab.chars[1:]}
         if self.gate is not None:
             meta["gate"] = {**self.gate.to_dict(), "sides": self.sides.tolist()}
+        if self.product is not None:
+            meta["product"] = self.product.to_dict()
         return checkpoint.Checkpoint(kind=self.kind, arrays=arrays, metadata=meta)
 
     @classmethod
@@ -133,8 +145,10 @@ class MixtureLM:
         saved_gate = ckpt.metadata.get("gate")
         if saved_gate is None:
             return cls(components, ckpt.metadata["weights"], ckpt.metadata)
+        saved_product = ckpt.metadata.get("product")
         return cls(components, ckpt.metadata["weights"], ckpt.metadata,
-                   gate=Gate.from_dict(saved_gate), sides=saved_gate.get("sides"))
+                   gate=Gate.from_dict(saved_gate), sides=saved_gate.get("sides"),
+                   product=None if saved_product is None else Product.from_dict(saved_product))
 
     @staticmethod
     def expected_shapes(metadata: dict) -> dict[str, tuple[int, ...]]:
@@ -143,6 +157,10 @@ class MixtureLM:
             Gate.from_dict(metadata["gate"])
             if len(metadata["gate"].get("sides", [])) != len(metadata["components"]):
                 raise ValueError("the gate does not give a side to every component")
+        if "product" in metadata:
+            if "gate" not in metadata:
+                raise ValueError("a product term needs a gated mixture (two sides)")
+            Product.from_dict(metadata["product"])
         for i, meta in enumerate(metadata["components"]):
             if meta["kind"] not in classes or meta["kind"] in MIXTURE_KINDS:
                 raise ValueError(f"component {i} has unsupported kind {meta['kind']!r}")

@@ -3,8 +3,9 @@
 P(c | history) = w * P_lstm(c | history) + (1 - w) * P_ngram(c | history). By default w is a
 gate (``app.lm.gate``): it changes with the context, from how sure each model is there and how
 much they agree. With ``weighting="scalar"`` it is one number, maximising the likelihood of the
-validation names (EM on the per-token probabilities, a concave problem). Either is fitted out
-of fold for cross-fitted components. The CLI is ``python -m app.mixture``; the model class,
+validation names (EM on the per-token probabilities, a concave problem). A gated mezcla then
+adds a share of the two multiplied (``app.lm.product``) when that helps on the same names. All of
+it is fitted out of fold for cross-fitted components. The CLI is ``python -m app.mixture``; the model class,
 ``MixtureLM``, lives in ``app.lm.ensemble``.
 """
 
@@ -29,6 +30,7 @@ from app.lm.ensemble import MixtureLM
 from app.lm.forced import forced_log_probs
 from app.lm.gate import fit_gate
 from app.lm.markov import MarkovLM
+from app.lm.product import Product
 
 
 def fit_weights(probs: np.ndarray, iterations: int = 500, tol: float = 1e-10) -> np.ndarray:
@@ -45,10 +47,31 @@ def fit_weights(probs: np.ndarray, iterations: int = 500, tol: float = 1e-10) ->
 
 
 WEIGHTINGS = ("gate", "scalar")
+PRODUCT_WEIGHTS = np.linspace(0.3, 0.9, 13)      # the grid fit_product searches: v ...
+PRODUCT_SHARPNESS = (0.9, 1.0, 1.1, 1.2, 1.3)    # ... and s
 
 
-def build(neural, ngram, data: Path = DEFAULT_NAMES, log=print, weighting: str = "gate"
-          ) -> tuple[MixtureLM, dict]:
+def fit_product(log_gated: np.ndarray, log_a: np.ndarray, log_b: np.ndarray,
+                target: np.ndarray) -> tuple[Product, float]:
+    """The product term (``app.lm.product``) maximising the likelihood of N scored tokens, and
+    its mean NLL: (v, s) on a grid, and for each its share by EM (a concave problem), so the fit
+    is deterministic. log_gated, log_a, log_b: (N, V); target: (N,)."""
+    rows = np.arange(len(target))
+    p_gated = np.exp(log_gated[rows, target])
+    best, best_nll = Product(0.5, 1.0, 0.0), float(-np.log(p_gated).mean())
+    for weight in PRODUCT_WEIGHTS:
+        for sharpness in PRODUCT_SHARPNESS:
+            term = Product(float(weight), sharpness, 0.0)
+            probs = np.column_stack([p_gated, np.exp(term.log_product(log_a, log_b)[rows, target])])
+            shares = fit_weights(probs)
+            nll = float(-np.log(probs @ shares).mean())
+            if nll < best_nll:
+                best, best_nll = Product(float(weight), sharpness, min(float(shares[1]), 0.99)), nll
+    return best, best_nll
+
+
+def build(neural, ngram, data: Path = DEFAULT_NAMES, log=print, weighting: str = "gate",
+          product: bool = True) -> tuple[MixtureLM, dict]:
     """Tune the mixture of two loaded models on their shared validation names.
 
     Returns the mixture and a summary {component and mixture validation NLL, weight, curve}.
@@ -80,12 +103,17 @@ def build(neural, ngram, data: Path = DEFAULT_NAMES, log=print, weighting: str =
     probs = np.exp(-nll)
     weights = fit_weights(probs)
     scalar_nll = float(-np.log(probs @ weights).mean())
-    gate, val_nll = None, scalar_nll
+    gate, val_nll, term, gated_nll = None, scalar_nll, None, None
     if weighting == "gate":
         fitted = fit_gate(log_neural, log_ngram, target, start_weight=float(weights[0]))
-        gated_nll = float(-fitted.mix(log_neural, log_ngram)[rows, target].mean())
+        log_gated = fitted.mix(log_neural, log_ngram)
+        gated_nll = float(-log_gated[rows, target].mean())
         if gated_nll < scalar_nll:     # else one weight is all these names support
             gate, val_nll = fitted, gated_nll
+            if product:
+                fitted_term, product_nll = fit_product(log_gated, log_neural, log_ngram, target)
+                if fitted_term.share > 0:
+                    term, val_nll = fitted_term, product_nll
     curve = [{"weight": round(float(w), 2), "val_nll": float(-np.log(probs @ [w, 1 - w]).mean())}
              for w in np.linspace(0.0, 1.0, 21)]
     summary = {
@@ -93,6 +121,8 @@ def build(neural, ngram, data: Path = DEFAULT_NAMES, log=print, weighting: str =
         "weighting": "scalar" if gate is None else "gate",
         "val_nll": val_nll,
         "scalar_val_nll": scalar_nll,
+        "gated_val_nll": gated_nll,
+        "product": None if term is None else term.to_dict(),
         "component_val_nll": {neural.kind: float(nll[:, 0].mean()),
                               ngram.kind: float(nll[:, 1].mean())},
         "val_names": val,
@@ -102,13 +132,19 @@ def build(neural, ngram, data: Path = DEFAULT_NAMES, log=print, weighting: str =
     log(f"mezcla   validation NLL {scalar_nll:.4f} with one weight, {weights[0]:.3f} on "
         f"{neural.kind} and {weights[1]:.3f} on {ngram.kind}")
     if gate is not None:
-        log(f"mezcla   validation NLL {val_nll:.4f} with the gate")
-    elif weighting == "gate":
+        log(f"mezcla   validation NLL {gated_nll:.4f} with the gate")
+    if term is not None:
+        log(f"mezcla   validation NLL {val_nll:.4f} with {term.share:.2f} of the product "
+            f"(weight {term.weight:.2f}, sharpness {term.sharpness})")
+    elif gate is not None and product:
+        log("the product term did not help on these names: none")
+    if gate is None and weighting == "gate":
         log("the gate did not beat one weight on these names: one weight it is")
     seconds = time.perf_counter() - started
     metrics = {
         "val_nll": summary["val_nll"],
         "scalar_val_nll": scalar_nll,
+        "gated_val_nll": gated_nll,
         "weights": weights.tolist(),
         "component_val_nll": summary["component_val_nll"],
         # the components' training plus tuning the weight
@@ -122,10 +158,11 @@ def build(neural, ngram, data: Path = DEFAULT_NAMES, log=print, weighting: str =
         "split": description, "metrics": metrics,
         "train_config": {"model": MixtureLM.kind, "val_fraction": cfg["val_fraction"],
                          "seed": cfg["seed"], "members": cfg.get("members", 1),
-                         "components": [neural.kind, ngram.kind], "weighting": weighting},
+                         "components": [neural.kind, ngram.kind], "weighting": weighting,
+                         "product": product},
         "history": curve,  # validation NLL against the neural component's weight
     }
-    return MixtureLM([neural, ngram], weights, metadata, gate=gate), summary
+    return MixtureLM([neural, ngram], weights, metadata, gate=gate, product=term), summary
 
 
 def scored_tokens(model, names: list[str], batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -186,7 +223,7 @@ def out_of_fold_log_probs(ensemble, ngram, corpus, cfg: dict) -> tuple[tuple, li
 def out_of_fold_mixtures(mezcla: MixtureLM, names: list[str], states=None):
     """Per fold of a mezcla built by ``build`` on ``names``: the mezcla as it would be without
     that fold (its ensemble's one member that never saw it and an n-gram counted without it,
-    with the same weights or gate), and the fold's split."""
+    with the same weights, gate and product term), and the fold's split."""
     cfg = mezcla.metadata.get("train_config", {})
     if cfg.get("members", 1) < 2:
         raise DataError("out-of-fold targets need a mezcla of a cross-fitted ensemble")
@@ -194,4 +231,5 @@ def out_of_fold_mixtures(mezcla: MixtureLM, names: list[str], states=None):
     side_weights = [float(mezcla.weights[:-1].sum()), float(mezcla.weights[-1])]
     for member, fold_ngram, split in fold_components(members, ngram.config.order, names, states,
                                                      cfg["members"], cfg["seed"]):
-        yield MixtureLM([member, fold_ngram], side_weights, gate=mezcla.gate), split
+        yield (MixtureLM([member, fold_ngram], side_weights, gate=mezcla.gate,
+                         product=mezcla.product), split)
