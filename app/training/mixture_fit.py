@@ -63,10 +63,10 @@ def fit_product(log_gated: np.ndarray, log_a: np.ndarray, log_b: np.ndarray,
         for sharpness in PRODUCT_SHARPNESS:
             term = Product(float(weight), sharpness, 0.0)
             probs = np.column_stack([p_gated, np.exp(term.log_product(log_a, log_b)[rows, target])])
-            shares = fit_weights(probs)
-            nll = float(-np.log(probs @ shares).mean())
+            share = min(float(fit_weights(probs)[1]), 0.99)   # a share of 1 drops the gate
+            nll = float(-np.log(probs @ [1.0 - share, share]).mean())
             if nll < best_nll:
-                best, best_nll = Product(float(weight), sharpness, min(float(shares[1]), 0.99)), nll
+                best, best_nll = Product(float(weight), sharpness, share), nll
     return best, best_nll
 
 

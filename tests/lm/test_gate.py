@@ -12,10 +12,8 @@ from app.generation.sampling import sample_names
 from app.lm import checkpoint
 from app.lm.base import load_model
 from app.lm.checkpoint import CheckpointError
-from app.lm.ensemble import EnsembleLM, MixtureLM
 from app.lm.gate import FEATURES, Gate, fit_gate
-from app.lm.markov import MarkovLM
-from tests.conftest import TINY_NAMES, make_tiny_model, train_tiny
+from tests.conftest import train_tiny
 
 
 def two_kinds_of_context(n: int = 400, V: int = 4):
@@ -62,18 +60,6 @@ def test_a_broken_gate_is_refused_with_its_reason(broken, reason):
     np.testing.assert_array_equal(Gate.from_dict(good.to_dict()).theta, good.theta)
     with pytest.raises(ValueError, match=reason):
         Gate.from_dict({**good.to_dict(), **broken})
-
-
-@pytest.fixture
-def gated_mixture() -> MixtureLM:
-    members = [make_tiny_model("lstm", seed=s) for s in (0, 1)]
-    vocab = members[0].vocab
-    ngram = MarkovLM.fit([vocab.encode(n) for n in TINY_NAMES], 3, vocab)
-    ngram.metadata["ngram_sizes"] = [len(ngram.arrays[f"k{k}.keys"]) for k in (1, 2, 3)]
-    rng = np.random.default_rng(5)
-    gate = Gate(rng.normal(size=len(FEATURES) + 1), rng.normal(size=len(FEATURES)),
-                rng.uniform(0.5, 2.0, len(FEATURES)))
-    return MixtureLM([EnsembleLM(members), ngram], [0.4, 0.6], {"metrics": {}}, gate=gate)
 
 
 def test_a_gated_mixture_steps_as_its_gate_says_and_scores_the_same_way(gated_mixture):
