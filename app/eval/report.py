@@ -94,6 +94,7 @@ def model_summary(name: str, model) -> dict:
         "chars_per_second": metrics.get("chars_per_second"),
         "weights": metrics.get("weights"),  # a mixture's component weights
         "gated": getattr(model, "gate", None) is not None,   # its weight changes with the context
+        "product": getattr(model, "product", None) is not None,   # it also multiplies its sides
         # a student's teacher (app.training.distillation), or None
         "distilled_from": model.metadata.get("distillation", {}).get("teacher_kind"),
         "split": model.metadata.get("split"),  # which names its validation NLL is measured on

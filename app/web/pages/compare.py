@@ -206,6 +206,9 @@ def comentario(report: dict) -> list[str]:
         if mezcla.get("gated"):
             share = (", con un peso para la LSTM que cambia letra a letra según cuán segura "
                      "está cada una y cuánto coinciden")
+        if mezcla.get("gated") and mezcla.get("product"):
+            share += (", y una parte de su producto, que pone la probabilidad donde las dos "
+                      "coinciden")
         # a student: the mezcla is made of the ensemble the served lstm learned from
         student = lstm.get("distilled_from") == "mezcla"
         against_ngram = student or lstm["val_nll"] is None
