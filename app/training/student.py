@@ -90,15 +90,18 @@ def cross_entropy(model, soft_names: SoftNames) -> float:
 
 def train_teacher(cfg: TrainConfig, data: Path, run: Path, jobs: int, resume: bool,
                   quiet: bool, log=print) -> Path:
-    """The ensemble, the n-gram and their gated mezcla, each into the run's teacher folder;
-    returns the mezcla's path (its held-out NLL is in its metrics, ``val_nll``)."""
+    """The ensemble, the n-gram and their gated mezcla (no product term), each into the run's
+    teacher folder; returns the mezcla's path (its held-out NLL is in its metrics, ``val_nll``)."""
     stages = teacher_stages(run)
     crossfit.train(cfg, data, stages["ensemble"], jobs=jobs, resume=resume, quiet=quiet, log=log)
     counting = markov_fit.MarkovTrainConfig(val_fraction=cfg.val_fraction, seed=cfg.seed,
                                             members=cfg.members, repeats=cfg.repeats)
     markov_fit.train(counting, data, stages["markov"], log=log)
+    # the gated average only: the product term lowers the mezcla's NLL but makes it copy more
+    # real names, and a student copies what its teacher copies (5-fold CV: 1.4484 with it, 1.4518
+    # without; 93.7 % against 94.9 % new names at T = 1)
     mezcla, _ = mixture_fit.build(load_model(stages["ensemble"]),
-                                  load_model(stages["markov"]), data, log=log)
+                                  load_model(stages["markov"]), data, log=log, product=False)
     checkpoint.save(stages["mezcla"], mezcla.checkpoint(mezcla.metadata))
     return stages["mezcla"]
 

@@ -8,7 +8,7 @@ import pytest
 from app import mixture, train
 from app.lm import checkpoint
 from app.lm.base import load_model
-from app.training import student
+from app.training import mixture_fit, student
 from app.training.crossfit import member_paths
 from app.training.distillation import Draws
 from app.training.promote import run_path
@@ -30,14 +30,19 @@ def train_student(names_file, out, *extra) -> int:
 
 
 def test_the_lstm_recipe_serves_a_student_and_keeps_its_ensemble(tiny_student, names_file,
-                                                                  tmp_path, capsys):
+                                                                  tmp_path, capsys, monkeypatch):
     out = tmp_path / "lstm.npz"
+    built_with, build = [], mixture_fit.build
+    monkeypatch.setattr(mixture_fit, "build", lambda *args, **kwargs: (
+        built_with.append(kwargs.get("product", True)), build(*args, **kwargs))[1])
     assert train_student(names_file, out) == 0
     served = load_model(out)
     assert served.kind == "lstm" and served.config.hidden == 12
     distilled = served.metadata["distillation"]
     assert distilled["teacher_kind"] == "mezcla" and distilled["hard_weight"] == 0.3
     assert np.isfinite(distilled["teacher_val_nll"])
+    # the teacher is the gated average without the product term, which would teach copying
+    assert built_with == [False]
     metrics = served.metadata["metrics"]   # the recipe's cost, the teacher's included
     assert 0 < metrics["student_seconds"] < metrics["train_seconds"]
     kept = student.teacher_ensemble(out, served)
