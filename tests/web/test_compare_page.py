@@ -182,7 +182,8 @@ def test_the_commentary_tells_a_student_from_the_networks_its_mezcla_is_made_of(
     assert "queda a 0.020 de ella y 0.050 por debajo del n-grama" in text
     assert "producto" not in text
     served["models"][2]["product"] = True    # the mezcla also multiplies its two sides
-    assert "y una parte de su producto" in " ".join(compare.comentario(served))
+    text = " ".join(compare.comentario(served))
+    assert "y una parte de su producto" in text and "esa mezcla sin el producto" in text
     served["models"][0]["val_nll"] = None   # no published CV for the student: no figure to quote
     text = " ".join(compare.comentario(served))
     assert "0.070 menos que el n-grama" in text and "queda a" not in text

@@ -220,8 +220,9 @@ def comentario(report: dict) -> list[str]:
                    f"{'el n-grama' if against_ngram else 'el mejor de los dos'}: se equivocan "
                    f"en lugares distintos, y donde uno duda el otro suele acertar.")
         if student and lstm["val_nll"]:
+            which = "esa mezcla sin el producto, que copia más" if mezcla.get("product") else "esa mezcla"
             out.append(f"La LSTM servida es una sola red entrenada para imitar, letra por letra, "
-                       f"esa mezcla (destilación): queda a "
+                       f"{which} (destilación): queda a "
                        f"{lstm['val_nll'] - mezcla['val_nll']:.3f} de ella y "
                        f"{markov['val_nll'] - lstm['val_nll']:.3f} por debajo del n-grama, con "
                        f"el costo de muestreo de una sola red.")
