@@ -75,12 +75,13 @@ def replace_if_better(candidate: Path, served: Path, score: Callable[[Path], flo
         old = score(served)
     except CheckpointError as exc:
         return Outcome(False, f"kept {served}: it cannot be read to compare ({exc}); {keep}")
+    digits = 4 if f"{new:.4f}" != f"{old:.4f}" else 6   # never "1.5167 beats its 1.5167"
     if new < old or not math.isfinite(old):
-        return promote(f"replaced {served}: this run's {new:.4f} beats its {old:.4f} "
+        return promote(f"replaced {served}: this run's {new:.{digits}f} beats its {old:.{digits}f} "
                        f"({measure}, nats/char)")
     verdict = "beats" if old < new else "ties"
-    return Outcome(False, f"kept {served}: its {old:.4f} {verdict} this run's {new:.4f} "
-                          f"({measure}, nats/char); {keep}")
+    return Outcome(False, f"kept {served}: its {old:.{digits}f} {verdict} this run's "
+                          f"{new:.{digits}f} ({measure}, nats/char); {keep}")
 
 
 def recorded_nll(path: Path) -> float:

@@ -52,6 +52,9 @@ def test_a_better_run_replaces_the_served_file(paths):
     outcome = promote.replace_if_better(run, served, _score)
     assert outcome.replaced and served.read_bytes() == better
     assert "this run's 1.5000 beats its 1.6000" in outcome.message
+    _write(run, 1.49999)   # a win too small for four decimals is shown with six
+    assert "this run's 1.499990 beats its 1.500000" in promote.replace_if_better(
+        run, served, _score).message
 
 
 @pytest.mark.parametrize("new", [1.6, 1.5])
