@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from app import mixture, train
-from app.data.corpus import make_batch
 from app.generation.sampling import sample_names
 from app.lm import checkpoint
 from app.lm.base import load_model
 from app.lm.checkpoint import CheckpointError
 from app.lm.gate import FEATURES, Gate, fit_gate
 from tests.conftest import train_tiny
+from tests.lm.conftest import assert_scores_as_it_steps, first_step_log_probs
 
 
 def two_kinds_of_context(n: int = 400, V: int = 4):
@@ -66,21 +66,11 @@ def test_a_gated_mixture_steps_as_its_gate_says_and_scores_the_same_way(gated_mi
     members, ngram = gated_mixture.components[:2], gated_mixture.components[2]
     assert gated_mixture.sides.tolist() == [0, 0, 1]
     ids = np.array([0, 3, 5])
-
-    def log_p(model):
-        logits = model.next_logits(ids, model.initial_state(3))[0].astype(np.float64)
-        return logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
-
-    neural = np.logaddexp(log_p(members[0]), log_p(members[1])) - np.log(2)
-    expected = gated_mixture.gate.mix(neural, log_p(ngram))
-    got, _ = gated_mixture.next_logits(ids, gated_mixture.initial_state(3))
-    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
-    batch = make_batch([gated_mixture.vocab.encode(n) for n in ["Tulum", "Acala"]])
-    whole, state = gated_mixture.token_nll(batch), gated_mixture.initial_state(2)
-    for t in range(batch.inputs.shape[0]):
-        logp, state = gated_mixture.next_logits(batch.inputs[t], state)
-        np.testing.assert_allclose(-logp[[0, 1], batch.targets[t]] * batch.mask[t], whole[t],
-                                   rtol=1e-4, atol=1e-5)
+    neural = np.logaddexp(*(first_step_log_probs(m, ids) for m in members)) - np.log(2)
+    expected = gated_mixture.gate.mix(neural, first_step_log_probs(ngram, ids))
+    np.testing.assert_allclose(first_step_log_probs(gated_mixture, ids), expected,
+                               rtol=1e-4, atol=1e-5)
+    assert_scores_as_it_steps(gated_mixture)
 
 
 def test_a_gated_mixture_round_trips_samples_and_a_nan_gate_is_refused(gated_mixture, tmp_path):

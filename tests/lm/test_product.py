@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from app import mixture, train
-from app.data.corpus import make_batch
 from app.lm import checkpoint
 from app.lm.base import load_model
 from app.lm.checkpoint import CheckpointError
@@ -15,6 +14,7 @@ from app.lm.ensemble import MixtureLM
 from app.lm.product import Product
 from app.training.mixture_fit import fit_product
 from tests.conftest import train_tiny
+from tests.lm.conftest import assert_scores_as_it_steps, first_step_log_probs
 
 
 def random_log_probs(rng, n: int, V: int) -> np.ndarray:
@@ -64,22 +64,13 @@ def test_a_mixture_with_a_product_steps_scores_and_round_trips(gated_mixture, tm
                        gate=gated_mixture.gate, sides=gated_mixture.sides, product=term)
     ids = np.array([0, 3, 5])
     members, ngram = mezcla.components[:2], mezcla.components[2]
-
-    def log_p(model):
-        logits = model.next_logits(ids, model.initial_state(3))[0].astype(np.float64)
-        return logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
-
-    neural = np.logaddexp(log_p(members[0]), log_p(members[1])) - np.log(2)
-    expected = term.mix(mezcla.gate.mix(neural, log_p(ngram)), neural, log_p(ngram))
+    neural = np.logaddexp(*(first_step_log_probs(m, ids) for m in members)) - np.log(2)
+    log_ngram = first_step_log_probs(ngram, ids)
+    expected = term.mix(mezcla.gate.mix(neural, log_ngram), neural, log_ngram)
     got, _ = mezcla.next_logits(ids, mezcla.initial_state(3))
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     assert not np.allclose(got, gated_mixture.next_logits(ids, gated_mixture.initial_state(3))[0])
-    batch = make_batch([mezcla.vocab.encode(n) for n in ["Tulum", "Acala"]])
-    whole, state = mezcla.token_nll(batch), mezcla.initial_state(2)
-    for t in range(batch.inputs.shape[0]):
-        logp, state = mezcla.next_logits(batch.inputs[t], state)
-        np.testing.assert_allclose(-logp[[0, 1], batch.targets[t]] * batch.mask[t], whole[t],
-                                   rtol=1e-4, atol=1e-5)
+    assert_scores_as_it_steps(mezcla)
     path = tmp_path / "mezcla.npz"
     checkpoint.save(path, mezcla.checkpoint(mezcla.metadata))
     loaded = load_model(path)
