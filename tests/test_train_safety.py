@@ -100,9 +100,12 @@ def test_the_interrupt_message_names_what_the_file_holds_when_a_save_is_cut(
 def test_ctrl_c_while_the_cli_starts_is_a_message_not_a_traceback(names_file, tmp_path):
     """SIGINT while numpy is being imported (its C extension mapped, the import not done)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # as from a terminal: a suite started in the background (`cmd &` in a script) hands its
+    # children SIGINT ignored, and Python then never turns it into KeyboardInterrupt
     proc = subprocess.Popen([sys.executable, "-m", "app.train", "--data", str(names_file),
                              "--out", str(tmp_path / "x.npz"), *TINY],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     maps = Path(f"/proc/{proc.pid}/maps")
     deadline = time.monotonic() + 30
     while "_multiarray_umath" not in maps.read_text() and time.monotonic() < deadline:
