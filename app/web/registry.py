@@ -78,6 +78,9 @@ class ServedModel:
         if teacher == "mezcla":   # the served lstm's recipe: say what it learned from
             text += (" Es una sola red que aprendió, letra por letra, las probabilidades de la "
                      "mezcla: casi tan buena como ella, con el costo de una sola red.")
+        if getattr(self.model, "product", None) is not None:   # app.lm.product
+            text += (" Además suma una parte del producto de las dos, que pone la probabilidad "
+                     "donde coinciden.")
         if kind != self.model.kind:   # an ensemble: say how it was made
             text += (f" Son {len(self.model.components)} redes, cada una entrenada sin una parte "
                      f"distinta de los nombres, que promedian sus probabilidades letra a letra.")

@@ -7,9 +7,12 @@ import numpy as np
 from app.data.gazetteer import load_gazetteer
 from app.lm import checkpoint
 from app.lm.base import names_nll
-from app.lm.ensemble import EnsembleLM
+from app.lm.ensemble import EnsembleLM, MixtureLM
+from app.lm.gate import FEATURES, Gate
+from app.lm.markov import MarkovLM
+from app.lm.product import Product
 from app.web.registry import ServedModel, load_registry, serve_model
-from tests.conftest import make_tiny_model, make_tiny_state_model
+from tests.conftest import TINY_NAMES, make_tiny_model, make_tiny_state_model
 
 
 def test_percentile_counts_real_names_the_model_finds_less_likely(tiny_lstm):
@@ -58,3 +61,14 @@ def test_a_student_an_ensemble_and_a_single_network_are_told_apart():
     assert "Son 2 redes" in describe(ensemble)
     student.metadata["distillation"]["teacher_kind"] = "ensemble"   # a student of another teacher
     assert "mezcla" not in describe(student)
+
+
+def test_a_mezcla_says_when_it_also_multiplies_its_two_sides():
+    members = [make_tiny_model("lstm", seed=s) for s in (0, 1)]
+    ngram = MarkovLM.fit([members[0].vocab.encode(n) for n in TINY_NAMES], 2, members[0].vocab)
+    gate = Gate(np.zeros(len(FEATURES) + 1), np.zeros(len(FEATURES)), np.ones(len(FEATURES)))
+    gated = MixtureLM([EnsembleLM(members), ngram], [0.5, 0.5], {}, gate=gate)
+    multiplied = MixtureLM([EnsembleLM(members), ngram], [0.5, 0.5], {}, gate=gate,
+                           product=Product(0.4, 1.1, 0.6))
+    assert "producto" not in ServedModel("mezcla", gated, np.array([])).description
+    assert "producto" in ServedModel("mezcla", multiplied, np.array([])).description
