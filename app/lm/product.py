@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from app.nn.network import log_softmax
+
 
 @dataclass(frozen=True)
 class Product:
@@ -33,8 +35,7 @@ class Product:
 
     def log_product(self, log_a: np.ndarray, log_b: np.ndarray) -> np.ndarray:
         """(..., V) log p_prod from the two sides' (..., V) log-probabilities."""
-        z = self.sharpness * (self.weight * log_a + (1.0 - self.weight) * log_b)
-        return z - np.logaddexp.reduce(z, axis=-1, keepdims=True)
+        return log_softmax(self.sharpness * (self.weight * log_a + (1.0 - self.weight) * log_b))
 
     def mix(self, log_gated: np.ndarray, log_a: np.ndarray, log_b: np.ndarray) -> np.ndarray:
         """(..., V) log p: the gated mixture's log-probabilities with the product's share added."""
