@@ -107,6 +107,15 @@ def test_a_teacher_of_other_names_is_refused(teacher_path, tmp_path, capsys):
     assert missing == 2 and "no such file" in capsys.readouterr().err
 
 
+def test_out_of_fold_needs_a_cross_fitted_mezcla_and_says_so_before_sampling(
+        teacher_path, names_file, tmp_path, capsys):
+    code = distill.main(["--teacher", str(teacher_path), "--data", str(names_file),
+                         "--out", str(tmp_path / "a.npz"), "--out-of-fold", *TINY_STUDENT])
+    err = capsys.readouterr().err
+    assert code == 2 and "need a mezcla of a cross-fitted ensemble" in err and "'markov'" in err
+    assert not list(tmp_path.glob("a*"))
+
+
 def test_cv_judges_each_fold_student_on_names_its_teacher_never_saw(names_file, tmp_path):
     runs = tmp_path / "runs"
     kwargs = dict(train_flags=[], jobs=2, runs_dir=runs, log=lambda _: None)

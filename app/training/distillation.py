@@ -35,7 +35,7 @@ from app.lm.base import load_model
 from app.lm.checkpoint import CheckpointError
 from app.lm.forced import forced_log_probs
 from app.training.config import TrainConfig
-from app.training.mixture_fit import out_of_fold_mixtures
+from app.training.mixture_fit import check_cross_fitted, out_of_fold_mixtures
 from app.training.trainer import EVAL_BATCH, Trainer
 
 SAMPLES_RANGE = (0, 1_000_000)
@@ -207,6 +207,8 @@ def distill(cfg: TrainConfig, teacher_path: Path, data: Path, out: Path, draws: 
             quiet: bool = False, log=print) -> dict:
     """Sample the teacher, then train the student into ``out``; returns its best epoch."""
     teacher, corpus = load_teacher(teacher_path, data)
+    if draws.out_of_fold:   # before minutes of sampling
+        check_cross_fitted(teacher)
     train, val, summary = student_data(teacher, corpus.names, draws, cfg.seed, log, corpus.states,
                                        cfg.repeats)
     return train_student(cfg, teacher, teacher_path, data, corpus.names, out, train, val, summary,

@@ -220,13 +220,21 @@ def out_of_fold_log_probs(ensemble, ngram, corpus, cfg: dict) -> tuple[tuple, li
             describe(cfg["members"], cfg["seed"], corpus.states is not None))
 
 
+def check_cross_fitted(model) -> None:
+    """Raise DataError unless ``model`` is a mezcla built on a cross-fitted ensemble, the only
+    kind whose out-of-fold predictions exist (an n-gram's folds are not kept: it counts all)."""
+    if not (model.kind == MixtureLM.kind
+            and model.metadata.get("train_config", {}).get("members", 1) >= 2):
+        raise DataError("out-of-fold targets need a mezcla of a cross-fitted ensemble "
+                        f"(python -m app.mixture); this teacher is of kind {model.kind!r}")
+
+
 def out_of_fold_mixtures(mezcla: MixtureLM, names: list[str], states=None):
     """Per fold of a mezcla built by ``build`` on ``names``: the mezcla as it would be without
     that fold (its ensemble's one member that never saw it and an n-gram counted without it,
     with the same weights, gate and product term), and the fold's split."""
-    cfg = mezcla.metadata.get("train_config", {})
-    if cfg.get("members", 1) < 2:
-        raise DataError("out-of-fold targets need a mezcla of a cross-fitted ensemble")
+    check_cross_fitted(mezcla)
+    cfg = mezcla.metadata["train_config"]
     members, ngram = mezcla.components[:-1], mezcla.components[-1]
     side_weights = [float(mezcla.weights[:-1].sum()), float(mezcla.weights[-1])]
     for member, fold_ngram, split in fold_components(members, ngram.config.order, names, states,
