@@ -7,7 +7,10 @@ The teacher (any model: an ensemble, a mixture, an n-gram) is slow to sample or 
 student is one network, as cheap as a single LSTM. Its training names are the real names plus
 ``--samples`` names drawn from the teacher, and its target at every step is the teacher's whole
 next-character distribution there (with ``--hard-weight``, mixed on the real names with the
-character actually written). Teacher samples come without limit, so the student can afford
+character actually written; and, when the teacher is a mezcla of a cross-fitted ensemble, as
+the teacher would be without the fold holding each name, so the student learns what the teacher
+says of names it never saw, not what it memorised: fewer copies, see ``--no-out-of-fold``).
+Teacher samples come without limit, so the student can afford
 more capacity than a network fitted on the real names alone.
 
 Early stopping needs names neither the student nor the teacher trained on, and the teacher has
@@ -60,9 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hard-weight", type=float, default=Draws.hard_weight,
                    help="on the real names, weight of the written character against the "
                         "teacher's distribution (in [0, 1]; default: %(default)s)")
-    p.add_argument("--out-of-fold", action="store_true",
+    p.add_argument("--out-of-fold", action=argparse.BooleanOptionalAction, default=None,
                    help="on the real names, learn the teacher without the fold holding each name "
-                        "(a mezcla of a cross-fitted ensemble): what it says of unseen names")
+                        "(a mezcla of a cross-fitted ensemble): what it says of unseen names "
+                        "(default: whenever the teacher is such a mezcla)")
     p.add_argument("--drop-copies", action="store_true",
                    help="leave out the teacher samples that are real names")
     defaults = TrainConfig()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app import cv, distill, train
-from app.data.corpus import make_batch, read_names
+from app.data.corpus import DataError, make_batch, read_names
 from app.lm import checkpoint
 from app.lm.base import load_model
 from app.lm.ensemble import MixtureLM
@@ -114,6 +114,20 @@ def test_out_of_fold_needs_a_cross_fitted_mezcla_and_says_so_before_sampling(
     err = capsys.readouterr().err
     assert code == 2 and "need a mezcla of a cross-fitted ensemble" in err and "'markov'" in err
     assert not list(tmp_path.glob("a*"))
+
+
+def test_out_of_fold_is_the_default_whenever_the_teacher_has_folds(cross_fitted_mezcla,
+                                                                   teacher_path):
+    ngram = load_model(teacher_path)
+    assert distillation.resolve(Draws(), cross_fitted_mezcla).out_of_fold is True
+    assert distillation.resolve(Draws(), ngram).out_of_fold is False
+    assert distillation.resolve(Draws(out_of_fold=False), cross_fitted_mezcla).out_of_fold is False
+    with pytest.raises(DataError, match="cross-fitted"):
+        distillation.resolve(Draws(out_of_fold=True), ngram)
+    parse = distill.build_parser().parse_args
+    base = ["--teacher", str(teacher_path), "--out", "a.npz"]
+    assert [parse([*base, *flag]).out_of_fold for flag in ([], ["--out-of-fold"],
+                                                          ["--no-out-of-fold"])] == [None, True, False]
 
 
 def test_cv_judges_each_fold_student_on_names_its_teacher_never_saw(names_file, tmp_path):

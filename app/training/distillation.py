@@ -15,7 +15,7 @@ Held-out real names judge the student in ``python -m app.cv``. The CLI is ``pyth
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from app.lm.base import load_model
 from app.lm.checkpoint import CheckpointError
 from app.lm.forced import forced_log_probs
 from app.training.config import TrainConfig
-from app.training.mixture_fit import check_cross_fitted, out_of_fold_mixtures
+from app.training.mixture_fit import check_cross_fitted, is_cross_fitted, out_of_fold_mixtures
 from app.training.trainer import EVAL_BATCH, Trainer
 
 SAMPLES_RANGE = (0, 1_000_000)
@@ -60,8 +60,9 @@ class Draws:
     # on the real names, weight of the written character: 0.3 beat 0 in all 5 folds of app.cv
     hard_weight: float = 0.3
     # on the real names, the teacher without the fold holding each name (a mezcla of a
-    # cross-fitted ensemble): what it would say of a name it never saw, not what it memorised
-    out_of_fold: bool = False
+    # cross-fitted ensemble): what it would say of a name it never saw, not what it memorised.
+    # None: whenever the teacher allows it (the served recipe's does), as app.cv chose
+    out_of_fold: bool | None = None
     drop_copies: bool = False      # leave out teacher samples that are real names
 
 
@@ -121,12 +122,23 @@ def out_of_fold_distributions(teacher, names: list[str], states=None) -> dict[st
     return out
 
 
+def resolve(draws: Draws, teacher) -> Draws:
+    """``draws`` with ``out_of_fold`` decided for this teacher: when None, out of fold if the
+    teacher is a cross-fitted mezcla. Raises DataError if asked for a teacher that has no folds."""
+    if draws.out_of_fold is None:
+        return replace(draws, out_of_fold=is_cross_fitted(teacher))
+    if draws.out_of_fold:
+        check_cross_fitted(teacher)
+    return draws
+
+
 def student_data(teacher, names: list[str], draws: Draws, seed: int, log=print,
                  states=None, repeats: bool = False) -> tuple[SoftNames, SoftNames, dict]:
     """The student's training set (real names + teacher samples, soft targets), its validation
     set (fresh teacher samples neither trained on) and a summary of both. ``states``: the
     names' states, when the teacher's folds were stratified by them. A name several
     municipalities share is learned once, unless ``repeats`` (as the teacher's models)."""
+    draws = resolve(draws, teacher)   # before minutes of sampling
     vocab = teacher.vocab
     real = [names[i] for i in learned_rows(names, repeats) if not vocab.unknown(names[i])]
     drawn = teacher_samples(teacher, draws.samples, draws.temperature,
@@ -207,8 +219,6 @@ def distill(cfg: TrainConfig, teacher_path: Path, data: Path, out: Path, draws: 
             quiet: bool = False, log=print) -> dict:
     """Sample the teacher, then train the student into ``out``; returns its best epoch."""
     teacher, corpus = load_teacher(teacher_path, data)
-    if draws.out_of_fold:   # before minutes of sampling
-        check_cross_fitted(teacher)
     train, val, summary = student_data(teacher, corpus.names, draws, cfg.seed, log, corpus.states,
                                        cfg.repeats)
     return train_student(cfg, teacher, teacher_path, data, corpus.names, out, train, val, summary,

@@ -220,11 +220,16 @@ def out_of_fold_log_probs(ensemble, ngram, corpus, cfg: dict) -> tuple[tuple, li
             describe(cfg["members"], cfg["seed"], corpus.states is not None))
 
 
+def is_cross_fitted(model) -> bool:
+    """True for a mezcla built on a cross-fitted ensemble, the only kind whose out-of-fold
+    predictions exist (an n-gram keeps no folds: it counts every name)."""
+    return (model.kind == MixtureLM.kind
+            and model.metadata.get("train_config", {}).get("members", 1) >= 2)
+
+
 def check_cross_fitted(model) -> None:
-    """Raise DataError unless ``model`` is a mezcla built on a cross-fitted ensemble, the only
-    kind whose out-of-fold predictions exist (an n-gram's folds are not kept: it counts all)."""
-    if not (model.kind == MixtureLM.kind
-            and model.metadata.get("train_config", {}).get("members", 1) >= 2):
+    """Raise DataError unless ``is_cross_fitted(model)``."""
+    if not is_cross_fitted(model):
         raise DataError("out-of-fold targets need a mezcla of a cross-fitted ensemble "
                         f"(python -m app.mixture); this teacher is of kind {model.kind!r}")
 

@@ -42,6 +42,7 @@ from app.training.distillation import (
     Draws,
     SoftNames,
     fresh_soft_names,
+    resolve,
     student_data,
     train_student,
 )
@@ -123,17 +124,18 @@ def train(cfg: TrainConfig, data: Path, out: Path, jobs: int = 1, resume: bool =
     teacher, stages = load_model(teacher_path), teacher_stages(run)
     teacher_nll = teacher.metadata["metrics"]["val_nll"]
     corpus = read_corpus(data)
-    train_set, fresh, summary = student_data(teacher, corpus.names, DRAWS, cfg.seed, log,
+    draws = resolve(DRAWS, teacher)
+    train_set, fresh, summary = student_data(teacher, corpus.names, draws, cfg.seed, log,
                                              corpus.states, cfg.repeats)
     # promotion is judged on other fresh samples than the ones the new student stopped on
     seen = {teacher.vocab.decode(ids) for ids in train_set.encoded + fresh.encoded}
-    judge, _ = fresh_soft_names(teacher, DRAWS, seen, np.random.default_rng([cfg.seed, 3]))
+    judge, _ = fresh_soft_names(teacher, draws, seen, np.random.default_rng([cfg.seed, 3]))
     ensemble = ensemble_path(out, stages["ensemble"])
     summary.update(teacher_val_nll=teacher_nll, teacher_split=teacher.metadata["split"],
                    ensemble=os.path.relpath(ensemble, out.parent))
     config = student_config(cfg)
-    log("student: " + ", ".join(f"{k}={v}" for k, v in {**asdict(config), **asdict(DRAWS)}.items()
-                                if k in (*STUDENT_DEFAULTS, *asdict(DRAWS))))
+    log("student: " + ", ".join(f"{k}={v}" for k, v in {**asdict(config), **asdict(draws)}.items()
+                                if k in (*STUDENT_DEFAULTS, *asdict(draws))))
     run.unlink(missing_ok=True)   # an earlier student toward out, not promoted
     best = train_student(config, teacher, teacher_path, data, corpus.names, run,
                          train_set, fresh, summary, quiet, log)

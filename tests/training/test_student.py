@@ -40,6 +40,8 @@ def test_the_lstm_recipe_serves_a_student_and_keeps_its_ensemble(tiny_student, n
     assert served.kind == "lstm" and served.config.hidden == 12
     distilled = served.metadata["distillation"]
     assert distilled["teacher_kind"] == "mezcla" and distilled["hard_weight"] == 0.3
+    # on the real names it learns what the teacher says of names it never saw (fewer copies)
+    assert distilled["out_of_fold"] is True
     assert np.isfinite(distilled["teacher_val_nll"])
     # the teacher is the gated average without the product term, which would teach copying
     assert built_with == [False]
