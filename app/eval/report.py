@@ -97,6 +97,8 @@ def model_summary(name: str, model) -> dict:
         "product": getattr(model, "product", None) is not None,   # it also multiplies its sides
         # a student's teacher (app.training.distillation), or None
         "distilled_from": model.metadata.get("distillation", {}).get("teacher_kind"),
+        # it learned, on each real name, what its teacher says without having seen that name
+        "out_of_fold": bool(model.metadata.get("distillation", {}).get("out_of_fold")),
         "split": model.metadata.get("split"),  # which names its validation NLL is measured on
     }
 

@@ -184,6 +184,9 @@ def test_the_commentary_tells_a_student_from_the_networks_its_mezcla_is_made_of(
     served["models"][2]["product"] = True    # the mezcla also multiplies its two sides
     text = " ".join(compare.comentario(served))
     assert "y una parte de su producto" in text and "esa mezcla sin el producto" in text
+    assert "sin haberlo visto" not in text
+    served["models"][0]["out_of_fold"] = True   # it learned what the mezcla says of unseen names
+    assert "lo que la mezcla diría sin haberlo visto" in " ".join(compare.comentario(served))
     served["models"][0]["val_nll"] = None   # no published CV for the student: no figure to quote
     text = " ".join(compare.comentario(served))
     assert "0.070 menos que el n-grama" in text and "queda a" not in text

@@ -221,6 +221,9 @@ def comentario(report: dict) -> list[str]:
                    f"en lugares distintos, y donde uno duda el otro suele acertar.")
         if student and lstm["val_nll"]:
             which = "esa mezcla sin el producto, que copia más" if mezcla.get("product") else "esa mezcla"
+            if lstm.get("out_of_fold"):
+                which += (" (en cada nombre real, lo que la mezcla diría sin haberlo visto, "
+                          "para que no aprenda a copiarlo)")
             out.append(f"La LSTM servida es una sola red entrenada para imitar, letra por letra, "
                        f"{which} (destilación): queda a "
                        f"{lstm['val_nll'] - mezcla['val_nll']:.3f} de ella y "
