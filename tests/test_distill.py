@@ -119,11 +119,11 @@ def test_out_of_fold_needs_a_cross_fitted_mezcla_and_says_so_before_sampling(
 def test_out_of_fold_is_the_default_whenever_the_teacher_has_folds(cross_fitted_mezcla,
                                                                    teacher_path):
     ngram = load_model(teacher_path)
-    assert distillation.resolve(Draws(), cross_fitted_mezcla).out_of_fold is True
-    assert distillation.resolve(Draws(), ngram).out_of_fold is False
-    assert distillation.resolve(Draws(out_of_fold=False), cross_fitted_mezcla).out_of_fold is False
+    assert distillation.resolve_draws(Draws(), cross_fitted_mezcla).out_of_fold is True
+    assert distillation.resolve_draws(Draws(), ngram).out_of_fold is False
+    assert distillation.resolve_draws(Draws(out_of_fold=False), cross_fitted_mezcla).out_of_fold is False
     with pytest.raises(DataError, match="cross-fitted"):
-        distillation.resolve(Draws(out_of_fold=True), ngram)
+        distillation.resolve_draws(Draws(out_of_fold=True), ngram)
     parse = distill.build_parser().parse_args
     base = ["--teacher", str(teacher_path), "--out", "a.npz"]
     assert [parse([*base, *flag]).out_of_fold for flag in ([], ["--out-of-fold"],

@@ -122,7 +122,7 @@ def out_of_fold_distributions(teacher, names: list[str], states=None) -> dict[st
     return out
 
 
-def resolve(draws: Draws, teacher) -> Draws:
+def resolve_draws(draws: Draws, teacher) -> Draws:
     """``draws`` with ``out_of_fold`` decided for this teacher: when None, out of fold if the
     teacher is a cross-fitted mezcla. Raises DataError if asked for a teacher that has no folds."""
     if draws.out_of_fold is None:
@@ -138,7 +138,7 @@ def student_data(teacher, names: list[str], draws: Draws, seed: int, log=print,
     set (fresh teacher samples neither trained on) and a summary of both. ``states``: the
     names' states, when the teacher's folds were stratified by them. A name several
     municipalities share is learned once, unless ``repeats`` (as the teacher's models)."""
-    draws = resolve(draws, teacher)   # before minutes of sampling
+    draws = resolve_draws(draws, teacher)   # before minutes of sampling
     vocab = teacher.vocab
     real = [names[i] for i in learned_rows(names, repeats) if not vocab.unknown(names[i])]
     drawn = teacher_samples(teacher, draws.samples, draws.temperature,

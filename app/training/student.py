@@ -42,7 +42,7 @@ from app.training.distillation import (
     Draws,
     SoftNames,
     fresh_soft_names,
-    resolve,
+    resolve_draws,
     student_data,
     train_student,
 )
@@ -124,7 +124,7 @@ def train(cfg: TrainConfig, data: Path, out: Path, jobs: int = 1, resume: bool =
     teacher, stages = load_model(teacher_path), teacher_stages(run)
     teacher_nll = teacher.metadata["metrics"]["val_nll"]
     corpus = read_corpus(data)
-    draws = resolve(DRAWS, teacher)
+    draws = resolve_draws(DRAWS, teacher)
     train_set, fresh, summary = student_data(teacher, corpus.names, draws, cfg.seed, log,
                                              corpus.states, cfg.repeats)
     # promotion is judged on other fresh samples than the ones the new student stopped on
