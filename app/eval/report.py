@@ -85,6 +85,7 @@ def sample_stats(samples: Sequence[str | None], real_names: Sequence[str],
 def model_summary(name: str, model) -> dict:
     """What a model cost and how well it predicts held-out names, from its checkpoint."""
     metrics = model.metadata.get("metrics", {})
+    distilled = model.metadata.get("distillation", {})   # a student's (app.training.distillation)
     return {
         "name": name,
         "kind": model.kind,
@@ -95,10 +96,9 @@ def model_summary(name: str, model) -> dict:
         "weights": metrics.get("weights"),  # a mixture's component weights
         "gated": getattr(model, "gate", None) is not None,   # its weight changes with the context
         "product": getattr(model, "product", None) is not None,   # it also multiplies its sides
-        # a student's teacher (app.training.distillation), or None
-        "distilled_from": model.metadata.get("distillation", {}).get("teacher_kind"),
+        "distilled_from": distilled.get("teacher_kind"),   # a student's teacher, or None
         # it learned, on each real name, what its teacher says without having seen that name
-        "out_of_fold": bool(model.metadata.get("distillation", {}).get("out_of_fold")),
+        "out_of_fold": bool(distilled.get("out_of_fold")),
         "split": model.metadata.get("split"),  # which names its validation NLL is measured on
     }
 
