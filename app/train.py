@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
         if cfg.members > 1:
             return _train_ensemble(args, cfg, data, out, run, jobs, resume=source is not None)
         from app.training.trainer import Trainer, nll_scorer
-        trainer = Trainer(cfg, data, run, resume_from=source, quiet=args.quiet)
+        trainer = Trainer(cfg, data, run, resume_from=source, quiet=args.quiet, threads=jobs)
     except (FlagError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

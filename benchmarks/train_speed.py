@@ -4,16 +4,17 @@
 
 For the default configurations of ``app.train`` (so it follows the tuning), each round times
 one whole training epoch (every batch, length-bucketed and shuffled as ``app.train`` does for
-that epoch) per engine: numpy with n BLAS threads (threadpoolctl) and PyTorch with n threads
-(``torch.set_num_threads``), on the same batches, for each n. The engines take turns batch by
+that epoch) per engine: numpy with n BLAS threads (threadpoolctl; from n = 2, the step's helper thread, as
+`app.train --jobs n` trains one model) and PyTorch with n threads (``torch.set_num_threads``),
+on the same batches, for each n. The engines take turns batch by
 batch (who goes first alternating), so load drift on a shared machine hits both; each round also
 times a fixed float32 matmul (GFLOP/s on one thread) as a reference for how fast the machine
 was. Printed: chars/s min / median / max per engine, and the numpy/PyTorch ratio of each round
 (min / median / max).
 
-Then (unless --no-wall) one real `python -m app.train --model lstm --members 1` run (one model,
-not the cross-fitted ensemble) in a subprocess, with its process wall time to the best epoch
-(validation and checkpoint saves included) and in all.
+Then (unless --no-wall) real `python -m app.train --model lstm --members 1 --jobs n` runs (one
+model, not the cross-fitted ensemble) in a subprocess, for each n, with their process wall time
+to the best epoch (validation and checkpoint saves included) and in all.
 
 PyTorch is not a dependency of the product; for the comparison, install its CPU build (a wheel
 on this machine's disk) into the environment that runs this script:
@@ -90,7 +91,12 @@ class NumpyRun:
         self.cfg, self.model, self.optimizer = trainer.cfg, trainer.model, trainer.optimizer
         self.average, self.norm = trainer.average, norm
         self.rng = np.random.default_rng(0)  # dropout masks, as in training
-        self.work = Workspace()
+        self.workspaces: dict[int, Workspace] = {}
+        self.use_threads(1)
+
+    def use_threads(self, n: int) -> None:
+        """Train as `app.train --jobs n` trains one model: with a helper thread from n = 2."""
+        self.work = self.workspaces.setdefault(n, Workspace(threads=n))
 
     def convert(self, batch):
         return batch
@@ -147,6 +153,9 @@ class TorchRun:
             self.live, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(self.cfg.ema))
             if self.cfg.ema else None)
 
+    def use_threads(self, n: int) -> None:
+        self.torch.set_num_threads(n)
+
     def convert(self, batch):
         t = self.torch
         return (t.from_numpy(batch.inputs), t.from_numpy(batch.targets).reshape(-1),
@@ -197,8 +206,8 @@ def measure(kind: str, rounds: int, threads: list[int], torch) -> dict:
         epoch = length_bucketed_batches(encoded, cfg.batch_size, np.random.default_rng([cfg.seed, r + 1]))
         n_tokens = sum(b.n_tokens for b in epoch)
         for n in threads:
-            if torch is not None:
-                torch.set_num_threads(n)
+            for engine in engines.values():
+                engine.use_threads(n)
             with threadpool_limits(limits=n, user_api="blas"):
                 for engine in engines.values():                  # untimed warm-up at n threads
                     for batch in warmup[:WARMUP_BATCHES]:
@@ -219,13 +228,13 @@ def measure(kind: str, rounds: int, threads: list[int], torch) -> dict:
             "speeds": speeds, "ratios": ratios, "reference": reference}
 
 
-def time_to_best(kind: str) -> dict:
-    """Process wall time of `python -m app.train --model KIND --members 1` until its best epoch's
-    checkpoint was written (its last "saved" line), and until it exited."""
+def time_to_best(kind: str, jobs: int) -> dict:
+    """Process wall time of `python -m app.train --model KIND --members 1 --jobs JOBS` until its
+    best epoch's checkpoint was written (its last "saved" line), and until it exited."""
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "app.train", "--model", kind, "--members", "1",
-                                 "--quiet",
+                                 "--jobs", str(jobs), "--quiet",
                                  "--out", str(Path(tmp) / f"{kind}.npz")],
                                 cwd=ROOT, stdout=subprocess.PIPE, text=True)
         best_at, last = None, ""
@@ -269,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     elif not args.no_torch:
         print(f"PyTorch is not installed: numpy figures only. To compare: {TORCH_HINT}")
     print("numpy's training step runs its matmuls on one BLAS thread whatever the limit "
-          "(app.nn.recurrent.one_blas_thread); the limit still applies to the rest")
+          "(app.nn.recurrent.one_blas_thread); with 2 threads, a helper thread beside its time "
+          "loops takes the weight gradients and local derivatives (app.nn.recurrent.Workspace), "
+          "as `python -m app.train --jobs 2` does for one model")
     print(f"one training step = forward + backward + clip + Adam + weight average, float32; "
           f"{args.rounds} rounds of one whole epoch per engine, engines taking turns batch by batch\n")
     for kind in args.models:
@@ -287,10 +298,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  numpy/torch at {n} thread{'s' if n > 1 else ''}: {spread(r['ratios'][n])} "
                       f"(per round: {' '.join(f'{v:.2f}' for v in r['ratios'][n])})")
         print()
-    if not args.no_wall:
-        w = time_to_best("lstm")
-        print(f"python -m app.train --model lstm --members 1: best epoch's checkpoint written after "
-              f"{w['to_best']:.1f} s of process wall time, exit after {w['total']:.1f} s\n  ({w['last']})")
+    for n in [] if args.no_wall else args.threads:
+        w = time_to_best("lstm", n)
+        print(f"python -m app.train --model lstm --members 1 --jobs {n}: best epoch's checkpoint "
+              f"written after {w['to_best']:.1f} s of process wall time, exit after "
+              f"{w['total']:.1f} s\n  ({w['last']})")
     return 0
 
 

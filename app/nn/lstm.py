@@ -18,7 +18,7 @@ import functools
 
 import numpy as np
 
-from app.nn.recurrent import Workspace, affine_grads, input_rows
+from app.nn.recurrent import AffineGrads, Cache, Workspace, input_rows
 
 
 def init_params(input_size: int, hidden_size: int, rng: np.random.Generator,
@@ -118,10 +118,30 @@ def forward(params, x, state, work: Workspace | None = None):
             np.tanh(c, out=tanh_cs[t])
             np.multiply(o, tanh_cs[t], out=xh[t + 1, :, D:D + H])  # h_t = o * tanh(c_t)
     hs = xh[1:, :, D:D + H]                               # (T, B, H) view
-    return hs, (hs[-1], cs[T]), (work, xh, gates, cs, tanh_cs)
+    return hs, (hs[-1], cs[T]), Cache(work, (xh, gates, cs, tanh_cs), _local_derivatives)
 
 
-def backward(params, dhs, cache, dstate=None):
+def _local_derivatives(work, _xh, gates, cs, tanh_cs):
+    """Each step's local derivatives, for all steps at once: only dh and dc need the time loop.
+
+    da_t = Lg_t * (dc, dc, dh, dc) per gate; dc = dh * K + dc_{t+1} f_{t+1}. Returns Lg
+    (T, 4, B, H), gate-major like the forward's gates, and K (T, B, H).
+    """
+    T, B, H = tanh_cs.shape
+    i, o, gg = gates[:, 0], gates[:, 2], gates[:, 3]  # each (T, B, H)
+    Lg = work.get("Lg", (T, 4, B, H), gates.dtype)
+    K = work.get("K", (T, B, H), gates.dtype)
+    sig, Ls = gates[:, :3], Lg[:, :3]                 # (T, 3, B, H): sigmoid gates i, f, o
+    np.multiply(sig, np.subtract(1.0, sig, out=Ls), out=Ls)                 # s (1-s) for i, f, o
+    Lg[:, 0] *= gg                                                          # g i (1-i)
+    Lg[:, 1] *= cs[:T]                                                      # c_{t-1} f (1-f)
+    Lg[:, 2] *= tanh_cs                                                     # tanh(c) o (1-o)
+    np.multiply(i, np.subtract(1.0, np.square(gg, out=Lg[:, 3]), out=Lg[:, 3]), out=Lg[:, 3])  # i (1-g^2)
+    np.multiply(o, np.subtract(1.0, np.square(tanh_cs, out=K), out=K), out=K)      # o (1-tanh(c)^2)
+    return Lg, K
+
+
+def backward(params, dhs, cache: Cache, dstate=None):
     """Backpropagate through time.
 
     dhs (T, B, H): loss gradient w.r.t. each step's output h_t (from the layer above).
@@ -130,26 +150,17 @@ def backward(params, dhs, cache, dstate=None):
     in the forward's workspace, valid until its next use.
     """
     W = params["W"]
-    work, xh, gates, cs, tanh_cs = cache
+    work, (xh, gates, _, tanh_cs) = cache.work, cache.arrays
     T, B, H = tanh_cs.shape
     D = W.shape[0] - H
-    i, f, o, gg = (gates[:, k] for k in range(4))     # each (T, B, H)
-    # each step's local derivatives, for all steps at once: only dh and dc need the time loop.
-    # da_t = Lg_t * (dc, dc, dh, dc) per gate; dc = dh * K + dc_{t+1} f_{t+1}
-    Lg = work.get("Lg", (T, 4, B, H), W.dtype)        # gate-major, like the forward's gates
-    K = work.get("K", (T, B, H), W.dtype)
-    sig, Ls = gates[:, :3], Lg[:, :3]                 # (T, 3, B, H): sigmoid gates i, f, o
-    np.multiply(sig, np.subtract(1.0, sig, out=Ls), out=Ls)                 # s (1-s) for i, f, o
-    Lg[:, 0] *= gg                                                          # g i (1-i)
-    Lg[:, 1] *= cs[:T]                                                      # c_{t-1} f (1-f)
-    Lg[:, 2] *= tanh_cs                                                     # tanh(c) o (1-o)
-    np.multiply(i, np.subtract(1.0, np.square(gg, out=Lg[:, 3]), out=Lg[:, 3]), out=Lg[:, 3])  # i (1-g^2)
-    np.multiply(o, np.subtract(1.0, np.square(tanh_cs, out=K), out=K), out=K)      # o (1-tanh(c)^2)
+    f = gates[:, 1]                                   # (T, B, H)
+    Lg, K = cache.derivatives()
     Wh_T = work.get("Wh_T", (4 * H, H), W.dtype)
     np.copyto(Wh_T, W[D:].T)                           # contiguous: the step's matmul runs ~1.6x faster
     # da for every step in the (B, 4H) layout of the matmuls, and each step's (dc, dc, dh, dc)
     # gate-major: one product writes da_t, and all its operands are contiguous
     da = work.get("da", (T, B, 4, H), W.dtype)
+    weight_grads = AffineGrads(work, xh, da.reshape(T, B, 4 * H), W, D)
     m = work.get("m", (4, B, H), W.dtype)
     dc, dh = m[0], m[2]
     dh_next, dc_next = work.get("dh_next", (B, H), W.dtype), work.get("dc_next", (B, H), W.dtype)
@@ -165,6 +176,7 @@ def backward(params, dhs, cache, dstate=None):
         m[3] = dc
         np.multiply(Lg[t], m, out=da[t].transpose(1, 0, 2))
         np.multiply(dc, f[t], out=dc_next)
+        weight_grads.finished(t)
         np.matmul(da[t].reshape(B, 4 * H), Wh_T, out=dh_next)
-    dx, grads = affine_grads(work, xh, da.reshape(T, B, 4 * H), W, D)
+    dx, grads = weight_grads.result()
     return dx, grads, (dh_next, dc_next)

@@ -198,6 +198,9 @@ def _loss_and_grads(config, params, batch, norm, rng, want_grads, work):
         caches.append(cache)
         keeps.append(keep)
         w_keeps.append(w_keep)
+    if want_grads:   # the layers' local derivatives, aside while the output layer runs here
+        for cache in caches:
+            cache.start_backward()
     h_flat = x.reshape(N, H)
     # softmax in place: z = logits - max, p = exp(z) / sum exp(z), nll = log sum exp(z) - z[target]
     z = np.matmul(h_flat, params["out.W"], out=work.get("logits", (N, V), dtype))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.nn.recurrent import Workspace, affine_grads, input_rows
+from app.nn.recurrent import AffineGrads, Cache, Workspace, input_rows
 
 
 def init_params(input_size: int, hidden_size: int, rng: np.random.Generator,
@@ -61,24 +61,33 @@ def forward(params, x, state, work: Workspace | None = None):
         a[t] += np.matmul(xh[t, :, D:D + H], W[D:], out=recurrent)
         np.tanh(a[t], out=xh[t + 1, :, D:D + H])
     hs = xh[1:, :, D:D + H]                            # (T, B, H) view
-    return hs, (hs[-1],), (work, xh, a)
+    return hs, (hs[-1],), Cache(work, (xh, a), _local_derivatives)
 
 
-def backward(params, dhs, cache, dstate=None):
+def _local_derivatives(_work, xh, a):
+    """tanh' = 1 - h_t^2 of every step (T, B, H), written over the pre-activations a, which
+    the backward pass does not need."""
+    H = a.shape[-1]
+    hs = xh[1:, :, -H - 1:-1]                          # xh[t+1] = [x_t, h_t, 1]
+    return (np.subtract(1.0, np.square(hs, out=a), out=a),)
+
+
+def backward(params, dhs, cache: Cache, dstate=None):
     """dhs (T, B, H) -> dx (T, B, D), parameter gradients, gradient w.r.t. the initial (h0,);
     in the forward's workspace, valid until its next use."""
     W = params["W"]
-    work, xh, da = cache
+    work, xh = cache.work, cache.arrays[0]
+    da, = cache.derivatives()                          # (T, B, H), times dh below
     T, B, H = da.shape
     D = W.shape[0] - H
-    hs = xh[1:, :, D:D + H]
-    np.subtract(1.0, np.square(hs, out=da), out=da)    # tanh'; the pre-activations are not needed
     Wh_T = work.get("Wh_T", (H, H), W.dtype)
     np.copyto(Wh_T, W[D:].T)                           # contiguous: the step's matmul runs ~1.6x faster
     dh, dh_next = work.get("dh", (B, H), W.dtype), work.get("dh_next", (B, H), W.dtype)
     dh_next[:] = 0.0 if dstate is None else dstate[0]
+    weight_grads = AffineGrads(work, xh, da, W, D)
     for t in reversed(range(T)):
         da[t] *= np.add(dhs[t], dh_next, out=dh)      # (B, H) through tanh
+        weight_grads.finished(t)
         np.matmul(da[t], Wh_T, out=dh_next)
-    dx, grads = affine_grads(work, xh, da, W, D)
+    dx, grads = weight_grads.result()
     return dx, grads, (dh_next,)

@@ -189,8 +189,10 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                         "which counted once did worse in cross-validation); held out, it counts "
                         "every time either way")
     p.add_argument("--jobs", type=int,
-                   help=f"members trained at once, one process and one core each (in "
-                        f"{RANGES['jobs']}; default: this machine's {os.cpu_count()} cores)")
+                   help=f"members trained at once, one process and one core each; a single "
+                        f"model or the student takes a second core for a helper thread when "
+                        f"this is 2 or more (in {RANGES['jobs']}; default: this machine's "
+                        f"{os.cpu_count()} cores)")
     p.add_argument("--resume", action="store_true",
                    help="continue the unfinished run toward --out (or --out itself) with its "
                         "optimizer state and epoch counter; for the lstm student, keep its "
@@ -210,7 +212,8 @@ def given_flags(args: argparse.Namespace) -> dict:
 
 
 def check_jobs(args: argparse.Namespace) -> int:
-    """--jobs, checked; by default one job per core. Only ensembles train members at once."""
+    """--jobs, checked; by default one job per core. Ensembles train members at once; a single
+    model uses two for its helper thread."""
     jobs = (os.cpu_count() or 1) if args.jobs is None else args.jobs
     if jobs not in RANGES["jobs"]:
         raise FlagError(f"--jobs must be in {RANGES['jobs']}, got {jobs}")

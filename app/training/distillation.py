@@ -194,9 +194,10 @@ def load_teacher(teacher_path: Path, data: Path):
 
 def train_student(cfg: TrainConfig, teacher, teacher_path: Path, data: Path, names: list[str],
                   out: Path, train: SoftNames, val: SoftNames, summary: dict,
-                  quiet: bool = False, log=print) -> dict:
+                  quiet: bool = False, log=print, threads: int = 1) -> dict:
     """Train the student on ``train``, early-stopped on ``val``, into ``out`` (each improvement
-    saved there, with the summary of its data); returns its best epoch."""
+    saved there, with the summary of its data); returns its best epoch. ``threads``: see
+    ``Trainer``."""
     if not val.encoded:
         raise DataError("no fresh teacher sample is new to validate on; raise --val-samples")
     description = (f"distilled from {teacher_path.name} over {summary['real_names']} real names "
@@ -204,7 +205,8 @@ def train_student(cfg: TrainConfig, teacher, teacher_path: Path, data: Path, nam
                    f"{summary['val_samples']} fresh teacher samples, seed {cfg.seed}")
     everything = Split(train=names, val=[], description=description,
                        train_index=list(range(len(names))), val_index=[])
-    trainer = Trainer(cfg, data, out, quiet=quiet, split=everything, vocab=teacher.vocab)
+    trainer = Trainer(cfg, data, out, quiet=quiet, split=everything, vocab=teacher.vocab,
+                      threads=threads)
     trainer.train_encoded, trainer.train_soft = train.encoded, train.soft
     trainer.val_batches = length_bucketed_batches(val.encoded, EVAL_BATCH, soft=val.soft)
     trainer.n_val_names, trainer.val_skipped = len(val.encoded), 0

@@ -138,7 +138,7 @@ def train(cfg: TrainConfig, data: Path, out: Path, jobs: int = 1, resume: bool =
                                 if k in (*STUDENT_DEFAULTS, *asdict(draws))))
     run.unlink(missing_ok=True)   # an earlier student toward out, not promoted
     best = train_student(config, teacher, teacher_path, data, corpus.names, run,
-                         train_set, fresh, summary, quiet, log)
+                         train_set, fresh, summary, quiet, log, threads=jobs)
     log(f"student: cross-entropy to its teacher {best['val_nll']:.4f} nats/char on fresh "
         f"samples at epoch {best['epoch']}")
     add_teacher_cost(run, teacher.metadata["metrics"]["train_seconds"])

@@ -58,14 +58,16 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, data: Path, out: Path, resume_from: Path | None = None,
                  quiet: bool = False, split: Split | None = None, vocab: Vocabulary | None = None,
-                 label: str = ""):
+                 label: str = "", threads: int = 1):
         """``out``: where every improvement is saved; ``resume_from``: a checkpoint to go on from.
 
         ``split`` replaces the validation split ``cfg`` describes, and ``vocab`` the one read
         from the training names (an ensemble's members train on other folds but share one);
-        ``label`` prefixes every line logged (members training side by side).
+        ``label`` prefixes every line logged (members training side by side); ``threads`` > 1
+        gives the training step a helper thread (``Workspace``): sooner, the same numbers.
         """
         self.cfg, self.out, self.quiet, self.label = cfg, out, quiet, label
+        self.threads = threads
         corpus = read_corpus(data)
         if cfg.condition == "estado" and corpus.states is None:
             raise DataError(f"--condition estado needs a CSV with an estado column; {data} has none")
@@ -131,7 +133,7 @@ class Trainer:
         norm = n_tokens / n_batches  # a constant: long and short names weigh per character
         start_epoch = len(self.history) + 1
         lr_scale = self.history[-1]["lr_scale"] if self.history else 1.0
-        work = Workspace()  # the training step's buffers, reused by every batch
+        work = Workspace(self.threads)  # the training step's buffers, reused by every batch
         for epoch in range(start_epoch, cfg.epochs + 1):
             if epoch - self.best["epoch"] > cfg.patience:
                 break

@@ -14,8 +14,8 @@ from app.nn.recurrent import Workspace
 V, H = 9, 16
 
 
-def _problem(kind="lstm", **fields):
-    config = ModelConfig(kind=kind, vocab_size=V, hidden=H, embed=6, **fields)
+def _problem(kind="lstm", layers=1, **fields):
+    config = ModelConfig(kind=kind, vocab_size=V, hidden=H, embed=6, layers=layers, **fields)
     rng = np.random.default_rng(0)
     params = network.init_params(config, rng, dtype=np.float64)
     batch = make_batch([list(rng.integers(1, V, n)) for n in (5, 7, 3, 6)], np.float64)
@@ -94,12 +94,14 @@ def test_rates_outside_the_unit_interval_are_refused():
             ModelConfig(kind="lstm", vocab_size=V, **{field: 1.0})
 
 
-def test_a_reused_workspace_gives_the_results_of_fresh_arrays():
-    config, params, _ = _problem(dropout=0.3, weight_drop=0.2)
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_reused_workspace_gives_the_results_of_fresh_arrays_with_or_without_a_helper(kind, threads):
+    config, params, _ = _problem(kind, layers=2, dropout=0.3, weight_drop=0.2)
     rng = np.random.default_rng(2)
     batches = [make_batch([list(rng.integers(1, V, n)) for n in lengths], np.float64)
-               for lengths in ((9, 8), (3, 2, 4), (12,))]          # shapes shrink and grow
-    work = Workspace()
+               for lengths in ((9, 8), (3, 2, 4), (12,), (1, 1))]  # shapes shrink and grow
+    work = Workspace(threads=threads)   # bit for bit the same numbers with a helper thread
     for i, batch in enumerate(batches):
         fresh = network.loss_and_grads(config, params, batch, rng=np.random.default_rng(i))
         reused = network.loss_and_grads(config, params, batch, rng=np.random.default_rng(i), work=work)
