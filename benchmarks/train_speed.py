@@ -105,9 +105,9 @@ class NumpyRun:
         _, grads, _ = network.loss_and_grads(self.model.config, self.model.params, batch,
                                              norm=self.norm, rng=self.rng, work=self.work)
         clip_global_norm(grads, self.cfg.clip)
-        self.optimizer.step(self.model.params, grads)
+        self.optimizer.step(self.model.params, grads, work=self.work)
         if self.average:
-            self.average.update(self.model.params)
+            self.average.update(self.model.params, self.work)
 
 
 # --- PyTorch (optional) ------------------------------------------------------------------------

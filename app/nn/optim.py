@@ -7,7 +7,11 @@ Their state (moments, step count) is a dict of arrays too, so it goes into the c
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from app.nn.recurrent import Workspace
 
 Params = dict[str, np.ndarray]
 
@@ -23,6 +27,22 @@ def clip_global_norm(grads: Params, max_norm: float) -> float:
     return norm
 
 
+def in_halves(update: Callable[[str, slice], None], params: Params,
+              work: Workspace | None) -> None:
+    """``update(name, rows)`` over the rows of every parameter; with a helper thread
+    (``Workspace.aside``), the first half of each matrix's rows beside the rest. The updates
+    are elementwise, so the numbers are the same either way."""
+    if work is None or not work.helped:
+        for name in params:
+            update(name, slice(None))
+        return
+    first = [(name, slice(len(p) // 2)) for name, p in params.items() if p.ndim >= 2]
+    done = work.aside(lambda: [update(name, rows) for name, rows in first])
+    for name, p in params.items():
+        update(name, slice(len(p) // 2, None) if p.ndim >= 2 else slice(None))
+    done()
+
+
 class Adam:
     """Adam; weight decay is decoupled (AdamW) and applies to matrices only, not biases."""
 
@@ -35,16 +55,18 @@ class Adam:
             self.state[f"v.{name}"] = np.zeros_like(p)
         self._scratch = {name: np.empty_like(p) for name, p in params.items()}  # not state
 
-    def step(self, params: Params, grads: Params, lr_scale: float = 1.0) -> None:
+    def step(self, params: Params, grads: Params, lr_scale: float = 1.0,
+             work: Workspace | None = None) -> None:
         b1, b2 = self.betas
         self.state["t"] = t = self.state["t"] + 1
         lr = float(self.lr * lr_scale)
         # python floats: a numpy float64 scalar would make every in-place product on a float32
         # array a float64 loop with casts in and out
         step = lr * float(np.sqrt(1 - b2 ** t) / (1 - b1 ** t))
-        for name, p in params.items():
-            g, tmp = grads[name], self._scratch[name]
-            m, v = self.state[f"m.{name}"], self.state[f"v.{name}"]
+
+        def update(name: str, rows: slice) -> None:
+            p, g, tmp = params[name][rows], grads[name][rows], self._scratch[name][rows]
+            m, v = self.state[f"m.{name}"][rows], self.state[f"v.{name}"][rows]
             m *= b1                                     # m = b1 m + (1 - b1) g
             m += np.multiply(g, 1 - b1, out=tmp)
             v *= b2                                     # v = b2 v + (1 - b2) g^2
@@ -59,6 +81,8 @@ class Adam:
             tmp *= step
             p -= tmp
 
+        in_halves(update, params, work)
+
 
 class Adagrad:
     """The notebook's optimiser: per-parameter steps shrink with the sum of squared gradients."""
@@ -69,16 +93,19 @@ class Adagrad:
         for name, p in params.items():
             self.state[f"g2.{name}"] = np.zeros_like(p)
 
-    def step(self, params: Params, grads: Params, lr_scale: float = 1.0) -> None:
+    def step(self, params: Params, grads: Params, lr_scale: float = 1.0,
+             work: Workspace | None = None) -> None:
         self.state["t"] = self.state["t"] + 1
         lr = self.lr * lr_scale
-        for name, p in params.items():
-            g = grads[name]
+
+        def update(name: str, rows: slice) -> None:
+            p, g, g2 = params[name][rows], grads[name][rows], self.state[f"g2.{name}"][rows]
             if self.weight_decay and p.ndim >= 2:
                 g = g + self.weight_decay * p
-            g2 = self.state[f"g2.{name}"]
             g2 += g * g
             p -= lr * g / np.sqrt(g2 + self.eps)
+
+        in_halves(update, params, work)
 
 
 OPTIMIZERS = {"adam": Adam, "adagrad": Adagrad}
@@ -96,8 +123,10 @@ class WeightAverage:
         self.params: Params = {name: p.copy() for name, p in params.items()}
         self._scratch = {name: np.empty_like(p) for name, p in params.items()}
 
-    def update(self, params: Params) -> None:
-        for name, p in params.items():
-            average = self.params[name]
+    def update(self, params: Params, work: Workspace | None = None) -> None:
+        def update(name: str, rows: slice) -> None:
+            average = self.params[name][rows]
             average *= self.decay
-            average += np.multiply(p, 1 - self.decay, out=self._scratch[name])
+            average += np.multiply(params[name][rows], 1 - self.decay, out=self._scratch[name][rows])
+
+        in_halves(update, params, work)

@@ -147,9 +147,9 @@ class Trainer:
                 loss, grads, _ = network.loss_and_grads(model.config, model.params, batch,
                                                         norm=norm, rng=rng, work=work)
                 clip_global_norm(grads, cfg.clip)
-                self.optimizer.step(model.params, grads, lr_scale)
+                self.optimizer.step(model.params, grads, lr_scale, work)
                 if self.average:
-                    self.average.update(model.params)
+                    self.average.update(model.params, work)
                 total += loss * norm
                 seen += batch.n_tokens
                 if i % 10 == 0:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from app.nn.optim import Adagrad, Adam, WeightAverage, clip_global_norm
+from app.nn.recurrent import Workspace
 
 
 def _params(rng):
@@ -76,3 +77,26 @@ def test_weight_average_follows_the_exponential_moving_average_and_owns_its_arra
             np.testing.assert_allclose(average.params[k], expected[k], rtol=1e-12)
     assert not np.allclose(average.params["W"], start["W"])
     assert not np.shares_memory(average.params["W"], params["W"])
+
+
+@pytest.mark.parametrize("make", [lambda p: Adam(p, lr=0.01, weight_decay=0.1),
+                                  lambda p: Adagrad(p, lr=0.1, weight_decay=0.1)],
+                         ids=["adam", "adagrad"])
+def test_a_helper_thread_updates_half_of_each_matrix_to_the_same_numbers(make):
+    rng = np.random.default_rng(0)
+    shapes = {"W": (7, 5), "row": (1, 4), "b": (5,)}
+    start = {name: rng.normal(size=shape).astype(np.float32) for name, shape in shapes.items()}
+    alone, helped = ({name: p.copy() for name, p in start.items()} for _ in range(2))
+    optimisers = make(alone), make(helped)
+    averages = WeightAverage(alone, 0.9), WeightAverage(helped, 0.9)
+    work = Workspace(threads=2)
+    for _ in range(3):
+        grads = {name: rng.normal(size=p.shape).astype(np.float32) for name, p in start.items()}
+        for params, optimiser, average, with_work in zip((alone, helped), optimisers, averages,
+                                                          (None, work), strict=True):
+            optimiser.step(params, {n: g.copy() for n, g in grads.items()}, work=with_work)
+            average.update(params, with_work)
+    for name in start:
+        np.testing.assert_array_equal(helped[name], alone[name])
+        np.testing.assert_array_equal(averages[1].params[name], averages[0].params[name])
+    assert not np.array_equal(helped["W"], start["W"])
