@@ -4,13 +4,14 @@
 
 For the default configurations of ``app.train`` (so it follows the tuning), each round times
 one whole training epoch (every batch, length-bucketed and shuffled as ``app.train`` does for
-that epoch) per engine: numpy with n BLAS threads (threadpoolctl; from n = 2, the step's helper thread, as
-`app.train --jobs n` trains one model) and PyTorch with n threads (``torch.set_num_threads``),
-on the same batches, for each n. The engines take turns batch by
-batch (who goes first alternating), so load drift on a shared machine hits both; each round also
-times a fixed float32 matmul (GFLOP/s on one thread) as a reference for how fast the machine
-was. Printed: chars/s min / median / max per engine, and the numpy/PyTorch ratio of each round
-(min / median / max).
+that epoch) per engine: numpy with n threads (its main thread and, from n = 2, the step's
+helper thread, with BLAS on one thread each, as `app.train --jobs n` trains one model) and
+PyTorch with n threads (``torch.set_num_threads``), on the same batches, for each n. The
+engines take turns batch by batch (who goes first alternating), so load drift on a shared
+machine hits both; each round also times a fixed float32 matmul (GFLOP/s on one thread) as a
+reference for how fast the machine was, and the same matmul on two threads at once (how much
+of a second core there was: x2.0 a whole one, x1.0 none). Printed: chars/s min / median / max
+per engine, and the numpy/PyTorch ratio of each round (min / median / max).
 
 Then (unless --no-wall) real `python -m app.train --model lstm --members 1 --jobs n` runs (one
 model, not the cross-fitted ensemble) in a subprocess, for each n, with their process wall time
@@ -31,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -79,6 +81,31 @@ def reference_gflops() -> float:
             np.matmul(a, b, out=out)
             best = min(best, time.perf_counter() - started)
     return 2 * REFERENCE_N ** 3 / best / 1e9
+
+
+def second_core(repeats: int = 40) -> float:
+    """Throughput of the reference matmul run on two threads at once, over one thread's: 2.0
+    when a second core is free, 1.0 when someone else has it (numpy releases the GIL in BLAS)."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((REFERENCE_N, REFERENCE_N), dtype=np.float32) for _ in range(2))
+
+    def work() -> None:
+        out = np.empty_like(a)
+        for _ in range(repeats):
+            np.matmul(a, b, out=out)
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        started = time.perf_counter()
+        work()
+        alone = time.perf_counter() - started
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        together = time.perf_counter() - started
+    return 2 * alone / together
 
 
 # --- numpy -------------------------------------------------------------------------------------
@@ -199,16 +226,19 @@ def measure(kind: str, rounds: int, threads: list[int], torch) -> dict:
     warmup = length_bucketed_batches(encoded, cfg.batch_size, np.random.default_rng([cfg.seed, 0]))
     speeds = {(name, n): [] for name in engines for n in threads}
     ratios: dict[int, list[float]] = {n: [] for n in threads}
-    reference = []
+    reference, second = [], []
     for r in range(rounds):
         reference.append(reference_gflops())
+        second.append(second_core())
         # round r is training's epoch r + 1: the same batches for every engine
         epoch = length_bucketed_batches(encoded, cfg.batch_size, np.random.default_rng([cfg.seed, r + 1]))
         n_tokens = sum(b.n_tokens for b in epoch)
         for n in threads:
             for engine in engines.values():
                 engine.use_threads(n)
-            with threadpool_limits(limits=n, user_api="blas"):
+            # numpy's BLAS (torch has its own) on one thread, as app.train runs it: numpy's n
+            # threads are its main thread and, from 2, the step's helper thread
+            with threadpool_limits(limits=1, user_api="blas"):
                 for engine in engines.values():                  # untimed warm-up at n threads
                     for batch in warmup[:WARMUP_BATCHES]:
                         engine.step(engine.convert(batch))
@@ -225,7 +255,8 @@ def measure(kind: str, rounds: int, threads: list[int], torch) -> dict:
             if torch is not None:
                 ratios[n].append(seconds["torch"] / seconds["numpy"])
     return {"kind": kind, "cfg": cfg, "n_tokens": n_tokens, "n_batches": len(epoch),
-            "speeds": speeds, "ratios": ratios, "reference": reference}
+            "speeds": speeds, "ratios": ratios, "reference": reference,
+            "second_core": second}
 
 
 def time_to_best(kind: str, jobs: int) -> dict:
@@ -277,17 +308,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"torch {torch.__version__}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
     elif not args.no_torch:
         print(f"PyTorch is not installed: numpy figures only. To compare: {TORCH_HINT}")
-    print("numpy's training step runs its matmuls on one BLAS thread whatever the limit "
-          "(app.nn.recurrent.one_blas_thread); with 2 threads, a helper thread beside its time "
-          "loops takes the weight gradients and local derivatives (app.nn.recurrent.Workspace), "
-          "as `python -m app.train --jobs 2` does for one model")
+    print("numpy runs its BLAS on one thread, as app.train does; at 2 threads, a helper thread "
+          "beside its time loops takes the local derivatives, part of the weight gradients and "
+          "half of each Adam update (app.nn.recurrent.Workspace), as "
+          "`python -m app.train --jobs 2` does for one model")
     print(f"one training step = forward + backward + clip + Adam + weight average, float32; "
           f"{args.rounds} rounds of one whole epoch per engine, engines taking turns batch by batch\n")
     for kind in args.models:
         r = measure(kind, args.rounds, args.threads, torch)
         print(f"{kind}: {describe(r['cfg'])}; an epoch is {r['n_batches']} batches, "
               f"{r['n_tokens']:,} chars")
-        print(f"  machine reference GFLOP/s (min / median / max): {spread(r['reference'])}")
+        print(f"  machine reference GFLOP/s (min / median / max): {spread(r['reference'])}; "
+              f"two at once: x{spread(r['second_core'])} the throughput of one (per round: "
+              f"{' '.join(f'{v:.2f}' for v in r['second_core'])})")
         for n in args.threads:
             for name in ("numpy", "torch"):
                 if (name, n) in r["speeds"]:
