@@ -10,8 +10,11 @@ PyTorch with n threads (``torch.set_num_threads``), on the same batches, for eac
 engines take turns batch by batch (who goes first alternating), so load drift on a shared
 machine hits both; each round also times a fixed float32 matmul (GFLOP/s on one thread) as a
 reference for how fast the machine was, and the same matmul on two threads at once (how much
-of a second core there was: x2.0 a whole one, x1.0 none). Printed: chars/s min / median / max
-per engine, and the numpy/PyTorch ratio of each round (min / median / max).
+of a second core there was: x2.0 a whole one, x1.0 none). At one thread a third engine takes
+its turns too: numpy's step reduced to its own matrix products (recorded in a real step,
+replayed on the same arrays), the floor under the step and so the ceiling on its ratio to
+PyTorch. Printed: chars/s min / median / max per engine, and the ratios of each round (min /
+median / max).
 
 Then (unless --no-wall) real `python -m app.train --model lstm --members 1 --jobs n` runs (one
 model, not the cross-fitted ensemble) in a subprocess, for each n, with their process wall time
@@ -137,6 +140,30 @@ class NumpyRun:
             self.average.update(self.model.params, self.work)
 
 
+class MatmulsAlone(NumpyRun):
+    """numpy's step reduced to its matrix products, the floor under it: ``convert`` (untimed)
+    runs a real training step recording every ``np.matmul`` it makes, operands and outputs;
+    ``step`` replays just those, on the same arrays."""
+
+    def convert(self, batch):
+        calls, matmul = [], np.matmul
+
+        def recording(*args, **kwargs):
+            calls.append((args, kwargs))
+            return matmul(*args, **kwargs)
+
+        np.matmul = recording
+        try:
+            super().step(batch)
+        finally:
+            np.matmul = matmul
+        return calls
+
+    def step(self, calls) -> None:
+        for args, kwargs in calls:
+            np.matmul(*args, **kwargs)
+
+
 # --- PyTorch (optional) ------------------------------------------------------------------------
 
 def import_torch():
@@ -223,6 +250,7 @@ def measure(kind: str, rounds: int, threads: list[int], torch) -> dict:
     engines = {"numpy": NumpyRun(kind, norm)}
     if torch is not None:
         engines["torch"] = TorchRun(torch, kind, norm)
+    floor = MatmulsAlone(kind, norm)   # timed at one thread, the step's matmuls' own
     warmup = length_bucketed_batches(encoded, cfg.batch_size, np.random.default_rng([cfg.seed, 0]))
     speeds = {(name, n): [] for name in engines for n in threads}
     ratios: dict[int, list[float]] = {n: [] for n in threads}
@@ -234,24 +262,25 @@ def measure(kind: str, rounds: int, threads: list[int], torch) -> dict:
         epoch = length_bucketed_batches(encoded, cfg.batch_size, np.random.default_rng([cfg.seed, r + 1]))
         n_tokens = sum(b.n_tokens for b in epoch)
         for n in threads:
-            for engine in engines.values():
+            timed = {**engines, "matmuls": floor} if n == 1 else engines
+            for engine in timed.values():
                 engine.use_threads(n)
             # numpy's BLAS (torch has its own) on one thread, as app.train runs it: numpy's n
             # threads are its main thread and, from 2, the step's helper thread
             with threadpool_limits(limits=1, user_api="blas"):
-                for engine in engines.values():                  # untimed warm-up at n threads
+                for engine in timed.values():                    # untimed warm-up at n threads
                     for batch in warmup[:WARMUP_BATCHES]:
                         engine.step(engine.convert(batch))
-                seconds = dict.fromkeys(engines, 0.0)
+                seconds = dict.fromkeys(timed, 0.0)
                 for k, batch in enumerate(epoch):
-                    for name in (list(engines) if k % 2 == 0 else list(reversed(engines))):
-                        engine = engines[name]
+                    for name in (list(timed) if k % 2 == 0 else list(reversed(timed))):
+                        engine = timed[name]
                         converted = engine.convert(batch)
                         started = time.perf_counter()
                         engine.step(converted)   # CPU only: every op has finished when it returns
                         seconds[name] += time.perf_counter() - started
-            for name in engines:
-                speeds[name, n].append(n_tokens / seconds[name])
+            for name in timed:
+                speeds.setdefault((name, n), []).append(n_tokens / seconds[name])
             if torch is not None:
                 ratios[n].append(seconds["torch"] / seconds["numpy"])
     return {"kind": kind, "cfg": cfg, "n_tokens": n_tokens, "n_batches": len(epoch),
@@ -330,6 +359,15 @@ def main(argv: list[str] | None = None) -> int:
             if r["ratios"][n]:
                 print(f"  numpy/torch at {n} thread{'s' if n > 1 else ''}: {spread(r['ratios'][n])} "
                       f"(per round: {' '.join(f'{v:.2f}' for v in r['ratios'][n])})")
+            if ("matmuls", n) in r["speeds"]:
+                floor, numpy_speed = r["speeds"]["matmuls", n], r["speeds"]["numpy", n]
+                share = [step / alone for step, alone in zip(numpy_speed, floor, strict=True)]
+                print(f"  numpy's matmuls alone, replayed: chars/s {spread(floor)}; "
+                      f"{spread([100 * v for v in share])} % of its step")
+                if ("torch", n) in r["speeds"]:
+                    ceiling = [alone / t for alone, t in zip(floor, r["speeds"]["torch", n], strict=True)]
+                    print(f"  numpy's matmuls alone / torch: {spread(ceiling)} (the ratio numpy "
+                          f"would reach if all but its matmuls were free)")
         print()
     for n in [] if args.no_wall else args.threads:
         w = time_to_best("lstm", n)
