@@ -9,7 +9,7 @@ from app import evaluate, train
 from app.data.corpus import DEFAULT_NAMES, read_names
 from app.lm import checkpoint
 from app.lm.base import load_checkpoint, load_model
-from app.nn import network
+from app.nn import network, recurrent
 from app.training import trainer
 from tests.conftest import TINY_TRAIN_FLAGS as TINY
 from tests.conftest import make_tiny_model
@@ -36,6 +36,28 @@ def test_same_seed_same_weights(names_file, tmp_path):
     a, b = load_model(tmp_path / "a.npz"), load_model(tmp_path / "b.npz")
     for key in a.params:
         np.testing.assert_array_equal(a.params[key], b.params[key])
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_a_second_core_trains_one_model_to_the_same_weights(names_file, tmp_path, kind,
+                                                             monkeypatch):
+    """--jobs 2 gives a single model's training step a helper thread: the same numbers."""
+    jobs_run = []
+
+    class Helper(recurrent.ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            jobs_run.append(args)
+            return super().submit(*args, **kwargs)
+
+    monkeypatch.setattr(recurrent, "ThreadPoolExecutor", Helper)
+    for jobs in ("1", "2"):
+        assert _train(names_file, tmp_path / f"{jobs}.npz", "--model", kind, "--epochs", "2",
+                      "--dropout", "0.2", "--jobs", jobs) == 0
+        assert bool(jobs_run) == (jobs == "2")
+    one, two = load_model(tmp_path / "1.npz"), load_model(tmp_path / "2.npz")
+    for key in one.params:
+        np.testing.assert_array_equal(two.params[key], one.params[key])
+    assert two.metadata["metrics"]["val_nll"] == one.metadata["metrics"]["val_nll"]
 
 
 def test_resume_continues_with_the_epoch_counter(names_file, tmp_path):
