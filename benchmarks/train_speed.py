@@ -17,8 +17,9 @@ PyTorch. Printed: chars/s min / median / max per engine, and the ratios of each 
 median / max).
 
 Then (unless --no-wall) real `python -m app.train --model lstm --members 1 --jobs n` runs (one
-model, not the cross-fitted ensemble) in a subprocess, for each n, with their process wall time
-to the best epoch (validation and checkpoint saves included) and in all.
+model, not the cross-fitted ensemble) in a subprocess, ``--wall-runs`` for each n with the order
+of the n alternating, and their process wall time to the best epoch (validation and checkpoint
+saves included) and in all, min / median / max.
 
 PyTorch is not a dependency of the product; for the comparison, install its CPU build (a wheel
 on this machine's disk) into the environment that runs this script:
@@ -326,10 +327,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="which default configurations to time (default: lstm rnn)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     parser.add_argument("--no-wall", action="store_true",
-                        help="skip the real training run (wall time to the best epoch)")
+                        help="skip the real training runs (wall time to the best epoch)")
+    parser.add_argument("--wall-runs", type=int, default=3,
+                        help="real training runs per thread count (default: 3)")
     args = parser.parse_args(argv)
-    if min(args.rounds, *args.threads) < 1:
-        parser.error("--rounds and --threads must be >= 1")
+    if min(args.rounds, args.wall_runs, *args.threads) < 1:
+        parser.error("--rounds, --wall-runs and --threads must be >= 1")
 
     torch = None if args.no_torch else import_torch()
     print(f"numpy {np.__version__}; machine reference: {REFERENCE_N}^3 float32 matmul on one thread")
@@ -369,11 +372,16 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  numpy's matmuls alone / torch: {spread(ceiling)} (the ratio numpy "
                           f"would reach if all but its matmuls were free)")
         print()
-    for n in [] if args.no_wall else args.threads:
-        w = time_to_best("lstm", n)
-        print(f"python -m app.train --model lstm --members 1 --jobs {n}: best epoch's checkpoint "
-              f"written after {w['to_best']:.1f} s of process wall time, exit after "
-              f"{w['total']:.1f} s\n  ({w['last']})")
+    walls: dict[int, list[dict]] = {n: [] for n in args.threads}
+    for run in range(0 if args.no_wall else args.wall_runs):
+        for n in args.threads if run % 2 == 0 else reversed(args.threads):
+            walls[n].append(time_to_best("lstm", n))
+    for n, runs in walls.items():
+        if runs:
+            print(f"python -m app.train --model lstm --members 1 --jobs {n}, {len(runs)} runs: best "
+                  f"epoch's checkpoint written after {spread([w['to_best'] for w in runs])} s of "
+                  f"process wall time, exit after {spread([w['total'] for w in runs])} s\n"
+                  f"  ({runs[-1]['last']})")
     return 0
 
 
