@@ -1,9 +1,12 @@
-"""What both recurrent cells share: reusable work buffers, and the rows [x_t, h_{t-1}, 1] that
-one GEMM turns into all of a layer's weight gradients.
+"""What both recurrent cells share: reusable work buffers and their optional helper thread, the
+forward's cache for the backward, and the rows [x_t, h_{t-1}, 1] that one GEMM turns into all
+of a layer's weight gradients.
 
 Both cells compute a_t = [x_t, h_{t-1}] W + b for every step. Stacking those rows for all steps,
 with a column of ones for the bias, gives one (T*B, D+H+1) matrix XH, and then
-[dW; db] = XH^T da in a single matrix product instead of three.
+[dW; db] = XH^T da in a single matrix product instead of three. The time loops cannot be split
+between cores, but what needs no loop can run beside them (``Workspace.aside``): each step's
+local derivatives, dx of steps already backpropagated, half of that GEMM's columns.
 """
 
 from __future__ import annotations
