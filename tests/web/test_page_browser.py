@@ -150,9 +150,11 @@ def test_button_and_first_names_are_visible_without_scrolling(open_page, size):
 def test_each_batch_gets_a_url_that_repeats_it_and_back_returns(open_page, server):
     page = open_page("/?model=lstm&n=6")
     page.evaluate("window.sinRecarga = true")
-    assert "seed" in settings(page.url)                         # the first batch too
+    opened_url = page.url
+    assert "seed" in settings(opened_url)                       # the first batch too
     page.get_by_role("button", name="Inventar nombres").click()
-    page.wait_for_function("u => location.href !== u", arg=page.url)
+    # the URL read before the click: a fast answer may have changed it before page.url is read
+    page.wait_for_function("u => location.href !== u", arg=opened_url)
     first_url, first = page.url, names_on(page)
     assert settings(first_url)["seed"] == page.get_by_label("Semilla").input_value()
     page.get_by_role("button", name="Inventar nombres").click()
