@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
@@ -87,7 +87,8 @@ class Cache:
     work: Workspace
     arrays: tuple[np.ndarray, ...]
     derive: Callable[..., tuple[np.ndarray, ...]]   # derive(work, *arrays) -> derivatives
-    _derivatives: Callable[[], tuple[np.ndarray, ...]] | None = None
+    _derivatives: Callable[[], tuple[np.ndarray, ...]] | None = field(default=None, init=False,
+                                                                      repr=False)
 
     def start_backward(self) -> None:
         """Compute the local derivatives aside (``Workspace.aside``), while the caller works out
