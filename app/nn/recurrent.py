@@ -96,6 +96,7 @@ class Cache:
         self._derivatives = self.work.aside(lambda: self.derive(self.work, *self.arrays))
 
     def derivatives(self) -> tuple[np.ndarray, ...]:
+        """The local derivatives: waited for if started aside, else computed now."""
         if self._derivatives is None:
             self.start_backward()
         return self._derivatives()
