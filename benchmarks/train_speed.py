@@ -73,10 +73,16 @@ def describe(cfg) -> str:
             f"{cfg.optimizer} lr {cfg.lr}, clip {cfg.clip}")
 
 
-def reference_gflops() -> float:
-    """GFLOP/s of a fixed float32 matmul on one BLAS thread: how fast the machine is right now."""
+def reference_operands() -> tuple[np.ndarray, np.ndarray]:
+    """The two (N, N) float32 matrices of the reference matmul."""
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((REFERENCE_N, REFERENCE_N), dtype=np.float32) for _ in range(2))
+    return a, b
+
+
+def reference_gflops() -> float:
+    """GFLOP/s of a fixed float32 matmul on one BLAS thread: how fast the machine is right now."""
+    a, b = reference_operands()
     out = np.empty_like(a)
     best = math.inf
     with threadpool_limits(limits=1, user_api="blas"):
@@ -90,8 +96,7 @@ def reference_gflops() -> float:
 def second_core(repeats: int = 40) -> float:
     """Throughput of the reference matmul run on two threads at once, over one thread's: 2.0
     when a second core is free, 1.0 when someone else has it (numpy releases the GIL in BLAS)."""
-    rng = np.random.default_rng(0)
-    a, b = (rng.standard_normal((REFERENCE_N, REFERENCE_N), dtype=np.float32) for _ in range(2))
+    a, b = reference_operands()
 
     def work() -> None:
         out = np.empty_like(a)
@@ -127,7 +132,9 @@ class NumpyRun:
 
     def use_threads(self, n: int) -> None:
         """Train as `app.train --jobs n` trains one model: with a helper thread from n = 2."""
-        self.work = self.workspaces.setdefault(n, Workspace(threads=n))
+        if n not in self.workspaces:
+            self.workspaces[n] = Workspace(threads=n)
+        self.work = self.workspaces[n]
 
     def convert(self, batch):
         return batch

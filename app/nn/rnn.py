@@ -61,14 +61,12 @@ def forward(params, x, state, work: Workspace | None = None):
         a[t] += np.matmul(xh[t, :, D:D + H], W[D:], out=recurrent)
         np.tanh(a[t], out=xh[t + 1, :, D:D + H])
     hs = xh[1:, :, D:D + H]                            # (T, B, H) view
-    return hs, (hs[-1],), Cache(work, (xh, a), _local_derivatives)
+    return hs, (hs[-1],), Cache(work, (xh, hs, a), _local_derivatives)
 
 
-def _local_derivatives(_work, xh, a):
+def _local_derivatives(_work, _xh, hs, a):
     """tanh' = 1 - h_t^2 of every step (T, B, H), written over the pre-activations a, which
     the backward pass does not need."""
-    H = a.shape[-1]
-    hs = xh[1:, :, -H - 1:-1]                          # xh[t+1] = [x_t, h_t, 1]
     return (np.subtract(1.0, np.square(hs, out=a), out=a),)
 
 
