@@ -18,7 +18,6 @@ from typing import TypeVar
 import numpy as np
 
 from app.generation.deadline import Deadline
-from app.nn.network import log_softmax
 
 T = TypeVar("T")
 
@@ -39,19 +38,21 @@ def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
     The Gumbel-max trick: with G = -log(-log U) drawn independently for every entry,
     argmax(z + G) is an exact draw from softmax(z). No exp, no normalising, no cumulative sum,
     so nothing overflows at any T, and a step costs fewer numpy calls than inverse-CDF sampling.
+    T scales the noise instead of the logits, argmax(logits / T + G) = argmax(logits + T G),
+    so the noise's buffer takes the sum and nothing is allocated.
     """
-    # a tiny T makes the argmax win by far (T is floored so that 1/T stays finite in float32)
-    z = logits * np.float32(1.0 / max(temperature, MIN_TEMPERATURE))
-    V = z.shape[1]
-    if top_k is not None and top_k < V:
-        kth = np.partition(z, V - top_k, axis=1)[:, V - top_k, None]
-        z[z < kth] = -np.inf
     minus_g = uniform
     minus_g += TINY                            # U = 0 would be log(0)
     np.log(minus_g, out=minus_g)
     np.negative(minus_g, out=minus_g)
     np.log(minus_g, out=minus_g)               # log(-log U) = -G
-    z -= minus_g
+    if temperature != 1.0:                     # a tiny T: the argmax of the logits, in effect
+        minus_g *= max(temperature, MIN_TEMPERATURE)
+    z = np.subtract(logits, minus_g, out=minus_g)
+    V = z.shape[1]
+    if top_k is not None and top_k < V:
+        kth = np.partition(logits, V - top_k, axis=1)[:, V - top_k, None]
+        z[logits < kth] = -np.inf
     return z.argmax(axis=1)
 
 
@@ -117,7 +118,7 @@ def draw_steps(model, count: int, prefix: str, max_length: int, temperature: flo
         seen_rows.append(alive)
         seen_logits.append(logits)
         seen_tokens.append(picked)
-        if not picked.all():                       # id 0, the boundary, ends a name
+        if np.count_nonzero(picked) < len(picked):  # id 0, the boundary, ends a name
             alive = np.where(picked == 0, count, alive)   # ended: a filler row from now on
             live = np.count_nonzero(alive < count)
             if not live:
@@ -140,8 +141,13 @@ def _finish(vocab, count: int, prefix: str, seen_rows: list[np.ndarray],
     token = np.concatenate(seen_tokens)                                 # (R,)
     real = seq < count                                # what filler rows saw is dropped
     seq, step, token = seq[real], step[real], token[real]
-    logp = log_softmax(np.concatenate(seen_logits)[real])               # (R', V)
-    nll = np.bincount(seq, -logp[np.arange(len(seq)), token].astype(np.float64), count)
+    # each picked token's NLL, log sum exp(z) - z[token], with z shifted by its row's max so
+    # that exp never overflows; the row sums as a matrix product (4x faster than .sum on 68 columns)
+    z = np.concatenate(seen_logits)[real]                               # (R', V)
+    z -= z.max(axis=1, keepdims=True)
+    picked_z = z[np.arange(len(seq)), token]
+    total = np.matmul(np.exp(z, out=z), np.ones(z.shape[1], z.dtype))   # (R',)
+    nll = np.bincount(seq, (np.log(total) - picked_z).astype(np.float64), count)
     length = np.bincount(seq, minlength=count)        # tokens per sequence, end token included
     tokens = np.zeros((count, len(seen_rows)), dtype=np.int64)
     tokens[seq, step] = token
