@@ -33,7 +33,7 @@ def padded_rows(n: int) -> int:
 def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
           uniform: np.ndarray) -> np.ndarray:
     """One token per row (b,) from softmax(logits / T), optionally among the top_k only;
-    ``uniform`` (b, V) holds fresh U(0, 1) numbers and is overwritten.
+    ``uniform`` (b, V) holds fresh U(0, 1) numbers, none of them 0, and is overwritten.
 
     The Gumbel-max trick: with G = -log(-log U) drawn independently for every entry,
     argmax(z + G) is an exact draw from softmax(z). No exp, no normalising, no cumulative sum,
@@ -42,7 +42,6 @@ def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
     so the noise's buffer takes the sum and nothing is allocated.
     """
     minus_g = uniform
-    minus_g += TINY                            # U = 0 would be log(0)
     np.log(minus_g, out=minus_g)
     np.negative(minus_g, out=minus_g)
     np.log(minus_g, out=minus_g)               # log(-log U) = -G
@@ -98,6 +97,7 @@ def draw_steps(model, count: int, prefix: str, max_length: int, temperature: flo
     uniform = np.empty((count + 1, steps, len(vocab)), np.float32)  # (count + 1, steps, V)
     rng.random(out=uniform[:count], dtype=np.float32)
     uniform[count] = 0.5
+    uniform += TINY                                # U = 0 would be log(0) in _pick
     alive = np.minimum(np.arange(size), count)     # batch row -> sequence index (count: filler)
     if cond is not None:
         cond = np.pad(cond, (0, size - count), mode="edge")

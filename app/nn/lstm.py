@@ -54,21 +54,21 @@ def _gate_scale(dtype: np.dtype) -> np.ndarray:
 def step(Wh, a_in, state):
     """One time step for sampling, gate-major (see ``network.StepWeights``).
 
-    Wh (..., 4, H, H): the recurrent rows of W, one block per gate i, f, o, g; a_in (..., 4, B, H):
+    Wh (4, ..., H, H): the recurrent rows of W, one block per gate i, f, o, g; a_in (4, ..., B, H):
     the input's share of the pre-activations, bias included; both scaled by ``STEP_SCALE``.
-    state (h, c) each (..., B, H) -> h, new state. Leading axes, if any, are ensemble members run
-    as one computation (``app.lm.stacked``). With each gate a contiguous block, every elementwise
-    operation runs on contiguous memory. Few rows make a step mostly numpy call overhead, so
-    the state is never copied and each gate is one view.
+    state (h, c) each (..., B, H) -> h, new state. Axes after the gate's, if any, are ensemble
+    members run as one computation (``app.lm.stacked``). With each gate a contiguous block,
+    every elementwise operation runs on contiguous memory. Few rows make a step mostly numpy
+    call overhead, so the state is never copied and each gate is one view.
     """
     h, c = state
-    gates = np.matmul(h[..., None, :, :], Wh)  # (..., 4, B, H): a/2 for i, f, o and a for g
+    gates = np.matmul(h[None], Wh)             # (4, ..., B, H): a/2 for i, f, o and a for g
     gates += a_in
     np.tanh(gates, out=gates)                  # tanh(a/2) for i, f, o; g = tanh(a)
-    sigmoid = gates[..., :3, :, :]
+    sigmoid = gates[:3]
     sigmoid *= 0.5
     sigmoid += 0.5                             # s(a) = (1 + tanh(a/2)) / 2 for i, f, o
-    i, f, o, g = gates[..., 0, :, :], gates[..., 1, :, :], gates[..., 2, :, :], gates[..., 3, :, :]
+    i, f, o, g = gates
     c = f * c                                  # c_t = f * c_{t-1} + i * g
     i *= g
     c += i

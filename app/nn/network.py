@@ -301,10 +301,11 @@ def step_weights(config: ModelConfig, params: Params) -> StepWeights:
 
 
 def stack_step_weights(members: list[StepWeights]) -> StepWeights:
-    """Step weights of M models of one architecture with a leading member axis, for ``step``
-    to run them all at once: every array gains an axis of M in front, out_b becomes (M, 1, V)."""
-    def stacked(*arrays):
-        return np.ascontiguousarray(np.stack(arrays))
+    """Step weights of M models of one architecture with a member axis, for ``step`` to run
+    them all at once: the gate-major arrays (K, ...) become (K, M, ...), so that a step still
+    splits its gates along the first axis; out_W becomes (M, H, V) and out_b (M, 1, V)."""
+    def stacked(*arrays, axis=1):
+        return np.ascontiguousarray(np.stack(arrays, axis=axis))
 
     first = members[0]
     return StepWeights(
@@ -313,8 +314,8 @@ def stack_step_weights(members: list[StepWeights]) -> StepWeights:
         recurrent=stacked(*(w.recurrent for w in members)),
         upper=[tuple(stacked(*parts) for parts in zip(*layers, strict=True))
                for layers in zip(*(w.upper for w in members), strict=True)],
-        out_W=stacked(*(w.out_W for w in members)),
-        out_b=stacked(*(w.out_b for w in members))[:, None, :])
+        out_W=stacked(*(w.out_W for w in members), axis=0),
+        out_b=stacked(*(w.out_b for w in members), axis=0)[:, None, :])
 
 
 def step(config: ModelConfig, weights: StepWeights, ids: np.ndarray, state: State,
@@ -325,7 +326,7 @@ def step(config: ModelConfig, weights: StepWeights, ids: np.ndarray, state: Stat
     advance together and the logits are (M, B, V).
     """
     cell = CELLS[config.kind]
-    a_in = np.take(weights.token_in, ids, axis=-2)                  # (..., K, B, H)
+    a_in = np.take(weights.token_in, ids, axis=-2)                  # (K, ..., B, H)
     if weights.cond_in is not None:
         if cond is None:
             raise ValueError("this model is conditioned: pass a condition id per name")
@@ -333,7 +334,7 @@ def step(config: ModelConfig, weights: StepWeights, ids: np.ndarray, state: Stat
     h, layer_state = cell.step(weights.recurrent, a_in, state[0])   # (..., B, H)
     new_state = [layer_state]
     for (W_in, b, Wh), layer_state in zip(weights.upper, state[1:], strict=True):
-        h, layer_state = cell.step(Wh, np.matmul(h[..., None, :, :], W_in) + b, layer_state)
+        h, layer_state = cell.step(Wh, np.matmul(h[None], W_in) + b, layer_state)
         new_state.append(layer_state)
     logits = np.matmul(h, weights.out_W)                            # (..., B, V)
     logits += weights.out_b

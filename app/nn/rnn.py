@@ -33,12 +33,12 @@ def step(Wh, a_in, state):
     """One time step for sampling, gate-major like the LSTM's (one block: see
     ``network.StepWeights``).
 
-    Wh (..., 1, H, H): the recurrent rows of W; a_in (..., 1, B, H): the input's share of the
+    Wh (1, ..., H, H): the recurrent rows of W; a_in (1, ..., B, H): the input's share of the
     pre-activation, bias included (x_t W[:D] + b); state (h,) with h (..., B, H) -> h, new state.
-    Leading axes, if any, are ensemble members run as one computation (``app.lm.stacked``).
+    Axes after the first, if any, are ensemble members run as one computation (``app.lm.stacked``).
     """
-    a = np.matmul(state[0], Wh[..., 0, :, :])
-    a += a_in[..., 0, :, :]
+    a = np.matmul(state[0], Wh[0])
+    a += a_in[0]
     h = np.tanh(a, out=a)
     return h, (h,)
 

@@ -9,7 +9,7 @@ from rapidfuzz.distance import Levenshtein
 from app.data.corpus import fold
 from app.data.gazetteer import load_gazetteer
 from app.generation.deadline import Deadline
-from app.generation.drawing import _pick, draw, padded_rows
+from app.generation.drawing import TINY, _pick, draw, padded_rows
 from app.generation.sampling import (
     DRAWS_PER_NAME,
     MIN_DRAWS,
@@ -272,7 +272,7 @@ def test_estado_is_checked_against_the_model():
 def test_picked_tokens_follow_the_tempered_softmax(temperature, top_k):
     logits = np.array([2.0, 1.0, 0.5, 0.0, -1.0, -np.inf], dtype=np.float32)
     draws = 200_000
-    uniform = np.random.default_rng(0).random((draws, len(logits)), dtype=np.float32)
+    uniform = np.random.default_rng(0).random((draws, len(logits)), dtype=np.float32) + TINY
     picked = _pick(np.tile(logits, (draws, 1)), temperature, top_k, uniform)
     z = logits.astype(np.float64) / temperature
     if top_k:
