@@ -14,7 +14,8 @@ of a second core there was: x2.0 a whole one, x1.0 none). At one thread a third 
 its turns too: numpy's step reduced to its own matrix products (recorded in a real step,
 replayed on the same arrays), the floor under the step and so the ceiling on its ratio to
 PyTorch. Printed: chars/s min / median / max per engine, and the ratios of each round (min /
-median / max).
+median / max); at 2 threads also the ratio to PyTorch at whichever of its thread counts was
+faster in the round (on shared cores its second thread can cost more than it brings).
 
 Then (unless --no-wall) real `python -m app.train --model lstm --members 1 --jobs n` runs (one
 model, not the cross-fitted ensemble) in a subprocess, ``--wall-runs`` for each n with the order
@@ -369,6 +370,14 @@ def main(argv: list[str] | None = None) -> int:
             if r["ratios"][n]:
                 print(f"  numpy/torch at {n} thread{'s' if n > 1 else ''}: {spread(r['ratios'][n])} "
                       f"(per round: {' '.join(f'{v:.2f}' for v in r['ratios'][n])})")
+                fewer = [k for k in args.threads if k < n]
+                if fewer:   # torch may run slower on more threads: compare with its best too
+                    best = [max(r["speeds"]["torch", k][i] for k in (*fewer, n))
+                            for i in range(args.rounds)]
+                    against_best = [v / b for v, b in zip(r["speeds"]["numpy", n], best, strict=True)]
+                    print(f"  numpy at {n} threads / torch at its fastest of "
+                          f"{', '.join(map(str, (*fewer, n)))} threads in the round: "
+                          f"{spread(against_best)}")
             if ("matmuls", n) in r["speeds"]:
                 floor, numpy_speed = r["speeds"]["matmuls", n], r["speeds"]["numpy", n]
                 share = [step / alone for step, alone in zip(numpy_speed, floor, strict=True)]
