@@ -1,8 +1,11 @@
 """In-process time to invent 10 and 1,000 names, novelty filter and nearest name included.
 
     python benchmarks/sampling_speed.py                                   # the served lstm
-    python benchmarks/sampling_speed.py --model models/lstm.npz /tmp/single.npz --rounds 5
+    python benchmarks/sampling_speed.py --model models/lstm.npz "models/teachers/lstm-<id>.npz#0"
     python benchmarks/sampling_speed.py --ref main --model /tmp/single.npz   # this tree vs main
+
+A model is a checkpoint file, or FILE#K for member K of the ensemble in FILE (#0 of the served
+student's teachers is one 1x160 LSTM, the model of issue 13's single-LSTM targets).
 
 Targets: with a single 1x160 LSTM, 10 names <= 3 ms, 1,000 names <= 150 ms and a sampling step
 at 10 rows <= 60 us; with any other model (the served lstm, a student or an ensemble), 10 names
@@ -126,7 +129,13 @@ def worker() -> None:
     sample_names = app_module("app.generation.sampling", "app.sampling").sample_names
     load_model = app_module("app.lm.base", "app.lm").load_model
     threadpool_limits(limits=1, user_api="blas")
-    models = [load_model(path) for path in json.loads(sys.stdin.readline())]
+
+    def load(path: str):
+        file, _, member = path.partition("#")
+        model = load_model(file)
+        return model.components[int(member)] if member else model
+
+    models = [load(path) for path in json.loads(sys.stdin.readline())]
     load_gazetteer()
     for model in models:
         sample_names(model, 10, np.random.default_rng(0))   # warm-up: step tables, caches
