@@ -29,13 +29,12 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from code_trees import Worker, export
 from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,29 +149,8 @@ class Tree:
 
     def __init__(self, label: str, path: Path, models: list[Path]):
         self.label = label
-        env = {**os.environ, "PYTHONPATH": str(path)}
-        self.process = subprocess.Popen([sys.executable, __file__, "--worker"], cwd=path, env=env,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.info = self.ask(json.dumps([str(p.resolve()) for p in models]))
-
-    def ask(self, line: str):
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        return json.loads(self.process.stdout.readline())
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait()
-
-
-def export(ref: str) -> Path:
-    """``app/`` as it is at ``ref``, with this tree's data, in a temporary directory."""
-    path = Path(tempfile.mkdtemp(prefix="sampling-ref-"))
-    archive = subprocess.run(["git", "archive", ref, "app"], cwd=ROOT, check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(path)], input=archive, check=True)
-    (path / "data").symlink_to(ROOT / "data")
-    return path
+        self.worker = Worker(Path(__file__), path)
+        self.info = self.worker.ask(json.dumps([str(p.resolve()) for p in models]))
 
 
 def main() -> None:
@@ -197,11 +175,11 @@ def main() -> None:
     for round_ in range(args.rounds):
         references.append(machine_speed())
         for tree in trees if round_ % 2 == 0 else trees[::-1]:
-            for path, result in zip(args.model, tree.ask(str(args.repeats)), strict=True):
+            for path, result in zip(args.model, tree.worker.ask(str(args.repeats)), strict=True):
                 for key, value in result.items():
                     times.setdefault((tree.label, str(path), key), []).append(value)
     for tree in trees:
-        tree.close()
+        tree.worker.close()
     if exported:
         shutil.rmtree(exported)
     gflops, tanh_us, recurrent_us = zip(*references, strict=True)

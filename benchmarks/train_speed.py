@@ -68,6 +68,19 @@ def default_trainer(kind: str) -> Trainer:
     return Trainer(cfg, DEFAULT_NAMES, out, quiet=True)
 
 
+def loss_norm(trainer: Trainer) -> float:
+    """The loss normaliser of app.train: mean tokens per batch over an epoch."""
+    encoded, batch_size = trainer.train_encoded, trainer.cfg.batch_size
+    return sum(len(ids) + 1 for ids in encoded) / math.ceil(len(encoded) / batch_size)
+
+
+def epoch_batches(trainer: Trainer, epoch: int) -> list:
+    """The batches of training's epoch ``epoch`` (0 for the warm-up), as app.train draws them."""
+    cfg = trainer.cfg
+    return length_bucketed_batches(trainer.train_encoded, cfg.batch_size,
+                                   np.random.default_rng([cfg.seed, epoch]))
+
+
 def describe(cfg) -> str:
     inputs = f"embedding {cfg.embed}" if cfg.embed else "one-hot"
     return (f"{cfg.layers}x{cfg.hidden}, {inputs}, dropout {cfg.dropout}, batch {cfg.batch_size}, "
@@ -253,14 +266,12 @@ def measure(kind: str, rounds: int, threads: list[int], torch) -> dict:
     all of them alike; each engine's time is the sum of its own steps.
     """
     probe = default_trainer(kind)
-    cfg, encoded = probe.cfg, probe.train_encoded
-    # the loss normaliser of app.train: mean tokens per batch over an epoch
-    norm = sum(len(ids) + 1 for ids in encoded) / math.ceil(len(encoded) / cfg.batch_size)
+    cfg, norm = probe.cfg, loss_norm(probe)
     engines = {"numpy": NumpyRun(kind, norm)}
     if torch is not None:
         engines["torch"] = TorchRun(torch, kind, norm)
     floor = MatmulsAlone(kind, norm)   # timed at one thread, the step's matmuls' own
-    warmup = length_bucketed_batches(encoded, cfg.batch_size, np.random.default_rng([cfg.seed, 0]))
+    warmup = epoch_batches(probe, 0)
     speeds = {(name, n): [] for name in engines for n in threads}
     ratios: dict[int, list[float]] = {n: [] for n in threads}
     reference, second = [], []
@@ -268,7 +279,7 @@ def measure(kind: str, rounds: int, threads: list[int], torch) -> dict:
         reference.append(reference_gflops())
         second.append(second_core())
         # round r is training's epoch r + 1: the same batches for every engine
-        epoch = length_bucketed_batches(encoded, cfg.batch_size, np.random.default_rng([cfg.seed, r + 1]))
+        epoch = epoch_batches(probe, r + 1)
         n_tokens = sum(b.n_tokens for b in epoch)
         for n in threads:
             timed = {**engines, "matmuls": floor} if n == 1 else engines

@@ -1,0 +1,114 @@
+"""A/B: this tree's numpy training step against another commit's, on the same epochs.
+
+    python benchmarks/train_ab.py --ref HEAD~1 [--rounds 8] [--model lstm] [--threads 1]
+
+Each side runs in a worker process of its own code (the other commit's ``app/`` exported with
+``git archive``), with the default configuration of ``python -m app.train --model KIND`` and so
+the same seeds and batches, the step train_speed.py times (loss, gradients, clipping, Adam,
+weight average). Every round is one whole epoch, the two sides taking turns batch by batch (who
+goes first alternating), each timing its own steps; only one of them computes at a time. Printed
+per round: chars/s of each side and the ratio of their times, ref / this tree (above 1: this tree
+is faster), with min / median / max, and the machine reference of train_speed.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from code_trees import ROOT, Worker, export
+
+
+def worker() -> None:
+    """Serve steps for the code tree on PYTHONPATH: a first line ``KIND THREADS``, then each
+    ``EPOCH BATCH`` line is answered with the seconds that step took."""
+    from threadpoolctl import threadpool_limits
+
+    # the package of the tree on PYTHONPATH, imported before train_speed puts this one first
+    importlib.import_module("app")
+    train_speed = importlib.import_module("train_speed")
+
+    kind, threads = sys.stdin.readline().split()
+    trainer = train_speed.default_trainer(kind)
+    run = train_speed.NumpyRun(kind, train_speed.loss_norm(trainer))
+    run.use_threads(int(threads))
+    epochs: dict[int, list] = {}
+    with threadpool_limits(limits=1, user_api="blas"):   # as app.train trains
+        for batch in train_speed.epoch_batches(trainer, 0)[:train_speed.WARMUP_BATCHES]:
+            run.step(batch)
+        print(json.dumps("ready"), flush=True)
+        for line in sys.stdin:
+            epoch, k = map(int, line.split())
+            if epoch not in epochs:
+                epochs = {epoch: train_speed.epoch_batches(trainer, epoch)}
+            started = time.perf_counter()
+            run.step(epochs[epoch][k])
+            print(json.dumps(time.perf_counter() - started), flush=True)
+
+
+def spread(values: list[float], digits: int = 3) -> str:
+    return " / ".join(f"{v:,.{digits}f}" for v in (min(values), statistics.median(values), max(values)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ref", help="the git commit to compare this tree with (required)")
+    parser.add_argument("--model", choices=("lstm", "rnn"), default="lstm")
+    parser.add_argument("--rounds", type=int, default=8, help="whole epochs (default: 8)")
+    parser.add_argument("--threads", type=int, choices=(1, 2), default=1,
+                        help="as `app.train --jobs N` trains one model (default: 1)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker()
+        return 0
+    if not args.ref:
+        parser.error("--ref is required")
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
+    sys.path.insert(0, str(ROOT))
+    import train_speed
+
+    trainer = train_speed.default_trainer(args.model)
+    exported = export(args.ref)
+    sides = {"this tree": Worker(Path(__file__), ROOT), args.ref: Worker(Path(__file__), exported)}
+    try:
+        for side in sides.values():
+            side.ask(f"{args.model} {args.threads}")   # "ready" after its warm-up
+        speeds: dict[str, list[float]] = {label: [] for label in sides}
+        ratios, reference = [], []
+        for r in range(args.rounds):
+            reference.append(train_speed.reference_gflops())
+            epoch = train_speed.epoch_batches(trainer, r + 1)   # training's epoch r + 1
+            seconds = dict.fromkeys(sides, 0.0)
+            for k in range(len(epoch)):
+                for label in list(sides)[:: 1 if k % 2 == 0 else -1]:
+                    seconds[label] += sides[label].ask(f"{r + 1} {k}")
+            chars = sum(b.n_tokens for b in epoch)
+            for label in sides:
+                speeds[label].append(chars / seconds[label])
+            ratios.append(seconds[args.ref] / seconds["this tree"])
+            print(f"round {r + 1}: " + ", ".join(f"{label} {speeds[label][-1]:,.0f} chars/s"
+                                                for label in sides)
+                  + f"; {args.ref} / this tree {ratios[-1]:.3f}", flush=True)
+    finally:
+        for side in sides.values():
+            side.close()
+        shutil.rmtree(exported)
+    print(f"\n{args.model}, {args.threads} thread{'s' * (args.threads > 1)}, {args.rounds} whole epochs; "
+          f"machine reference {spread(reference, 0)} GFLOP/s (min / median / max)")
+    for label, values in speeds.items():
+        print(f"  {label:>10}: chars/s {spread(values, 0)}")
+    print(f"  time {args.ref} / this tree: {spread(ratios)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
