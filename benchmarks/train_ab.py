@@ -4,11 +4,12 @@
 
 Each side runs in a worker process of its own code (the other commit's ``app/`` exported with
 ``git archive``), with the default configuration of ``python -m app.train --model KIND`` and so
-the same seeds and batches, the step train_speed.py times (loss, gradients, clipping, Adam,
-weight average). Every round is one whole epoch, the two sides taking turns batch by batch (who
-goes first alternating), each timing its own steps; only one of them computes at a time. Printed
-per round: chars/s of each side and the ratio of their times, ref / this tree (above 1: this tree
-is faster), with min / median / max, and the machine reference of train_speed.py.
+the same seeds and batches (it stops if the two cut an epoch differently), the step
+train_speed.py times (loss, gradients, clipping, Adam, weight average). Every round is one whole
+epoch, the two sides taking turns batch by batch (who goes first alternating), each timing its
+own steps; only one of them computes at a time. Printed per round: chars/s of each side and the
+ratio of their times, ref / this tree (above 1: this tree is faster), with min / median / max,
+and the machine reference of train_speed.py.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from code_trees import ROOT, Worker, export
 
 
 def worker() -> None:
-    """Serve steps for the code tree on PYTHONPATH: a first line ``KIND THREADS``, then each
-    ``EPOCH BATCH`` line is answered with the seconds that step took."""
+    """Serve steps for the code tree on PYTHONPATH: a first line ``KIND THREADS``, then an
+    ``EPOCH`` line is answered with that epoch's number of batches, and each ``EPOCH BATCH``
+    line with the seconds the step took and its characters."""
     from threadpoolctl import threadpool_limits
 
     # the package of the tree on PYTHONPATH, imported before train_speed puts this one first
@@ -44,12 +46,16 @@ def worker() -> None:
             run.step(batch)
         print(json.dumps("ready"), flush=True)
         for line in sys.stdin:
-            epoch, k = map(int, line.split())
+            epoch, *k = map(int, line.split())
             if epoch not in epochs:
                 epochs = {epoch: train_speed.epoch_batches(trainer, epoch)}
+            if not k:
+                print(json.dumps(len(epochs[epoch])), flush=True)
+                continue
+            batch = epochs[epoch][k[0]]
             started = time.perf_counter()
-            run.step(epochs[epoch][k])
-            print(json.dumps(time.perf_counter() - started), flush=True)
+            run.step(batch)
+            print(json.dumps([time.perf_counter() - started, batch.n_tokens]), flush=True)
 
 
 def spread(values: list[float], digits: int = 3) -> str:
@@ -76,24 +82,28 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     import train_speed
 
-    trainer = train_speed.default_trainer(args.model)
     exported = export(args.ref)
-    sides = {"this tree": Worker(Path(__file__), ROOT), args.ref: Worker(Path(__file__), exported)}
+    sides: dict[str, Worker] = {}
     try:
-        for side in sides.values():
-            side.ask(f"{args.model} {args.threads}")   # "ready" after its warm-up
+        for label, tree in (("this tree", ROOT), (args.ref, exported)):
+            sides[label] = Worker(Path(__file__), tree)
+            sides[label].ask(f"{args.model} {args.threads}")   # "ready" after its warm-up
         speeds: dict[str, list[float]] = {label: [] for label in sides}
         ratios, reference = [], []
         for r in range(args.rounds):
             reference.append(train_speed.reference_gflops())
-            epoch = train_speed.epoch_batches(trainer, r + 1)   # training's epoch r + 1
-            seconds = dict.fromkeys(sides, 0.0)
-            for k in range(len(epoch)):
+            batches = {side.ask(f"{r + 1}") for side in sides.values()}   # training's epoch r + 1
+            if len(batches) > 1:
+                sys.exit(f"error: the two trees cut epoch {r + 1} into {sorted(batches)} batches; "
+                         "train_ab.py compares steps on the same batches only")
+            seconds, chars = dict.fromkeys(sides, 0.0), dict.fromkeys(sides, 0)
+            for k in range(batches.pop()):
                 for label in list(sides)[:: 1 if k % 2 == 0 else -1]:
-                    seconds[label] += sides[label].ask(f"{r + 1} {k}")
-            chars = sum(b.n_tokens for b in epoch)
+                    took, tokens = sides[label].ask(f"{r + 1} {k}")
+                    seconds[label] += took
+                    chars[label] += tokens
             for label in sides:
-                speeds[label].append(chars / seconds[label])
+                speeds[label].append(chars[label] / seconds[label])
             ratios.append(seconds[args.ref] / seconds["this tree"])
             print(f"round {r + 1}: " + ", ".join(f"{label} {speeds[label][-1]:,.0f} chars/s"
                                                 for label in sides)

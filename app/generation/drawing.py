@@ -21,7 +21,9 @@ from app.generation.deadline import Deadline
 
 T = TypeVar("T")
 
-MIN_TEMPERATURE = 1e-30  # smaller temperatures act like this one: the argmax already
+# T multiplies the Gumbel noise (|log(-log U)| <= 4.5 in float32): outside these bounds it acts
+# like them, the argmax of the logits below and the noise alone above, and never overflows
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-30, 1e30
 TINY = np.finfo(np.float32).tiny
 
 
@@ -37,16 +39,16 @@ def _pick(logits: np.ndarray, temperature: float, top_k: int | None,
 
     The Gumbel-max trick: with G = -log(-log U) drawn independently for every entry,
     argmax(z + G) is an exact draw from softmax(z). No exp, no normalising, no cumulative sum,
-    so nothing overflows at any T, and a step costs fewer numpy calls than inverse-CDF sampling.
-    T scales the noise instead of the logits, argmax(logits / T + G) = argmax(logits + T G),
-    so the noise's buffer takes the sum and nothing is allocated.
+    and a step costs fewer numpy calls than inverse-CDF sampling. T scales the noise instead of
+    the logits, argmax(logits / T + G) = argmax(logits + T G), so the sum goes into the noise's
+    buffer and the logits, which the caller keeps, are never copied.
     """
     minus_g = uniform
     np.log(minus_g, out=minus_g)
     np.negative(minus_g, out=minus_g)
     np.log(minus_g, out=minus_g)               # log(-log U) = -G
-    if temperature != 1.0:                     # a tiny T: the argmax of the logits, in effect
-        minus_g *= max(temperature, MIN_TEMPERATURE)
+    if temperature != 1.0:
+        minus_g *= min(max(temperature, MIN_TEMPERATURE), MAX_TEMPERATURE)
     z = np.subtract(logits, minus_g, out=minus_g)
     V = z.shape[1]
     if top_k is not None and top_k < V:

@@ -1,8 +1,8 @@
 """Several models as one computation: the members of a mixture or ensemble, grouped for sampling.
 
 Neural members of one architecture (same ``ModelConfig`` and vocabulary) form a ``Stack``: their
-step weights are stacked along a leading member axis, so one step of M members is one batched
-matmul per layer instead of M separate ones (``network.stack_step_weights``). Any other model is
+step weights gain a member axis (after the gate axis, see ``network.stack_step_weights``), so one
+step of M members is one batched matmul per layer instead of M separate ones. Any other model is
 a ``Single``. Both answer the same two questions a mixture asks of its members:
 
     state = group.initial_state(n, cond)

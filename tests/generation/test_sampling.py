@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from rapidfuzz.distance import Levenshtein
@@ -281,6 +283,37 @@ def test_picked_tokens_follow_the_tempered_softmax(temperature, top_k):
     observed = np.bincount(picked, minlength=len(logits)) / draws
     # binomial standard error is at most 0.0012 here: 5 of them
     np.testing.assert_allclose(observed, expected, atol=0.006)
+
+
+class ZeroUniforms:
+    """A generator whose every uniform is 0: the one value whose log the noise must not take."""
+
+    def random(self, out, dtype):
+        out[...] = 0.0
+        return out
+
+
+def test_uniforms_of_zero_are_floored_before_the_noise_is_drawn():
+    model = make_tiny_model("lstm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # log(0) would warn
+        names, nll = draw(model, 3, "", 12, 0.8, None, ZeroUniforms())
+    # the same noise on every token: each step picks the most likely one, as T -> 0 does
+    greedy, _ = draw(model, 3, "", 12, 1e-20, None, np.random.default_rng(0))
+    assert names == greedy
+    assert np.isfinite(nll[[name is not None for name in names]]).all()
+
+
+@pytest.mark.parametrize("temperature", [1e30, 1e39])
+def test_a_huge_temperature_never_picks_a_masked_token(temperature):
+    logits = np.tile(np.array([2.0, 1.0, 0.0, -np.inf], np.float32), (20_000, 1))
+    uniform = np.random.default_rng(0).random(logits.shape, dtype=np.float32) + TINY
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # no overflow either
+        picked = _pick(logits, temperature, 2, uniform)
+    counts = np.bincount(picked, minlength=4) / len(picked)
+    # top 2 of 4 at an endless temperature: the two kept tokens alike, the others never
+    np.testing.assert_allclose(counts, [0.5, 0.5, 0.0, 0.0], atol=0.02)
 
 
 @pytest.mark.parametrize("make", [lambda: make_tiny_model("rnn"), make_tiny_state_model])
