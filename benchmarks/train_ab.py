@@ -18,7 +18,6 @@ import argparse
 import importlib
 import json
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -56,10 +55,6 @@ def worker() -> None:
             started = time.perf_counter()
             run.step(batch)
             print(json.dumps([time.perf_counter() - started, batch.n_tokens]), flush=True)
-
-
-def spread(values: list[float], digits: int = 3) -> str:
-    return " / ".join(f"{v:,.{digits}f}" for v in (min(values), statistics.median(values), max(values)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,10 +108,10 @@ def main(argv: list[str] | None = None) -> int:
             side.close()
         shutil.rmtree(exported)
     print(f"\n{args.model}, {args.threads} thread{'s' * (args.threads > 1)}, {args.rounds} whole epochs; "
-          f"machine reference {spread(reference, 0)} GFLOP/s (min / median / max)")
+          f"machine reference {train_speed.spread(reference)} GFLOP/s (min / median / max)")
     for label, values in speeds.items():
-        print(f"  {label:>10}: chars/s {spread(values, 0)}")
-    print(f"  time {args.ref} / this tree: {spread(ratios)}")
+        print(f"  {label:>10}: chars/s {train_speed.spread(values)}")
+    print(f"  time {args.ref} / this tree: {train_speed.spread(ratios, digits=3)}")
     return 0
 
 

@@ -329,9 +329,9 @@ def time_to_best(kind: str, jobs: int) -> dict:
     return {"to_best": best_at, "total": total, "last": last}
 
 
-def spread(values) -> str:
-    """min / median / max."""
-    return " / ".join(f"{v:,.0f}" if v >= 100 else f"{v:.2f}"
+def spread(values, digits: int = 2) -> str:
+    """min / median / max: whole numbers from 100 up, else with ``digits`` decimals."""
+    return " / ".join(f"{v:,.0f}" if v >= 100 else f"{v:.{digits}f}"
                       for v in (min(values), statistics.median(values), max(values)))
 
 
