@@ -134,6 +134,10 @@ def option_errors(vocab, temperature: float, top_k: int | None, prefix: str,
             errors.append(SamplingError(field_name, f"{field_name}_unknown_chars",
                                         f"{field_name} has characters the model never saw: "
                                         f"{shown}", unknown=unknown))
+    if prefix != prefix.lstrip() or "  " in prefix:   # no name could start so (sample_steps)
+        errors.append(SamplingError("prefix", "prefix_spacing",
+                                    "prefix cannot start with a space or have two spaces in a "
+                                    "row: no name does"))
     return errors
 
 

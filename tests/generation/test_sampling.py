@@ -200,6 +200,9 @@ def test_nearest_real_name_with_state():
 @pytest.mark.parametrize(("options", "field", "code"), [
     ({"prefix": "T<"}, "prefix", "prefix_unknown_chars"),
     ({"prefix": "Tulum", "max_length": 3}, "prefix", "prefix_too_long"),
+    ({"prefix": " "}, "prefix", "prefix_spacing"),
+    ({"prefix": " San"}, "prefix", "prefix_spacing"),
+    ({"prefix": "San  "}, "prefix", "prefix_spacing"),
     ({"temperature": 0.0}, "temperature", "out_of_range"),
     ({"temperature": float("nan")}, "temperature", "out_of_range"),
     ({"temperature": 5.5}, "temperature", "out_of_range"),

@@ -161,6 +161,12 @@ def test_prefix_longer_than_max_length(client):
     assert "max_length (4)" in message
 
 
+@pytest.mark.parametrize("prefix", [" ", " San", "San  Juan"])
+def test_prefix_no_name_could_start_with_is_refused(client, prefix):
+    message = detail_for(client.get("/api/names", params={"prefix": prefix}), "prefix")
+    assert "space" in message
+
+
 def test_unknown_model_is_404_listing_available(client):
     for url in ("/api/names?model=gpt", "/api/score?name=Tepic&model=gpt"):
         response = client.get(url)

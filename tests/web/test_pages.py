@@ -101,6 +101,12 @@ def test_every_error_shows_at_once_beside_its_field_and_clears_the_names(client)
     assert listed(html) == [] and 'id="mas-opciones" open' in html
 
 
+def test_a_prefix_no_name_starts_with_is_explained_in_spanish(client):
+    response = client.get("/", params={"prefix": " San", "n": 2})
+    assert response.status_code == 422
+    assert "ningún nombre empieza con un espacio ni tiene dos seguidos" in response.text
+
+
 def test_unknown_model_is_a_404_in_spanish(client):
     missing = client.get("/?model=gpt")
     assert missing.status_code == 404 and "Modelo: elige uno" in missing.text

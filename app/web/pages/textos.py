@@ -16,6 +16,7 @@ MENSAJES = {
     "prefix_too_long": "Empieza con: no puede tener más letras que el largo máximo "
                        "({max_length}).",
     "prefix_unknown_chars": "Empieza con: el modelo no conoce estos caracteres: {chars}.",
+    "prefix_spacing": "Empieza con: ningún nombre empieza con un espacio ni tiene dos seguidos.",
     "suffix": f"Termina en: como máximo {MAX_LENGTH_LIMIT} caracteres.",
     "suffix_too_long": "Termina en: no puede tener más letras que el largo máximo "
                        "({max_length}).",
