@@ -86,9 +86,6 @@ class NaiveBayes:
                     counts[i, column] += 1.0
         return counts @ self.log_prob.T + self.log_prior
 
-    def predict(self, names: Sequence[str]) -> list[str]:
-        return [self.labels[c] for c in self.scores(names).argmax(axis=1)]
-
     def evaluate(self, names: Sequence[str], labels: Sequence[str], top: int = TOP) -> dict:
         """Accuracy, top-``top`` accuracy and mean per-label recall (balanced accuracy)."""
         if not names:

@@ -95,10 +95,6 @@ class ServedModel:
         per_state = names_nll(self.model, [name] * len(conditions), cond=np.arange(len(conditions)))
         return min(per_state, key=lambda nll: nll.mean())
 
-    def nll_per_char(self, name: str) -> float:
-        """Mean NLL per token of ``name``, end token included."""
-        return float(self.token_nll(name).mean())
-
     def percentile(self, nll_per_char: float) -> float:
         """Share (0-100) of real names the model finds less likely than this score."""
         worse = len(self.real_nll) - np.searchsorted(self.real_nll, nll_per_char, side="right")

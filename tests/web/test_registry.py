@@ -30,7 +30,7 @@ def test_state_conditioned_model_scores_with_its_likeliest_state():
     served = serve_model("estados", model, load_gazetteer())
     assert len(served.real_nll) > 0   # only names from the three states count
     per_state = [names_nll(model, ["Tepic"], cond=np.array([i]))[0].mean() for i in range(3)]
-    assert np.isclose(served.nll_per_char("Tepic"), min(per_state))
+    assert np.isclose(served.token_nll("Tepic").mean(), min(per_state))
 
 
 def test_registry_loads_every_checkpoint_and_records_failures(tmp_path, tiny_lstm):
