@@ -1,5 +1,6 @@
 """The Spanish page without JavaScript: names first, links that repeat a batch, every error at
-once beside its field, filters, the state map, and each name's own page (/nombre/...)."""
+once beside its field, filters, the state map, each name's own page (/nombre/...), and what
+every page answers when no model is loaded."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from app.data.corpus import fold
 from app.data.gazetteer import load_gazetteer
 from app.main import create_app
+from app.web.pages.textos import MENSAJES
 from app.web.registry import serve_model
 from tests.fakes import ListModel
 
@@ -179,3 +181,10 @@ def test_a_names_own_page_explains_bad_input(client):
     assert slash.status_code == 422 and "El modelo no conoce «/»." in slash.text
     long = client.get("/nombre/" + "a" * 65)
     assert long.status_code == 422 and "como máximo 64 caracteres" in long.text
+
+
+@pytest.mark.parametrize("path", ["/", "/nombre/Tepic", "/comparar", "/comparar?nombre=Tepic"])
+def test_without_any_model_every_page_says_so_with_a_503(tmp_path, path):
+    with TestClient(create_app(tmp_path)) as empty:
+        page = empty.get(path)
+    assert page.status_code == 503 and MENSAJES["sin_modelos"] in page.text

@@ -20,9 +20,11 @@ from app.data.gazetteer import load_gazetteer
 from app.generation.sampling import SamplingError
 from app.lm.base import model_order
 from app.web.pages.charts import Series, line_chart
+from app.web.pages.error import error_page
 from app.web.pages.home import templates
 from app.web.pages.mapa import CREDIT, mapa_svg
 from app.web.pages.sorpresa import cells
+from app.web.pages.textos import MENSAJES
 from app.web.registry import Registry
 from app.web.schemas import SCORE_NAME_MAX
 from app.web.service import on_compute_thread, score_name
@@ -327,6 +329,8 @@ def fidelity_rows(report: dict | None) -> list[tuple[str, dict]]:
 @router.get("/comparar", response_class=HTMLResponse, include_in_schema=False)
 async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     registry: Registry = request.app.state.registry
+    if not registry.models:
+        return error_page(request, 503, "Comparar modelos", MENSAJES["sin_modelos"])
     report = load_report(registry.folder)
     nombre = nombre.strip()
     charts = {}

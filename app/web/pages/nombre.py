@@ -21,7 +21,7 @@ from app.web.credibility import credibility, cutoffs
 from app.web.pages.home import modelos, permalink, templates
 from app.web.pages.mapa import CREDIT, mapa_svg
 from app.web.pages.sorpresa import cells
-from app.web.pages.textos import etiqueta
+from app.web.pages.textos import MENSAJES, etiqueta
 from app.web.registry import Registry, UnknownModel
 from app.web.schemas import SCORE_NAME_MAX
 from app.web.service import on_compute_thread, score_name
@@ -87,6 +87,9 @@ async def nombre(request: Request, texto: str, model: str = "") -> HTMLResponse:
     gazetteer = load_gazetteer()
     context = {"texto": texto, "error": "", "modelo": model, "models": modelos(registry),
                "credito_mapa": CREDIT}
+    if not registry.models:
+        context["error"] = MENSAJES["sin_modelos"]
+        return templates.TemplateResponse(request, "nombre.html", context, status_code=503)
     status = 200
     try:
         if len(texto) > SCORE_NAME_MAX:
