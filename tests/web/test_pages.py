@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from app.data.corpus import fold
 from app.data.gazetteer import load_gazetteer
 from app.main import create_app
-from app.web.pages.textos import MENSAJES
+from app.web.pages.textos import MENSAJES, mensaje
 from app.web.registry import serve_model
 from tests.fakes import ListModel
 
@@ -106,6 +106,21 @@ def test_every_error_shows_at_once_beside_its_field_and_clears_the_names(client)
 def test_unknown_model_is_a_404_in_spanish(client):
     missing = client.get("/?model=gpt")
     assert missing.status_code == 404 and "Modelo: elige uno" in missing.text
+
+
+def test_a_model_name_too_long_is_a_422_saying_the_limit(client):
+    response = client.get("/", params={"model": "a" * 101})
+    assert response.status_code == 422
+    slot = re.search(r'<p class="error-campo" id="error-model">([^<]*)</p>', response.text)
+    assert slot.group(1) == ("Modelo: el nombre de un modelo tiene como máximo 100 caracteres; "
+                             "elige uno de los cargados (lstm, rnn).")
+
+
+def test_a_message_missing_a_value_fails_instead_of_showing_its_placeholder():
+    with pytest.raises(KeyError, match="disponibles"):
+        mensaje("model")
+    assert mensaje("model", disponibles="lstm, rnn") == (
+        "Modelo: elige uno de los modelos cargados (lstm, rnn).")
 
 
 def test_budget_running_out_says_how_many_were_found_and_of_what(client):

@@ -28,7 +28,7 @@ from app.web.pages.formulario import consulta, form_values, query_values, revisa
 from app.web.pages.mapa import CREDIT, mapa_svg
 from app.web.pages.textos import MENSAJES, etiqueta, faltantes
 from app.web.registry import Registry
-from app.web.schemas import N_MAX, SEED_MAX, TOP_K_MAX, NamesResponse
+from app.web.schemas import MODEL_NAME_MAX, N_MAX, SEED_MAX, TOP_K_MAX, NamesResponse
 from app.web.service import generate_names
 
 templates = Jinja2Templates(env=jinja2.Environment(
@@ -105,7 +105,9 @@ async def index(request: Request) -> Response:
                                               client_gone)
             values = {**values, **query_values(query, result.seed)}
         else:
-            status = 404 if "model" in errors and values["model"] not in registry.models else 422
+            # a model the schema accepts but none loaded has: 404, as in the API
+            unknown = "model" in errors and len(values["model"]) <= MODEL_NAME_MAX
+            status = 404 if unknown else 422
     elegido = estado_elegido(values.get("estado", ""))
     current = registry.models.get(values["model"])
     context = {
