@@ -350,6 +350,7 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     too_long = len(nombre) > SCORE_NAME_MAX
     scores, score_errors = (await on_compute_thread(score_everywhere, registry, nombre)
                             if nombre and not too_long else ([], []))
+    rejected = too_long or bool(score_errors and not scores)   # too long, or no model knows it
     models = report["models"] if report else []
     reference = next((m for m in models if m["name"] == "lstm"), models[0] if models else None)
     other_split = {m["name"] for m in models if reference and m.get("split") != reference["split"]}
@@ -364,10 +365,12 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         "scores": scores,
         "score_errors": score_errors,
         "too_long": too_long,
+        "rechazado": rejected,
         "other_split": other_split,
         "fidelidad": fidelity_rows(report),
         "mapa_fidelidad": fidelity_map(report),
         "credito_mapa": CREDIT,
         "models": list(registry.models),
     }
-    return templates.TemplateResponse(request, "comparar.html", context)
+    return templates.TemplateResponse(request, "comparar.html", context,
+                                      status_code=422 if rejected else 200)
