@@ -31,6 +31,7 @@ SECURITY_HEADERS = {
 }
 RAW_SECURITY_HEADERS = [(name.lower().encode(), value.encode())
                         for name, value in SECURITY_HEADERS.items()]
+API_PREFIX = "/api/"   # JSON answers under it; the Spanish pages elsewhere
 SAMPLING_PATHS = {"/api/names", "/"}
 COUNT_DIGITS = 9   # more than any n the schema takes, zeros in front allowed; int() refuses ~4300
 
@@ -56,7 +57,7 @@ def busy_response(path: str, reason: str) -> Response:
     """503 for a request the worker cannot take now: JSON under /api/, Spanish text elsewhere."""
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store",
                "Connection": "close"}
-    if path.startswith("/api/"):
+    if path.startswith(API_PREFIX):
         return JSONResponse(status_code=503, content={"detail": reason}, headers=headers)
     return PlainTextResponse("Toponimo está muy ocupado en este momento; inténtalo de nuevo en "
                              "unos segundos.", status_code=503, headers=headers)

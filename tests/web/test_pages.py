@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from app.data.corpus import fold
 from app.data.gazetteer import load_gazetteer
 from app.main import create_app
+from app.web.pages import compare
 from app.web.pages.textos import MENSAJES, mensaje
 from app.web.registry import serve_model
 from tests.fakes import ListModel
@@ -203,3 +204,40 @@ def test_without_any_model_every_page_says_so_with_a_503(tmp_path, path):
     with TestClient(create_app(tmp_path)) as empty:
         page = empty.get(path)
     assert page.status_code == 503 and MENSAJES["sin_modelos"] in page.text
+
+
+@pytest.mark.parametrize(("method", "path", "status", "text"), [
+    ("GET", "/nope", 404, "No hay nada en esta dirección"),
+    ("GET", "/comparar/", 404, "No hay nada en esta dirección"),
+    ("POST", "/", 405, "Esta dirección sólo se consulta (GET); no acepta POST."),
+    ("DELETE", "/nombre/Tepic", 405, "no acepta DELETE."),
+], ids=["unknown-page", "trailing-slash", "post", "delete"])
+def test_a_mistyped_address_or_method_gets_a_spanish_page(client, method, path, status, text):
+    response = client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/html")
+    assert '<html lang="es">' in response.text and text in response.text
+    if status == 405:
+        assert "GET" in response.headers["allow"]
+
+
+def test_the_api_keeps_answering_unknown_addresses_and_methods_in_json(client):
+    missing = client.get("/api/nope")
+    assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}
+    posted = client.post("/api/names")
+    assert posted.status_code == 405 and posted.json() == {"detail": "Method Not Allowed"}
+
+
+def test_a_bug_gets_a_spanish_page_or_json_with_the_security_headers(tiny_models_folder,
+                                                                    monkeypatch):
+    def broken(*args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(compare, "load_report", broken)
+    with TestClient(create_app(tiny_models_folder), raise_server_exceptions=False) as buggy:
+        page, api = buggy.get("/comparar"), buggy.get("/api/report")
+    assert page.status_code == 500 and '<html lang="es">' in page.text
+    assert "Algo falló de nuestro lado" in page.text
+    assert api.status_code == 500 and api.json() == {"detail": "internal server error"}
+    for response in (page, api):
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
