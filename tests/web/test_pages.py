@@ -199,6 +199,15 @@ def test_a_names_own_page_explains_bad_input(client):
     assert long.status_code == 422 and "como máximo 64 caracteres" in long.text
 
 
+def test_a_names_page_caps_the_model_as_the_api_does(client):
+    longest = client.get("/nombre/Tulum", params={"model": "x" * 100})
+    assert longest.status_code == 404 and "No hay un modelo «" + "x" * 100 + "»" in longest.text
+    over = client.get("/nombre/Tulum", params={"model": "x" * 5000})
+    assert over.status_code == 422 and "x" * 101 not in over.text
+    assert ("Modelo: el nombre de un modelo tiene como máximo 100 caracteres; elige uno de los "
+            "cargados (lstm, rnn).") in over.text
+
+
 @pytest.mark.parametrize("path", ["/", "/nombre/Tepic", "/comparar", "/comparar?nombre=Tepic"])
 def test_without_any_model_every_page_says_so_with_a_503(tmp_path, path):
     with TestClient(create_app(tmp_path)) as empty:
