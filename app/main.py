@@ -16,10 +16,12 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from threadpoolctl import threadpool_limits
 
@@ -28,6 +30,8 @@ from app.generation.sampling import SamplingError
 from app.paths import STATIC_DIR
 from app.web import api
 from app.web.middleware import (
+    API_PREFIX,
+    SECURITY_HEADERS,
     HeadAsGet,
     SecurityHeaders,
     ShedLoad,
@@ -35,6 +39,7 @@ from app.web.middleware import (
     csp_allowing_inline_scripts,
 )
 from app.web.pages import compare, home, nombre
+from app.web.pages.error import status_page
 from app.web.registry import UnknownModel, load_registry, models_dir
 from app.web.scheduler import ClientGone, Overloaded, Scheduler, deadline_seconds
 from app.web.schemas import ALLOWED
@@ -84,6 +89,24 @@ async def overloaded(request: Request, exc: Overloaded) -> Response:
 
 async def client_gone(request: Request, exc: ClientGone) -> Response:
     return Response(status_code=503)   # nobody is left to read it; the access log shows it
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    """An unknown address or method: FastAPI's JSON under /api/, a Spanish page elsewhere."""
+    if request.url.path.startswith(API_PREFIX):
+        return await http_exception_handler(request, exc)
+    return status_page(request, exc.status_code, exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """A bug: JSON under /api/, a Spanish page elsewhere; the server still logs the traceback.
+    Starlette answers it outside every middleware, so the security headers are added here."""
+    if request.url.path.startswith(API_PREFIX):
+        response = JSONResponse(status_code=500, content={"detail": "internal server error"})
+    else:
+        response = status_page(request, 500)
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 def drain_on_signals(scheduler: Scheduler) -> None:
@@ -141,6 +164,8 @@ def create_app(models_folder: Path | None = None) -> FastAPI:
     app.add_exception_handler(UnknownModel, unknown_model)
     app.add_exception_handler(Overloaded, overloaded)
     app.add_exception_handler(ClientGone, client_gone)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, server_error)
     # outermost last: HEAD becomes GET, every answer gets the security headers, a saturated
     # worker sheds sampling before any parsing, and what passes is compressed
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)

@@ -9,13 +9,11 @@ listing the loaded models), so a route only states its parameters and calls ``ap
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from app.web.disconnect import watch_disconnect
 from app.web.export import MEDIA_TYPES, download, wanted_format
 from app.web.registry import Registry
 from app.web.scheduler import Scheduler
@@ -57,21 +55,6 @@ async def get_registry(request: Request) -> Registry:
 
 
 RegistryDep = Annotated[Registry, Depends(get_registry)]
-
-
-@asynccontextmanager
-async def watch_disconnect(request: Request) -> AsyncIterator[Callable[[], bool]]:
-    """A check, free to call between slices, of whether the client has hung up: a task waits
-    for the server's disconnect message meanwhile (as Starlette's streaming responses do)."""
-    async def wait() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass   # the (empty) body of a GET comes first
-
-    waiting = asyncio.create_task(wait())
-    try:
-        yield waiting.done
-    finally:
-        waiting.cancel()
 
 
 @router.get("/api/names", response_model=NamesResponse, tags=["api"], responses={

@@ -31,7 +31,9 @@ SECURITY_HEADERS = {
 }
 RAW_SECURITY_HEADERS = [(name.lower().encode(), value.encode())
                         for name, value in SECURITY_HEADERS.items()]
+API_PREFIX = "/api/"   # JSON answers under it; the Spanish pages elsewhere
 SAMPLING_PATHS = {"/api/names", "/"}
+COUNT_DIGITS = 9   # more than any n the schema takes, zeros in front allowed; int() refuses ~4300
 
 
 def csp_allowing_inline_scripts(html: str) -> str:
@@ -43,11 +45,19 @@ def csp_allowing_inline_scripts(html: str) -> str:
     return f"{CSP}; script-src 'self' {hashes}"
 
 
+def heavy_count(text: str) -> bool:
+    """Whether the ``n`` of a query string asks for a heavy request. Only ASCII digits of a
+    bounded length are read as a count: anything else ('²', 5000 digits) is left to validation,
+    whose 422 says what is allowed."""
+    return (text.isascii() and text.isdigit() and len(text) <= COUNT_DIGITS
+            and is_heavy(int(text)))
+
+
 def busy_response(path: str, reason: str) -> Response:
     """503 for a request the worker cannot take now: JSON under /api/, Spanish text elsewhere."""
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store",
                "Connection": "close"}
-    if path.startswith("/api/"):
+    if path.startswith(API_PREFIX):
         return JSONResponse(status_code=503, content={"detail": reason}, headers=headers)
     return PlainTextResponse("Toponimo está muy ocupado en este momento; inténtalo de nuevo en "
                              "unos segundos.", status_code=503, headers=headers)
@@ -91,7 +101,7 @@ class SecurityHeaders:
 
 class ShedLoad:
     """Asks the app's scheduler (``app.state.sampling_turn``) whether it would take the request
-    (heavy or not, by ``service.is_heavy`` of its ``n``)."""
+    (heavy or not, by ``heavy_count`` of its ``n``)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -100,7 +110,7 @@ class ShedLoad:
         scheduler = getattr(scope["app"].state, "sampling_turn", None) if "app" in scope else None
         if scope["type"] == "http" and scope["path"] in SAMPLING_PATHS and scheduler is not None:
             n = parse_qs(scope["query_string"].decode("latin-1")).get("n", [""])[-1]
-            refused = scheduler.refusal(heavy=n.isdigit() and is_heavy(int(n)))
+            refused = scheduler.refusal(heavy=heavy_count(n))
             if refused:
                 response = busy_response(scope["path"], refused)
                 return await response(scope, receive, send)

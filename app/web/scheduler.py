@@ -2,7 +2,7 @@
 
     scheduler = Scheduler(); result, seconds = await scheduler.run(make_steps, client_gone)
 
-``client_gone()`` must answer at once (``api.watch_disconnect`` gives one that does).
+``client_gone()`` must answer at once (``disconnect.watch_disconnect`` gives one that does).
 
 Each worker process samples on its own event loop, one slice (~1 ms) at a time, so the loop
 keeps serving other requests in between. A slice lasts at least as long as the loop just spent

@@ -284,6 +284,35 @@ def test_scoring_runs_off_the_event_loop_on_the_compute_thread(client, monkeypat
     assert len(threads) == 1 and threads[0].startswith("toponimo-compute")
 
 
+async def hang_up_at_once(app, path: str, query: str) -> list[dict]:
+    """What ``app`` sends back for a GET whose client hangs up as soon as it has sent it (the
+    server then answers every receive() with http.disconnect)."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+             "query_string": query.encode(), "headers": [(b"host", b"testserver")],
+             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    request = iter([{"type": "http.request", "body": b"", "more_body": False}])
+    sent = []
+
+    async def receive() -> dict:
+        return next(request, {"type": "http.disconnect"})
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+@pytest.mark.parametrize("path", ["/api/names", "/"])
+def test_the_work_of_a_client_that_hung_up_is_dropped(client, path):
+    sent = client.portal.call(hang_up_at_once, client.app, path,
+                              "model=rnn&n=100&temperature=0.01&seed=1")
+    assert sent[0]["status"] == 503                     # dropped, not sampled and rendered
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == b""
+    assert client.app.state.sampling_turn.busy == 0
+
+
 @pytest.fixture
 def own_client(tiny_models_folder):
     """A client whose app's scheduler a test may replace."""

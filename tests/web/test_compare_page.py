@@ -121,6 +121,16 @@ def test_try_a_name_with_unknown_characters_or_markup_says_it_once(client):
     assert "Ningún modelo puede calificarlo: no conoce «&lt;»" in html and "«ø»" in html
 
 
+@pytest.mark.parametrize(("nombre", "error"), [
+    ("a" * 65, "El nombre puede tener como máximo 64 caracteres."),
+    ("😀", "Ningún modelo puede calificarlo: no conoce «😀»."),
+], ids=["65-characters", "emoji"])
+def test_a_name_no_model_can_score_is_a_422(client, nombre, error):
+    response = client.get("/comparar", params={"nombre": nombre})
+    assert response.status_code == 422 and error in response.text
+    assert 'aria-invalid="true"' in response.text
+
+
 def test_surprise_shades_step_down_with_probability():
     assert [cell_class(p) for p in (1.0, 0.2, 0.05, 0.01, 1e-9)] == [
         "sorpresa-0", "sorpresa-1", "sorpresa-3", "sorpresa-5", "sorpresa-5"]

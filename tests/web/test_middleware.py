@@ -1,4 +1,5 @@
-"""What every response gets from app.web.middleware: HEAD, security headers, gzip, no Host echo."""
+"""What every response gets from app.web.middleware: HEAD, security headers, gzip, no Host echo,
+and load shedding that never trips over the request it reads."""
 
 from __future__ import annotations
 
@@ -63,3 +64,15 @@ def test_large_responses_are_compressed(client):
     assert page.headers["content-encoding"] == "gzip"
     tiny = client.get("/healthz", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in tiny.headers      # below the minimum size
+
+
+@pytest.mark.parametrize("n", ["²", "9" * 5000], ids=["superscript-two", "5000-digits"])
+def test_a_count_that_is_not_a_plain_number_gets_the_usual_422(client, n):
+    # load shedding reads n before validation: '²' passes str.isdigit() and int() refuses it,
+    # and int() refuses 5000 digits
+    api = client.get("/api/names", params={"n": n})
+    assert api.status_code == 422
+    assert api.json()["detail"][0]["msg"].startswith("n:") and "1 to 100" in api.text
+    page = client.get("/", params={"n": n})
+    assert page.status_code == 422
+    assert "Cuántos: escribe un número entero del 1 al 100." in page.text

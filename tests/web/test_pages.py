@@ -1,5 +1,6 @@
 """The Spanish page without JavaScript: names first, links that repeat a batch, every error at
-once beside its field, filters, the state map, and each name's own page (/nombre/...)."""
+once beside its field, filters, the state map, each name's own page (/nombre/...), and what
+every page answers when no model is loaded."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from fastapi.testclient import TestClient
 from app.data.corpus import fold
 from app.data.gazetteer import load_gazetteer
 from app.main import create_app
+from app.web.pages import compare
+from app.web.pages.textos import MENSAJES, mensaje
 from app.web.registry import serve_model
 from tests.fakes import ListModel
 
@@ -112,6 +115,21 @@ def test_unknown_model_is_a_404_in_spanish(client):
     assert missing.status_code == 404 and "Modelo: elige uno" in missing.text
 
 
+def test_a_model_name_too_long_is_a_422_saying_the_limit(client):
+    response = client.get("/", params={"model": "a" * 101})
+    assert response.status_code == 422
+    slot = re.search(r'<p class="error-campo" id="error-model">([^<]*)</p>', response.text)
+    assert slot.group(1) == ("Modelo: el nombre de un modelo tiene como máximo 100 caracteres; "
+                             "elige uno de los cargados (lstm, rnn).")
+
+
+def test_a_message_missing_a_value_fails_instead_of_showing_its_placeholder():
+    with pytest.raises(KeyError, match="disponibles"):
+        mensaje("model")
+    assert mensaje("model", disponibles="lstm, rnn") == (
+        "Modelo: elige uno de los modelos cargados (lstm, rnn).")
+
+
 def test_budget_running_out_says_how_many_were_found_and_of_what(client):
     html = client.get("/", params={"n": 5, "seed": 1, "suffix": "ñuu savi ñuu"}).text
     assert re.search(r"solo se encontraron \d de 5 que terminen en «-ñuu savi ñuu»", html)
@@ -185,3 +203,56 @@ def test_a_names_own_page_explains_bad_input(client):
     assert slash.status_code == 422 and "El modelo no conoce «/»." in slash.text
     long = client.get("/nombre/" + "a" * 65)
     assert long.status_code == 422 and "como máximo 64 caracteres" in long.text
+
+
+def test_a_names_page_caps_the_model_as_the_api_does(client):
+    longest = client.get("/nombre/Tulum", params={"model": "x" * 100})
+    assert longest.status_code == 404 and "No hay un modelo «" + "x" * 100 + "»" in longest.text
+    over = client.get("/nombre/Tulum", params={"model": "x" * 5000})
+    assert over.status_code == 422 and "x" * 101 not in over.text
+    assert ("Modelo: el nombre de un modelo tiene como máximo 100 caracteres; elige uno de los "
+            "cargados (lstm, rnn).") in over.text
+
+
+@pytest.mark.parametrize("path", ["/", "/nombre/Tepic", "/comparar", "/comparar?nombre=Tepic"])
+def test_without_any_model_every_page_says_so_with_a_503(tmp_path, path):
+    with TestClient(create_app(tmp_path)) as empty:
+        page = empty.get(path)
+    assert page.status_code == 503 and MENSAJES["sin_modelos"] in page.text
+
+
+@pytest.mark.parametrize(("method", "path", "status", "text"), [
+    ("GET", "/nope", 404, "No hay nada en esta dirección"),
+    ("GET", "/comparar/", 404, "No hay nada en esta dirección"),
+    ("POST", "/", 405, "Esta dirección sólo se consulta (GET); no acepta POST."),
+    ("DELETE", "/nombre/Tepic", 405, "no acepta DELETE."),
+], ids=["unknown-page", "trailing-slash", "post", "delete"])
+def test_a_mistyped_address_or_method_gets_a_spanish_page(client, method, path, status, text):
+    response = client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/html")
+    assert '<html lang="es">' in response.text and text in response.text
+    if status == 405:
+        assert "GET" in response.headers["allow"]
+
+
+def test_the_api_keeps_answering_unknown_addresses_and_methods_in_json(client):
+    missing = client.get("/api/nope")
+    assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}
+    posted = client.post("/api/names")
+    assert posted.status_code == 405 and posted.json() == {"detail": "Method Not Allowed"}
+
+
+def test_a_bug_gets_a_spanish_page_or_json_with_the_security_headers(tiny_models_folder,
+                                                                    monkeypatch):
+    def broken(*args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(compare, "load_report", broken)
+    with TestClient(create_app(tiny_models_folder), raise_server_exceptions=False) as buggy:
+        page, api = buggy.get("/comparar"), buggy.get("/api/report")
+    assert page.status_code == 500 and '<html lang="es">' in page.text
+    assert "Algo falló de nuestro lado" in page.text
+    assert api.status_code == 500 and api.json() == {"detail": "internal server error"}
+    for response in (page, api):
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]

@@ -20,9 +20,11 @@ from app.data.gazetteer import load_gazetteer
 from app.generation.sampling import SamplingError
 from app.lm.base import model_order
 from app.web.pages.charts import Series, line_chart
+from app.web.pages.error import error_page
 from app.web.pages.home import templates
 from app.web.pages.mapa import CREDIT, mapa_svg
 from app.web.pages.sorpresa import cells
+from app.web.pages.textos import MENSAJES
 from app.web.registry import Registry
 from app.web.schemas import SCORE_NAME_MAX
 from app.web.service import on_compute_thread, score_name
@@ -327,6 +329,8 @@ def fidelity_rows(report: dict | None) -> list[tuple[str, dict]]:
 @router.get("/comparar", response_class=HTMLResponse, include_in_schema=False)
 async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     registry: Registry = request.app.state.registry
+    if not registry.models:
+        return error_page(request, 503, "Comparar modelos", MENSAJES["sin_modelos"])
     report = load_report(registry.folder)
     nombre = nombre.strip()
     charts = {}
@@ -346,6 +350,7 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     too_long = len(nombre) > SCORE_NAME_MAX
     scores, score_errors = (await on_compute_thread(score_everywhere, registry, nombre)
                             if nombre and not too_long else ([], []))
+    rejected = too_long or bool(score_errors and not scores)   # too long, or no model knows it
     models = report["models"] if report else []
     reference = next((m for m in models if m["name"] == "lstm"), models[0] if models else None)
     other_split = {m["name"] for m in models if reference and m.get("split") != reference["split"]}
@@ -360,10 +365,12 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         "scores": scores,
         "score_errors": score_errors,
         "too_long": too_long,
+        "rechazado": rejected,
         "other_split": other_split,
         "fidelidad": fidelity_rows(report),
         "mapa_fidelidad": fidelity_map(report),
         "credito_mapa": CREDIT,
         "models": list(registry.models),
     }
-    return templates.TemplateResponse(request, "comparar.html", context)
+    return templates.TemplateResponse(request, "comparar.html", context,
+                                      status_code=422 if rejected else 200)

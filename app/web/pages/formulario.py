@@ -49,7 +49,9 @@ def revisar(registry: Registry, values: dict[str, str]
         query = NamesQuery.model_validate(values)
     except ValidationError as exc:
         for field in (str(e["loc"][-1]) if e["loc"] else "" for e in exc.errors()):
-            add(field, mensaje(field))
+            # the schema limits a model's name by its length only
+            add(field, mensaje(field, "model_too_long", disponibles=", ".join(registry.models))
+                if field == "model" else mensaje(field))
         # each field is checked alone, so the others are still worth checking
         query = NamesQuery.model_validate({k: v for k, v in values.items() if k not in errors})
     try:

@@ -23,11 +23,12 @@ from app.generation.sampling import MAX_LENGTH_LIMIT, TEMPERATURE_MAX
 from app.lm.base import model_order
 from app.paths import TEMPLATES_DIR
 from app.web.credibility import credibility, cutoffs
+from app.web.disconnect import watch_disconnect
 from app.web.pages.formulario import consulta, form_values, query_values, revisar
 from app.web.pages.mapa import CREDIT, mapa_svg
 from app.web.pages.textos import MENSAJES, etiqueta, faltantes
 from app.web.registry import Registry
-from app.web.schemas import N_MAX, SEED_MAX, TOP_K_MAX, NamesResponse
+from app.web.schemas import MODEL_NAME_MAX, N_MAX, SEED_MAX, TOP_K_MAX, NamesResponse
 from app.web.service import generate_names
 
 templates = Jinja2Templates(env=jinja2.Environment(
@@ -99,10 +100,14 @@ async def index(request: Request) -> Response:
                 return RedirectResponse("/?" + consulta(query_values(query, query.seed)),
                                         status_code=303)
         if query is not None:
-            result = await generate_names(registry, query, request.app.state.sampling_turn)
+            async with watch_disconnect(request) as client_gone:
+                result = await generate_names(registry, query, request.app.state.sampling_turn,
+                                              client_gone)
             values = {**values, **query_values(query, result.seed)}
         else:
-            status = 404 if "model" in errors and values["model"] not in registry.models else 422
+            # a model the schema accepts but none loaded has: 404, as in the API
+            unknown = "model" in errors and len(values["model"]) <= MODEL_NAME_MAX
+            status = 404 if unknown else 422
     elegido = estado_elegido(values.get("estado", ""))
     current = registry.models.get(values["model"])
     context = {

@@ -21,9 +21,9 @@ from app.web.credibility import credibility, cutoffs
 from app.web.pages.home import modelos, permalink, templates
 from app.web.pages.mapa import CREDIT, mapa_svg
 from app.web.pages.sorpresa import cells
-from app.web.pages.textos import etiqueta
+from app.web.pages.textos import MENSAJES, etiqueta, mensaje
 from app.web.registry import Registry, UnknownModel
-from app.web.schemas import SCORE_NAME_MAX
+from app.web.schemas import MODEL_NAME_MAX, SCORE_NAME_MAX
 from app.web.service import on_compute_thread, score_name
 
 router = APIRouter(include_in_schema=False)
@@ -78,6 +78,15 @@ def where_map(near: list[dict], likely: list[tuple[str, float]], gazetteer: Gaze
                            classes=classes, notes=notes))
 
 
+def refusal(registry: Registry, model: str) -> tuple[int, str] | None:
+    """Why no name can be scored for this request (status, Spanish message), or None."""
+    if not registry.models:
+        return 503, MENSAJES["sin_modelos"]
+    if len(model) > MODEL_NAME_MAX:   # as the API's limit, so a long one is not echoed back
+        return 422, mensaje("model", "model_too_long", disponibles=", ".join(registry.models))
+    return None
+
+
 @router.get("/nombre/{texto:path}", response_class=HTMLResponse)
 async def nombre(request: Request, texto: str, model: str = "") -> HTMLResponse:
     """Any text reaches here (slashes too), so every mistake gets a Spanish answer."""
@@ -85,8 +94,11 @@ async def nombre(request: Request, texto: str, model: str = "") -> HTMLResponse:
     model = model or registry.default or ""
     texto = normalize(texto)
     gazetteer = load_gazetteer()
-    context = {"texto": texto, "error": "", "modelo": model, "models": modelos(registry),
-               "credito_mapa": CREDIT}
+    context = {"texto": texto, "error": "", "credito_mapa": CREDIT}
+    refused = refusal(registry, model)
+    if refused:
+        status, context["error"] = refused
+        return templates.TemplateResponse(request, "nombre.html", context, status_code=status)
     status = 200
     try:
         if len(texto) > SCORE_NAME_MAX:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from app.generation.sampling import MAX_LENGTH_LIMIT, TEMPERATURE_MAX
 from app.web.registry import ServedModel
-from app.web.schemas import N_MAX, SEED_MAX, TOP_K_MAX
+from app.web.schemas import MODEL_NAME_MAX, N_MAX, SEED_MAX, TOP_K_MAX
 
 # keyed by error code first, then by field; {placeholders} are filled from the error's context
 MENSAJES = {
     "model": "Modelo: elige uno de los modelos cargados ({disponibles}).",
+    "model_too_long": f"Modelo: el nombre de un modelo tiene como máximo {MODEL_NAME_MAX} "
+                      "caracteres; elige uno de los cargados ({disponibles}).",
     "n": f"Cuántos: escribe un número entero del 1 al {N_MAX}.",
     "temperature": f"Temperatura: un número mayor que 0 y como máximo {TEMPERATURE_MAX:g}.",
     "prefix": f"Empieza con: como máximo {MAX_LENGTH_LIMIT} caracteres.",
@@ -48,14 +50,12 @@ ETIQUETAS = {
 
 
 def mensaje(field: str, code: str = "", **context) -> str:
-    """The Spanish text for an error."""
+    """The Spanish text for an error. Raises KeyError when its template needs a value that
+    ``context`` lacks: a bug to fix, never a {placeholder} to show."""
     if "unknown" in context:
         context["chars"] = ", ".join(f"«{ch}»" for ch in context["unknown"])
     template = MENSAJES.get(code) or MENSAJES.get(field) or MENSAJES["desconocido"]
-    try:
-        return template.format(**context)
-    except KeyError:
-        return template
+    return template.format(**context)
 
 
 def etiqueta(served: ServedModel, default: str | None) -> str:
