@@ -46,6 +46,7 @@ from app.web.schemas import ALLOWED
 
 GZIP_MIN_BYTES = 1000   # smaller answers gain little from compression
 SWAGGER_UI = "/swagger-ui"   # Swagger UI's JS and CSS, served from the fastapi-swagger package
+ECHO_MAX = 80   # characters of a rejected input that an error message repeats
 
 DESCRIPTION = """Inventa nombres creíbles de municipios mexicanos con redes recurrentes (RNN y LSTM)
 escritas desde cero en numpy. Invents credible Mexican municipality names.
@@ -61,12 +62,20 @@ def _error(field: str, message: str, kind: str, loc_kind: str = "query", **extra
     return {"loc": [loc_kind, field], "msg": msg, "type": kind, **extra}
 
 
+def echoed(value, limit: int = ECHO_MAX) -> str:
+    """``repr(value)``, cut to ``limit`` characters: an error names what it got without
+    sending a 5,000-character input back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     detail = []
     for err in exc.errors():
         loc = err.get("loc", ())
         field = str(loc[-1]) if loc else "request"
-        message = err["msg"] + (f", got {err['input']!r}" if err.get("input") is not None else "")
+        message = err["msg"] + (f", got {echoed(err['input'])}" if err.get("input") is not None
+                                else "")
         detail.append(_error(field, message, err["type"], str(loc[0]) if loc else "query"))
     return JSONResponse(status_code=422, content=jsonable_encoder({"detail": detail}))
 

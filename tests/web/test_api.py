@@ -148,6 +148,11 @@ def test_bad_parameters_get_422_naming_field_and_range(client, params, field, al
     assert message.startswith(f"{field}:") and allowed in message
 
 
+def test_a_huge_input_is_not_echoed_back_whole(client):
+    message = detail_for(client.get("/api/names", params={"n": "9" * 5000}), "n")
+    assert "1 to 100" in message and "9" * 70 + "…" in message and "9" * 80 not in message
+
+
 def test_prefix_with_unknown_characters_names_them(client):
     response = client.get("/api/names", params={"prefix": "Ta<$"})
     message = detail_for(response, "prefix")

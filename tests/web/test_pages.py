@@ -201,8 +201,9 @@ def test_a_names_own_page_explains_bad_input(client):
     assert missing.status_code == 404 and "No hay un modelo «gpt»" in missing.text
     slash = client.get("/nombre/Tulum/Tepic")
     assert slash.status_code == 422 and "El modelo no conoce «/»." in slash.text
-    long = client.get("/nombre/" + "a" * 65)
+    long = client.get("/nombre/" + "a" * 5000)
     assert long.status_code == 422 and "como máximo 64 caracteres" in long.text
+    assert "a" * 64 + "…" in long.text and "a" * 65 not in long.text   # not echoed back whole
 
 
 def test_a_names_page_caps_the_model_as_the_api_does(client):

@@ -93,8 +93,10 @@ async def nombre(request: Request, texto: str, model: str = "") -> HTMLResponse:
     registry: Registry = request.app.state.registry
     model = model or registry.default or ""
     texto = normalize(texto)
+    # the heading shows what was asked for, but not an endless text back
+    shown = texto if len(texto) <= SCORE_NAME_MAX else texto[:SCORE_NAME_MAX] + "…"
     gazetteer = load_gazetteer()
-    context = {"texto": texto, "error": "", "credito_mapa": CREDIT}
+    context = {"texto": shown, "error": "", "credito_mapa": CREDIT}
     refused = refusal(registry, model)
     if refused:
         status, context["error"] = refused

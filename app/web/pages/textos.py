@@ -1,5 +1,5 @@
 """The page's Spanish words: error messages by field and code, model names for people, and the
-sentence that says what was found when the draw budget ran out."""
+sentence that says what was found when sampling stopped short (budget, deadline or shutdown)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,8 @@ def con_filtros(values: dict[str, str]) -> str:
 
 
 def faltantes(found: int, requested: int, values: dict[str, str]) -> str:
-    """The honest sentence when the draw budget ran out before ``requested`` names."""
+    """The honest sentence when sampling stopped (its draw budget or time ran out, or the
+    server is shutting down) before ``requested`` names."""
     condition = con_filtros(values)
     return (f"solo se encontraron {found} de {requested}{' ' + condition if condition else ''}; "
             "prueba otra temperatura o condiciones menos estrictas")
