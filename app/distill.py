@@ -30,8 +30,10 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from app.data.corpus import DEFAULT_NAMES, DataError
-from app.training.config import RANGES, FlagError, TrainConfig, check_writable, flag, given_flags
+from app.flags import FlagError, check_range, flag
+from app.training.config import RANGES, TrainConfig, check_writable, given_flags
 from app.training.distillation import (
+    HARD_WEIGHT_RANGE,
     SAMPLES_RANGE,
     STUDENT_DEFAULTS,
     STUDENT_FLAGS,
@@ -53,16 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="where the student is written")
     p.add_argument("--samples", type=int, default=Draws.samples,
                    help=f"teacher samples to train on besides the real names (in "
-                        f"[{SAMPLES_RANGE[0]}, {SAMPLES_RANGE[1]}]; default: %(default)s)")
+                        f"{SAMPLES_RANGE}; default: %(default)s)")
     p.add_argument("--val-samples", type=int, default=Draws.val_samples,
                    help=f"fresh teacher samples drawn to early-stop on (in "
-                        f"[{VAL_SAMPLES_RANGE[0]}, {VAL_SAMPLES_RANGE[1]}]; default: %(default)s)")
+                        f"{VAL_SAMPLES_RANGE}; default: %(default)s)")
     p.add_argument("--temperature", type=float, default=Draws.temperature,
-                   help=f"temperature of the teacher's samples (in [{TEMPERATURE_RANGE[0]}, "
-                        f"{TEMPERATURE_RANGE[1]}]; default: %(default)s)")
+                   help=f"temperature of the teacher's samples (in {TEMPERATURE_RANGE}; "
+                        f"default: %(default)s)")
     p.add_argument("--hard-weight", type=float, default=Draws.hard_weight,
-                   help="on the real names, weight of the written character against the "
-                        "teacher's distribution (in [0, 1]; default: %(default)s)")
+                   help=f"on the real names, weight of the written character against the "
+                        f"teacher's distribution (in {HARD_WEIGHT_RANGE}; default: %(default)s)")
     p.add_argument("--out-of-fold", action=argparse.BooleanOptionalAction, default=None,
                    help="on the real names, learn the teacher without the fold holding each name "
                         "(a mezcla of a cross-fitted ensemble): what it says of unseen names "
@@ -82,12 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> TrainConfig:
     """Every flag against its range, before anything is read; the student's configuration."""
-    for name, value, (low, high) in (("--samples", args.samples, SAMPLES_RANGE),
-                                     ("--val-samples", args.val_samples, VAL_SAMPLES_RANGE),
-                                     ("--temperature", args.temperature, TEMPERATURE_RANGE),
-                                     ("--hard-weight", args.hard_weight, (0.0, 1.0))):
-        if not low <= value <= high:   # NaN fails too
-            raise FlagError(f"{name} must be in [{low}, {high}], got {value}")
+    for name, allowed in (("samples", SAMPLES_RANGE), ("val_samples", VAL_SAMPLES_RANGE),
+                          ("temperature", TEMPERATURE_RANGE), ("hard_weight", HARD_WEIGHT_RANGE)):
+        check_range(name, getattr(args, name), allowed)
     student = given_flags(args)
     if not args.teacher.is_file():
         raise FlagError(f"--teacher {args.teacher}: no such file")

@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from app.data.corpus import DEFAULT_NAMES, DataError
+from app.flags import FlagError
 from app.lm import checkpoint
 from app.lm.base import load_model, names_nll
 from app.lm.checkpoint import CheckpointError
 from app.paths import MODELS_DIR
-from app.training.config import FlagError, check_writable
+from app.training.config import check_writable
 from app.training.mixture_fit import WEIGHTINGS, build
 from app.training.promote import recorded_nll, replace_if_better, run_path
 from app.training.student import teacher_ensemble

@@ -12,12 +12,10 @@ import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from app.flags import SEED, FlagError, Range, check_range, flag
+
 NEURAL_KINDS = ("lstm", "rnn")           # app.nn.network.CELLS (a test keeps them equal)
 OPTIMIZER_NAMES = ("adagrad", "adam")    # app.nn.optim.OPTIMIZERS
-
-
-class FlagError(ValueError):
-    """A flag's value cannot be used; the message names the flag, the value and what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -67,25 +65,6 @@ FIXED_ON_RESUME = ("hidden", "layers", "embed", "dropout", "condition", "cond_em
                    "embed_dropout", "student")
 
 
-@dataclass(frozen=True)
-class Range:
-    """An interval of allowed values, closed unless said otherwise."""
-
-    low: float
-    high: float
-    low_open: bool = False
-    high_open: bool = False
-
-    def __contains__(self, value: float) -> bool:  # NaN is in no range
-        above = value > self.low if self.low_open else value >= self.low
-        below = value < self.high if self.high_open else value <= self.high
-        return bool(above and below)
-
-    def __str__(self) -> str:
-        return (f"{'(' if self.low_open else '['}{self.low}, "
-                f"{self.high}{')' if self.high_open else ']'}")
-
-
 # the maxima keep a model within what numpy can train on one machine (a larger one would
 # need tens of GiB before its first step); the memory check in app.training.trainer is the final word
 RANGES: dict[str, Range] = {
@@ -105,14 +84,10 @@ RANGES: dict[str, Range] = {
     "ema": Range(0, 1, high_open=True),
     "patience": Range(1, 1000),
     "val_fraction": Range(0, 1, low_open=True, high_open=True),
-    "seed": Range(0, 2**32 - 1),
+    "seed": SEED,
     "members": Range(1, 20),
     "jobs": Range(1, 64),
 }
-
-
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def _help(name: str, text: str) -> str:
@@ -206,8 +181,8 @@ def given_flags(args: argparse.Namespace) -> dict:
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
              if f.name != "model" and getattr(args, f.name, None) is not None}
     for name, value in given.items():
-        if name in RANGES and value not in RANGES[name]:
-            raise FlagError(f"{flag(name)} must be in {RANGES[name]}, got {value}")
+        if name in RANGES:
+            check_range(name, value, RANGES[name])
     return given
 
 
@@ -215,8 +190,7 @@ def check_jobs(args: argparse.Namespace) -> int:
     """--jobs, checked; by default one job per core. Ensembles train members at once; a single
     model uses two for its helper thread."""
     jobs = (os.cpu_count() or 1) if args.jobs is None else args.jobs
-    if jobs not in RANGES["jobs"]:
-        raise FlagError(f"--jobs must be in {RANGES['jobs']}, got {jobs}")
+    check_range("jobs", jobs, RANGES["jobs"])
     if args.jobs is not None and args.model == "markov":
         raise FlagError("--jobs does not apply to --model markov (it counts in one pass)")
     return jobs

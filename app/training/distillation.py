@@ -29,6 +29,7 @@ from app.data.corpus import (
     make_batch,
     read_corpus,
 )
+from app.flags import Range
 from app.generation.drawing import draw
 from app.generation.sampling import MAX_LENGTH_DEFAULT, ROUND_MAX
 from app.lm.base import load_model
@@ -38,9 +39,10 @@ from app.training.config import TrainConfig
 from app.training.mixture_fit import check_cross_fitted, is_cross_fitted, out_of_fold_mixtures
 from app.training.trainer import EVAL_BATCH, Trainer
 
-SAMPLES_RANGE = (0, 1_000_000)
-VAL_SAMPLES_RANGE = (100, 100_000)
-TEMPERATURE_RANGE = (0.05, 5.0)
+SAMPLES_RANGE = Range(0, 1_000_000)
+VAL_SAMPLES_RANGE = Range(100, 100_000)
+TEMPERATURE_RANGE = Range(0.05, 5.0)
+HARD_WEIGHT_RANGE = Range(0.0, 1.0)
 TEACHER_BATCH = 256      # names per teacher pass, of similar lengths (sorted): little padding
 STUDENT_FLAGS = ("hidden", "layers", "embed", "dropout", "epochs", "batch_size", "lr", "ema",
                  "patience", "seed")
