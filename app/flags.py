@@ -1,12 +1,14 @@
 """How every CLI checks its flags: one Range per flag, one message for a value outside it.
 
-    check_range("batch_size", 0, Range(1, 4096))   # FlagError: --batch-size must be in [1, 4096], got 0
+    args = parse_checked(parser, argv, {"port": Range(1, 65535)})   # exit 2 if --port is not
 
 Standard library only and importing nothing of app, so any floor may use it.
 """
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -46,3 +48,17 @@ def check_range(name: str, value: float, allowed: Range) -> None:
     if value not in allowed:
         raise FlagError(f"{flag(name)} must be in {allowed}, got {value}")
 
+
+
+def parse_checked(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+                  ranges: dict[str, Range]) -> argparse.Namespace:
+    """``parser.parse_args(argv)`` with every flag of ``ranges`` that has a value checked:
+    the first outside its range is ``parser.error`` (exit 2), before the CLI does anything."""
+    args = parser.parse_args(argv)
+    try:
+        for name, allowed in ranges.items():
+            if getattr(args, name) is not None:
+                check_range(name, getattr(args, name), allowed)
+    except FlagError as exc:
+        parser.error(str(exc))
+    return args
