@@ -2,7 +2,8 @@
 
     python -m app [--host 127.0.0.1] [--port 8000] [--workers 1]
 
-The flags are checked before uvicorn starts: a bad one exits with code 2.
+The flags and the settings read from the environment ($TOPONIMO_MODELS_DIR,
+$TOPONIMO_DEADLINE_SECONDS) are checked before uvicorn starts: a bad one exits with code 2.
 """
 
 from __future__ import annotations
@@ -13,11 +14,25 @@ import math
 import uvicorn
 
 from app.flags import Range, parse_checked
+from app.web.registry import MODELS_DIR_ENV, models_dir
+from app.web.scheduler import deadline_seconds
 
 # seconds uvicorn waits for open requests after SIGTERM before cancelling them; draining
 # (app.web.scheduler) usually ends them well before, and Docker and Kubernetes kill at 10 s
 GRACEFUL_SHUTDOWN_SECONDS = 3
 RANGES = {"port": Range(1, 65535), "workers": Range(1, math.inf, high_open=True)}
+
+
+def check_environment(parser: argparse.ArgumentParser) -> None:
+    """``parser.error`` (exit 2) for a setting the workers would refuse only after starting."""
+    try:
+        deadline_seconds()
+    except ValueError as exc:
+        parser.error(str(exc))
+    folder = models_dir()
+    if not folder.is_dir():
+        parser.error(f"no such models folder: {folder} (${MODELS_DIR_ENV}, else models/, names "
+                     f"the folder of the *.npz checkpoints to serve)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="worker processes, 1 or more; the app is stateless, so add one per "
                              "core (default: %(default)s)")
     args = parse_checked(parser, argv, RANGES)
+    check_environment(parser)
     uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers,
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
 
