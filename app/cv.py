@@ -33,11 +33,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from app.data.corpus import DEFAULT_NAMES, Corpus, DataError, read_corpus
 from app.data.folds import kfold
-from app.lm.base import load_model, names_nll
+from app.lm.base import load_model, names_nll, scorable
 from app.lm.checkpoint import CheckpointError, atomic_write
 from app.paths import MODELS_DIR, RUNS_DIR
 
@@ -134,12 +132,7 @@ def train_on_fold(model: str, fold: Fold, flags: Flags) -> Path:
 def held_out_nll(path: Path, fold: Fold) -> dict:
     """Token-weighted NLL of the fold's held-out names under the model at ``path``."""
     model = load_model(path)
-    keep = [i for i, name in enumerate(fold.held_out) if not model.vocab.unknown(name)]
-    cond = None
-    if getattr(model, "conditions", None):
-        index = {state: c for c, state in enumerate(model.conditions)}
-        keep = [i for i in keep if fold.held_out_states[i] in index]
-        cond = np.array([index[fold.held_out_states[i]] for i in keep], dtype=np.int64)
+    keep, cond = scorable(model, fold.held_out, fold.held_out_states)
     per_name = names_nll(model, [fold.held_out[i] for i in keep], cond)
     n_tokens = sum(len(x) for x in per_name)
     return {"nll": float(sum(x.sum() for x in per_name)) / n_tokens, "n_tokens": n_tokens,
