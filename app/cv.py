@@ -35,6 +35,7 @@ from pathlib import Path
 
 from app.data.corpus import DEFAULT_NAMES, Corpus, DataError, read_corpus
 from app.data.folds import kfold
+from app.flags import flag
 from app.lm.base import load_model, names_nll, scorable
 from app.lm.checkpoint import CheckpointError, atomic_write
 from app.paths import MODELS_DIR, RUNS_DIR
@@ -223,6 +224,15 @@ def publish(summary: dict, path: Path = PUBLISHED, description: str = "",
                                           + "\n").encode("utf-8")))
 
 
+def split_flags(parser: argparse.ArgumentParser, option: str, text: str) -> list[str]:
+    """``text`` split into flags as a shell would; parser.error (exit 2) naming ``option`` when
+    it cannot be (an unclosed quote)."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        parser.error(f"{option} {text!r}: {str(exc).lower()}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.cv", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -259,12 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.served and "lstm" in args.model:   # its row would take the student's place
         parser.error("--served: the served lstm is the alumno recipe; the lstm recipe is the "
                      "ensemble it learns from")
-    flags, mixture_flags = shlex.split(args.train_flags), shlex.split(args.mixture_flags)
+    flags, mixture_flags, distill_flags = (split_flags(parser, flag(name), getattr(args, name))
+                                           for name in ("train_flags", "mixture_flags",
+                                                        "distill_flags"))
     label = args.label or "-".join(["k" + str(args.folds), "s" + str(args.seed), Path(args.data).stem,
                                     *(f.lstrip("-") for f in flags + mixture_flags)])
     try:
         summary = run(args.model, args.data, args.folds, args.seed, label, flags, args.jobs,
-                      distill_flags=shlex.split(args.distill_flags), teacher=args.teacher,
+                      distill_flags=distill_flags, teacher=args.teacher,
                       teachers=args.teachers, mixture_flags=mixture_flags)
         if args.publish:
             publish(summary, description=args.publish, served=args.served)
