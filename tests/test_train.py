@@ -118,6 +118,11 @@ def test_interrupted_training_keeps_the_old_weights(names_file, tmp_path, monkey
     (["--layers", "9"], "--layers must be in [1, 8]"),
     (["--embed", "2000"], "--embed must be in [0, 1024]"),
     (["--lr", "nan"], "--lr must be in (0, 10], got nan"),
+    # flags that would shape nothing are refused, as --model markov refuses the neural ones
+    (["--cond-embed", "5", "--epochs", "1"], "--cond-embed does not apply without --condition estado"),
+    (["--condition", "none", "--cond-embed", "5", "--epochs", "1"], "--cond-embed does not apply"),
+    (["--locked-dropout", "--dropout", "0", "--epochs", "1"],
+     "--locked-dropout does not apply with --dropout 0"),
 ])
 def test_bad_input_is_a_message_and_exit_code_2(names_file, tmp_path, capsys, args, message):
     argv = ["--data", str(names_file), "--out", str(tmp_path / "x.npz"), *TINY, *args]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -65,6 +66,15 @@ FIXED_ON_RESUME = ("hidden", "layers", "embed", "dropout", "condition", "cond_em
                    "embed_dropout", "student")
 
 
+# flags that shape nothing unless another setting is on: refused (as --model markov refuses the
+# neural ones) rather than ignored; each with when it applies and why
+APPLIES: dict[str, tuple[Callable[[TrainConfig], bool], str]] = {
+    "cond_embed": (lambda cfg: cfg.condition != "none",
+                   "without --condition estado (it is the size of the state embedding)"),
+    "locked_dropout": (lambda cfg: cfg.dropout > 0,
+                       "with --dropout 0 (it shares the dropout masks across time steps)"),
+}
+
 # the maxima keep a model within what numpy can train on one machine (a larger one would
 # need tens of GiB before its first step); the memory check in app.training.trainer is the final word
 RANGES: dict[str, Range] = {
@@ -110,7 +120,8 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                         "data/municipios_por_estado.csv)")
     p.add_argument("--condition", choices=["none", "estado"],
                    help="'estado' trains a model told each name's state (default: none)")
-    p.add_argument("--cond-embed", type=int, help=_help("cond_embed", "size of the state embedding"))
+    p.add_argument("--cond-embed", type=int,
+                   help=_help("cond_embed", "size of the state embedding, with --condition estado"))
     p.add_argument("--out", type=Path,
                    help="the served checkpoint: replaced at the end only if this run beats it "
                         "on the same validation names (default: models/<model>.npz)")
@@ -123,7 +134,7 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--locked-dropout", action="store_const", const=True,
                    help=_help("locked_dropout", "one dropout mask per name, shared by all its "
                                                 "time steps (variational dropout), instead of a "
-                                                "new one at every step"))
+                                                "new one at every step; needs --dropout > 0"))
     p.add_argument("--weight-drop", type=float,
                    help=_help("weight_drop", "DropConnect on the recurrent weights: each one "
                                              "zeroed with this probability, one mask per batch"))
@@ -212,7 +223,8 @@ def wants_student(args: argparse.Namespace) -> bool:
 def resolve_config(args: argparse.Namespace, resumed: dict | None = None) -> TrainConfig:
     """Flags given on the command line win; then the resumed run's config (with --resume);
     then the kind's defaults; then TrainConfig's. A flag that would change what the resumed
-    checkpoint is (its size, its split) is refused rather than silently ignored."""
+    checkpoint is (its size, its split), or that would shape nothing (``APPLIES``), is refused
+    rather than silently ignored."""
     given = given_flags(args)
     values = {**KIND_DEFAULTS[args.model], **(resumed or {}), **given, "model": args.model}
     if resumed is not None:
@@ -226,6 +238,10 @@ def resolve_config(args: argparse.Namespace, resumed: dict | None = None) -> Tra
                                                values.get("members"))
     known = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in values.items() if k in known})
+    idle = [f"{flag(name)} does not apply {why}" for name, (applies, why) in APPLIES.items()
+            if name in given and not applies(cfg)]
+    if idle:
+        raise FlagError("; ".join(idle))
     if cfg.student and (cfg.model != "lstm" or cfg.condition != "none" or cfg.members == 1):
         raise FlagError(f"--student distils an unconditioned LSTM ensemble: it needs --model lstm, "
                         f"--members > 1 and no --condition (got --model {cfg.model}, --members "
