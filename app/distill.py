@@ -1,4 +1,4 @@
-"""Distillation: one student LSTM trained on a teacher's next-character distributions.
+r"""Distillation: one student LSTM trained on a teacher's next-character distributions.
 
     python -m app.distill --teacher models/mezcla.npz --data data/municipios.txt \
         --out models/alumno.npz --samples 10000 --hidden 192

@@ -202,3 +202,9 @@ def test_dropped_copies_leave_no_real_name_among_the_samples(cross_fitted_mezcla
     samples = [decode(ids) for ids in train_set.encoded[len(names):]]
     assert summary["samples_real"] > 0 and not set(samples) & set(names)
     assert len(samples) == summary["samples"]
+
+
+def test_help_shows_the_example_command_as_it_is_typed(capsys):
+    with pytest.raises(SystemExit):
+        distill.build_parser().parse_args(["--help"])
+    assert "--data data/municipios.txt \\\n        --out models/alumno.npz" in capsys.readouterr().out
