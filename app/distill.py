@@ -17,7 +17,13 @@ Early stopping needs names neither the student nor the teacher trained on, and t
 seen every real name. So the student is validated on ``--val-samples`` fresh teacher samples,
 with real names and the student's own training samples removed from them: its cross-entropy
 to the teacher there. Held-out real names judge the student in ``python -m app.cv``.
-The library behind this command is ``app.training.distillation``.
+
+The student is written to a run file (models/.runs/alumno.npz for models/alumno.npz) and
+replaces ``--out`` by the rules of the served lstm's student (``app.training.student``): when
+``--out`` does not exist; or when the teacher is no worse on held-out names than the one
+behind ``--out``, on the same folds, and the student is closer to this teacher than ``--out`` is,
+on fresh teacher samples the new student neither trained nor stopped on; or with ``--force``. Ctrl-C leaves
+``--out`` as it was. The library behind this command is ``app.training.distillation``.
 """
 
 from __future__ import annotations
@@ -40,9 +46,9 @@ from app.training.distillation import (
     TEMPERATURE_RANGE,
     VAL_SAMPLES_RANGE,
     Draws,
-    distill,
 )
 from app.training.promote import run_path
+from app.training.student import distill
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the model to imitate (any kind but a state-conditioned one)")
     p.add_argument("--data", type=Path,
                    help="the names the teacher was trained on (default: data/municipios.txt)")
-    p.add_argument("--out", type=Path, required=True, help="where the student is written")
+    p.add_argument("--out", type=Path, required=True,
+                   help="the served student: replaced only if this one wins by the rules above")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even if it wins by those rules")
     p.add_argument("--samples", type=int, default=Draws.samples,
                    help=f"teacher samples to train on besides the real names (in "
                         f"{SAMPLES_RANGE}; default: %(default)s)")
@@ -102,22 +111,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print("configuration:", ", ".join(f"{k}={v}" for k, v in asdict(cfg).items()))
-    run = run_path(args.out)   # written at each improvement, renamed once training ends
     try:
         with threadpool_limits(limits=1, user_api="blas"):
             draws = Draws(args.samples, args.val_samples, args.temperature, args.hard_weight,
                           args.out_of_fold, args.drop_copies)
-            best = distill(cfg, args.teacher, args.data or DEFAULT_NAMES, run, draws, args.quiet)
+            outcome = distill(cfg, args.teacher, args.data or DEFAULT_NAMES, args.out, draws,
+                              force=args.force, quiet=args.quiet)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted: the best student so far is in {run}; {args.out} unchanged",
-              file=sys.stderr)
+        print(f"\ninterrupted: the best student so far is in {run_path(args.out)}; {args.out} "
+              f"unchanged", file=sys.stderr)
         return 130
-    run.replace(args.out)
-    print(f"student: cross-entropy to the teacher {best['val_nll']:.4f} nats/char on fresh "
-          f"samples at epoch {best['epoch']}; saved to {args.out}")
+    print(outcome.message)
     return 0
 
 

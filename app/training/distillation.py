@@ -10,7 +10,9 @@ more capacity than a network fitted on the real names alone.
 Early stopping needs names neither the student nor the teacher trained on, and the teacher has
 seen every real name. So the student is validated on fresh teacher samples, with real names and
 the student's own training samples removed from them: its cross-entropy to the teacher there.
-Held-out real names judge the student in ``python -m app.cv``. The CLI is ``python -m app.distill``.
+Held-out real names judge the student in ``python -m app.cv``. ``app.training.student`` runs it
+and decides whether the student replaces the served model (``python -m app.distill``, and the
+student of ``python -m app.train --model lstm``).
 """
 
 from __future__ import annotations
@@ -218,12 +220,3 @@ def train_student(cfg: TrainConfig, teacher, teacher_path: Path, data: Path, nam
     log(f"student: {trainer.model.n_params:,} parameters; {len(train.encoded)} names to train on")
     return trainer.run()
 
-
-def distill(cfg: TrainConfig, teacher_path: Path, data: Path, out: Path, draws: Draws,
-            quiet: bool = False, log=print) -> dict:
-    """Sample the teacher, then train the student into ``out``; returns its best epoch."""
-    teacher, corpus = load_teacher(teacher_path, data)
-    train, val, summary = student_data(teacher, corpus.names, draws, cfg.seed, log, corpus.states,
-                                       cfg.repeats)
-    return train_student(cfg, teacher, teacher_path, data, corpus.names, out, train, val, summary,
-                         quiet, log)
