@@ -7,7 +7,8 @@ Floors, each importing only those below it (tests/test_layers.py checks it):
     generation/        drawing names from a model: filters, novelty, deadline
     lm/                language models behind one interface: neural, n-gram, ensembles, checkpoints
     nn/                the from-scratch numpy math: RNN and LSTM cells, the network, optimisers
-    data/              the names: corpus, vocabulary, folds, gazetteer  ·  paths.py: where files live
+    data/              the names: corpus, vocabulary, folds, gazetteer
+    paths.py, flags.py where files live · how every CLI checks its flags (FlagError, Range)
 
 The modules at this level are the entry points: ``python -m app`` (and ``app.main:app`` for uvicorn),
 ``app.train``, ``app.sample``, ``app.cv``, ``app.mixture``, ``app.distill``, ``app.evaluate``,

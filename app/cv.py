@@ -33,11 +33,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from app.data.corpus import DEFAULT_NAMES, Corpus, DataError, read_corpus
 from app.data.folds import kfold
-from app.lm.base import load_model, names_nll
+from app.flags import flag
+from app.lm.base import load_model, names_nll, scorable
 from app.lm.checkpoint import CheckpointError, atomic_write
 from app.paths import MODELS_DIR, RUNS_DIR
 
@@ -134,12 +133,7 @@ def train_on_fold(model: str, fold: Fold, flags: Flags) -> Path:
 def held_out_nll(path: Path, fold: Fold) -> dict:
     """Token-weighted NLL of the fold's held-out names under the model at ``path``."""
     model = load_model(path)
-    keep = [i for i, name in enumerate(fold.held_out) if not model.vocab.unknown(name)]
-    cond = None
-    if getattr(model, "conditions", None):
-        index = {state: c for c, state in enumerate(model.conditions)}
-        keep = [i for i in keep if fold.held_out_states[i] in index]
-        cond = np.array([index[fold.held_out_states[i]] for i in keep], dtype=np.int64)
+    keep, cond = scorable(model, fold.held_out, fold.held_out_states)
     per_name = names_nll(model, [fold.held_out[i] for i in keep], cond)
     n_tokens = sum(len(x) for x in per_name)
     return {"nll": float(sum(x.sum() for x in per_name)) / n_tokens, "n_tokens": n_tokens,
@@ -230,6 +224,15 @@ def publish(summary: dict, path: Path = PUBLISHED, description: str = "",
                                           + "\n").encode("utf-8")))
 
 
+def split_flags(parser: argparse.ArgumentParser, option: str, text: str) -> list[str]:
+    """``text`` split into flags as a shell would; parser.error (exit 2) naming ``option`` when
+    it cannot be (an unclosed quote)."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        parser.error(f"{option} {text!r}: {str(exc).lower()}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.cv", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -266,12 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.served and "lstm" in args.model:   # its row would take the student's place
         parser.error("--served: the served lstm is the alumno recipe; the lstm recipe is the "
                      "ensemble it learns from")
-    flags, mixture_flags = shlex.split(args.train_flags), shlex.split(args.mixture_flags)
+    flags, mixture_flags, distill_flags = (split_flags(parser, flag(name), getattr(args, name))
+                                           for name in ("train_flags", "mixture_flags",
+                                                        "distill_flags"))
     label = args.label or "-".join(["k" + str(args.folds), "s" + str(args.seed), Path(args.data).stem,
                                     *(f.lstrip("-") for f in flags + mixture_flags)])
     try:
         summary = run(args.model, args.data, args.folds, args.seed, label, flags, args.jobs,
-                      distill_flags=shlex.split(args.distill_flags), teacher=args.teacher,
+                      distill_flags=distill_flags, teacher=args.teacher,
                       teachers=args.teachers, mixture_flags=mixture_flags)
         if args.publish:
             publish(summary, description=args.publish, served=args.served)

@@ -1,4 +1,4 @@
-"""Distillation: one student LSTM trained on a teacher's next-character distributions.
+r"""Distillation: one student LSTM trained on a teacher's next-character distributions.
 
     python -m app.distill --teacher models/mezcla.npz --data data/municipios.txt \
         --out models/alumno.npz --samples 10000 --hidden 192
@@ -17,7 +17,13 @@ Early stopping needs names neither the student nor the teacher trained on, and t
 seen every real name. So the student is validated on ``--val-samples`` fresh teacher samples,
 with real names and the student's own training samples removed from them: its cross-entropy
 to the teacher there. Held-out real names judge the student in ``python -m app.cv``.
-The library behind this command is ``app.training.distillation``.
+
+The student is written to a run file (models/.runs/alumno.npz for models/alumno.npz) and
+replaces ``--out`` by the rules of the served lstm's student (``app.training.student``): when
+``--out`` does not exist; or when the teacher is no worse on held-out names than the one
+behind ``--out``, on the same folds, and the student is closer to this teacher than ``--out`` is,
+on fresh teacher samples the new student neither trained nor stopped on; or with ``--force``. Ctrl-C leaves
+``--out`` as it was. The library behind this command is ``app.training.distillation``.
 """
 
 from __future__ import annotations
@@ -30,17 +36,19 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from app.data.corpus import DEFAULT_NAMES, DataError
-from app.training.config import RANGES, FlagError, TrainConfig, check_writable, flag, given_flags
+from app.flags import FlagError, check_range, flag
+from app.training.config import RANGES, TrainConfig, check_writable, given_flags
 from app.training.distillation import (
+    HARD_WEIGHT_RANGE,
     SAMPLES_RANGE,
     STUDENT_DEFAULTS,
     STUDENT_FLAGS,
     TEMPERATURE_RANGE,
     VAL_SAMPLES_RANGE,
     Draws,
-    distill,
 )
 from app.training.promote import run_path
+from app.training.student import distill
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,19 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the model to imitate (any kind but a state-conditioned one)")
     p.add_argument("--data", type=Path,
                    help="the names the teacher was trained on (default: data/municipios.txt)")
-    p.add_argument("--out", type=Path, required=True, help="where the student is written")
+    p.add_argument("--out", type=Path, required=True,
+                   help="the served student: replaced only if this one wins by the rules above")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even if it wins by those rules")
     p.add_argument("--samples", type=int, default=Draws.samples,
                    help=f"teacher samples to train on besides the real names (in "
-                        f"[{SAMPLES_RANGE[0]}, {SAMPLES_RANGE[1]}]; default: %(default)s)")
+                        f"{SAMPLES_RANGE}; default: %(default)s)")
     p.add_argument("--val-samples", type=int, default=Draws.val_samples,
                    help=f"fresh teacher samples drawn to early-stop on (in "
-                        f"[{VAL_SAMPLES_RANGE[0]}, {VAL_SAMPLES_RANGE[1]}]; default: %(default)s)")
+                        f"{VAL_SAMPLES_RANGE}; default: %(default)s)")
     p.add_argument("--temperature", type=float, default=Draws.temperature,
-                   help=f"temperature of the teacher's samples (in [{TEMPERATURE_RANGE[0]}, "
-                        f"{TEMPERATURE_RANGE[1]}]; default: %(default)s)")
+                   help=f"temperature of the teacher's samples (in {TEMPERATURE_RANGE}; "
+                        f"default: %(default)s)")
     p.add_argument("--hard-weight", type=float, default=Draws.hard_weight,
-                   help="on the real names, weight of the written character against the "
-                        "teacher's distribution (in [0, 1]; default: %(default)s)")
+                   help=f"on the real names, weight of the written character against the "
+                        f"teacher's distribution (in {HARD_WEIGHT_RANGE}; default: %(default)s)")
     p.add_argument("--out-of-fold", action=argparse.BooleanOptionalAction, default=None,
                    help="on the real names, learn the teacher without the fold holding each name "
                         "(a mezcla of a cross-fitted ensemble): what it says of unseen names "
@@ -82,12 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> TrainConfig:
     """Every flag against its range, before anything is read; the student's configuration."""
-    for name, value, (low, high) in (("--samples", args.samples, SAMPLES_RANGE),
-                                     ("--val-samples", args.val_samples, VAL_SAMPLES_RANGE),
-                                     ("--temperature", args.temperature, TEMPERATURE_RANGE),
-                                     ("--hard-weight", args.hard_weight, (0.0, 1.0))):
-        if not low <= value <= high:   # NaN fails too
-            raise FlagError(f"{name} must be in [{low}, {high}], got {value}")
+    for name, allowed in (("samples", SAMPLES_RANGE), ("val_samples", VAL_SAMPLES_RANGE),
+                          ("temperature", TEMPERATURE_RANGE), ("hard_weight", HARD_WEIGHT_RANGE)):
+        check_range(name, getattr(args, name), allowed)
     student = given_flags(args)
     if not args.teacher.is_file():
         raise FlagError(f"--teacher {args.teacher}: no such file")
@@ -103,22 +111,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print("configuration:", ", ".join(f"{k}={v}" for k, v in asdict(cfg).items()))
-    run = run_path(args.out)   # written at each improvement, renamed once training ends
     try:
         with threadpool_limits(limits=1, user_api="blas"):
             draws = Draws(args.samples, args.val_samples, args.temperature, args.hard_weight,
                           args.out_of_fold, args.drop_copies)
-            best = distill(cfg, args.teacher, args.data or DEFAULT_NAMES, run, draws, args.quiet)
+            outcome = distill(cfg, args.teacher, args.data or DEFAULT_NAMES, args.out, draws,
+                              force=args.force, quiet=args.quiet)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted: the best student so far is in {run}; {args.out} unchanged",
-              file=sys.stderr)
+        print(f"\ninterrupted: the best student so far is in {run_path(args.out)}; {args.out} "
+              f"unchanged", file=sys.stderr)
         return 130
-    run.replace(args.out)
-    print(f"student: cross-entropy to the teacher {best['val_nll']:.4f} nats/char on fresh "
-          f"samples at epoch {best['epoch']}; saved to {args.out}")
+    print(outcome.message)
     return 0
 
 

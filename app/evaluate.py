@@ -5,6 +5,9 @@
 
 Prints one JSON object. Every name counts its end token, so a model is also judged on knowing
 where names stop. Names with characters outside the model's vocabulary are skipped and listed.
+A model conditioned on the state scores each name under its own state, so --names must then be
+a CSV with an estado column (data/municipios_por_estado.csv); names of a state the model was
+not trained on are skipped too.
 """
 
 from __future__ import annotations
@@ -16,15 +19,17 @@ import sys
 from pathlib import Path
 
 from app.data.corpus import DataError, read_corpus
-from app.lm.base import load_model, names_nll
+from app.lm.base import load_model, names_nll, scorable
 from app.lm.checkpoint import CheckpointError
 
 
-def evaluate_names(model, names: list[str]) -> dict:
-    """NLL statistics of ``model`` on ``names`` (repeats count as often as they appear)."""
-    known = [n for n in names if not model.vocab.unknown(n)]
-    skipped = [n for n in names if model.vocab.unknown(n)]
-    per_name = names_nll(model, known)
+def evaluate_names(model, names: list[str], states: list[str] | None = None) -> dict:
+    """NLL statistics of ``model`` on ``names`` (repeats count as often as they appear), each
+    under its state in ``states`` when the model is conditioned on it."""
+    keep, cond = scorable(model, names, states)
+    known, kept = [names[i] for i in keep], set(keep)
+    skipped = [name for i, name in enumerate(names) if i not in kept]
+    per_name = names_nll(model, known, cond)
     n_tokens = sum(len(x) for x in per_name)
     total = float(sum(x.sum() for x in per_name))
     nll = total / n_tokens if n_tokens else math.nan
@@ -57,13 +62,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--model and --names are required (or give --report)")
     try:
         model = load_model(args.model)
-        scores = evaluate_names(model, read_corpus(args.names).names)
+        corpus = read_corpus(args.names)
     except (CheckpointError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if model.conditions and corpus.states is None:
+        print(f"error: {args.model} is conditioned on the state and scores each name under its "
+              f"own: --names must be a CSV with an estado column, such as "
+              f"data/municipios_por_estado.csv", file=sys.stderr)
+        return 2
+    scores = evaluate_names(model, corpus.names, corpus.states)
     if not scores["n_tokens"]:
         print(f"error: {args.names}: no name can be scored: every one has characters outside "
-              f"the model's vocabulary", file=sys.stderr)
+              f"the model's vocabulary"
+              + (" or a state it was not trained on" if model.conditions else ""), file=sys.stderr)
         return 2
     if not math.isfinite(scores["perplexity"]):
         print(f"error: {args.model} gives a NLL of {scores['nll_per_char']} on these names: its "

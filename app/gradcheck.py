@@ -18,6 +18,7 @@ import sys
 import numpy as np
 
 from app.data.corpus import Batch, make_batch
+from app.flags import SEED, parse_checked
 from app.nn import network
 from app.nn.network import ModelConfig
 
@@ -103,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=["rnn", "lstm", "all"], default="all",
                         help="which cell to check (default: all)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the random model and batch")
-    args = parser.parse_args(argv)
+    parser.add_argument("--seed", type=int, default=0,
+                        help=f"seed for the random model and batch (in {SEED}; default: %(default)s)")
+    args = parse_checked(parser, argv, {"seed": SEED})
     kinds = ["rnn", "lstm"] if args.model == "all" else [args.model]
     failed = False
     cases = [("", {}, None, False), (" conditioned", {"conditions": 3}, None, False),

@@ -157,10 +157,12 @@ def create_app(models_folder: Path | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # a bad $TOPONIMO_DEADLINE_SECONDS fails the start-up at once, not after the models load
+        deadline = deadline_seconds()
         # sampling matmuls are small: one BLAS thread per worker beats threads fighting for cores
         threadpool_limits(limits=1, user_api="blas")
         app.state.registry = load_registry(models_folder or models_dir(), load_gazetteer())
-        app.state.sampling_turn = Scheduler(deadline_seconds=deadline_seconds())   # admission, turns
+        app.state.sampling_turn = Scheduler(deadline_seconds=deadline)   # admission, turns
         drain_on_signals(app.state.sampling_turn)
         yield
 

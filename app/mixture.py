@@ -22,20 +22,37 @@ from pathlib import Path
 import numpy as np
 
 from app.data.corpus import DEFAULT_NAMES, DataError
+from app.flags import FlagError
 from app.lm import checkpoint
 from app.lm.base import load_model, names_nll
 from app.lm.checkpoint import CheckpointError
 from app.paths import MODELS_DIR
-from app.training.config import FlagError, check_writable
+from app.training.config import NEURAL_KINDS, check_writable
 from app.training.mixture_fit import WEIGHTINGS, build
 from app.training.promote import recorded_nll, replace_if_better, run_path
 from app.training.student import teacher_ensemble
 
+NEURAL = "an lstm or rnn, one network or a cross-fitted ensemble (python -m app.train)"
+NGRAM = "an n-gram (python -m app.train --model markov)"
 
-def _cross_fitted(path: Path):
-    """The neural component at ``path``, or for a served student, the cross-fitted ensemble it
-    was distilled from: the student has no out-of-fold predictions to fit a weight on."""
-    neural = load_model(path)
+
+def _component(name: str, path: Path, kinds: tuple[str, ...], expected: str):
+    """The model at ``path``, given as ``--name``; FlagError unless it is of one of ``kinds``
+    (an ensemble is of its members' kind) and not conditioned on the state."""
+    model = load_model(path)
+    kind = getattr(model, "family", model.kind)
+    if kind not in kinds:
+        raise FlagError(f"--{name} {path} is of kind {kind!r}; --{name} takes {expected}")
+    if model.conditions:
+        raise FlagError(f"--{name} {path} is conditioned on the state, and a mezcla mixes "
+                        f"models trained without --condition; --{name} takes {expected}")
+    return model
+
+
+def _cross_fitted(path: Path, neural):
+    """The neural component ``neural`` read from ``path``, or for a served student, the
+    cross-fitted ensemble it was distilled from: the student has no out-of-fold predictions to
+    fit a weight on."""
     ensemble = teacher_ensemble(path, neural)
     if ensemble is None:
         return neural
@@ -60,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     models = MODELS_DIR
     parser.add_argument("--neural", type=Path, default=models / "lstm.npz",
-                        help="neural component (default: models/lstm.npz)")
+                        help=f"neural component: {NEURAL} (default: models/lstm.npz)")
     parser.add_argument("--ngram", type=Path, default=models / "markov.npz",
-                        help="n-gram component (default: models/markov.npz)")
+                        help=f"n-gram component: {NGRAM} (default: models/markov.npz)")
     parser.add_argument("--data", type=Path, default=DEFAULT_NAMES,
                         help="the names both were trained on (default: data/municipios.txt)")
     parser.add_argument("--out", type=Path, default=models / "mezcla.npz",
@@ -79,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     run = run_path(args.out)
     try:
         check_writable(args.out, run)
-        mixture, summary = build(_cross_fitted(args.neural), load_model(args.ngram), args.data,
+        neural = _component("neural", args.neural, NEURAL_KINDS, NEURAL)
+        ngram = _component("ngram", args.ngram, ("markov",), NGRAM)
+        mixture, summary = build(_cross_fitted(args.neural, neural), ngram, args.data,
                                  weighting=args.weight, product=not args.no_product)
     except (CheckpointError, DataError, FlagError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -20,9 +20,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from app.flags import FlagError
 from app.paths import MODELS_DIR
 from app.training.config import (
-    FlagError,
     build_parser,
     check_jobs,
     check_writable,

@@ -76,3 +76,12 @@ def test_the_ensemble_recipe_cannot_be_published_as_the_served_lstm(capsys):
         cv.main(["--model", "lstm", "--publish", "x", "--served"])
     assert exit_.value.code == 2
     assert "the served lstm is the alumno recipe" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--train-flags", "--mixture-flags", "--distill-flags"])
+def test_flags_a_shell_could_not_split_exit_2_before_any_run(capsys, monkeypatch, option):
+    monkeypatch.setattr(cv, "run", lambda *args, **kwargs: pytest.fail("cross-validation ran"))
+    with pytest.raises(SystemExit) as exit_:
+        cv.main(["--model", "markov", option, '"unclosed'])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"""{option} '"unclosed': no closing quotation""" in err

@@ -10,7 +10,7 @@ from app.data.corpus import DataError, make_batch, read_names
 from app.lm import checkpoint
 from app.lm.base import load_model
 from app.lm.ensemble import MixtureLM
-from app.training import distillation
+from app.training import distillation, promote
 from app.training.distillation import Draws
 
 TINY_STUDENT = ["--samples", "60", "--val-samples", "120", "--hidden", "8", "--embed", "4",
@@ -70,7 +70,7 @@ def test_student_learns_the_teacher_and_records_how(teacher_path, names_file, tm
     assert meta["distillation"]["samples"] > 0 and meta["metrics"]["n_val_names"] > 0
     history = [h["val_nll"] for h in meta["history"]]
     assert len(history) == 2 and history[1] < history[0]     # closer to the teacher each epoch
-    assert "cross-entropy to the teacher" in capsys.readouterr().out
+    assert "cross-entropy to its teacher" in capsys.readouterr().out
 
 
 def test_same_seed_same_student(teacher_path, names_file, tmp_path):
@@ -202,3 +202,46 @@ def test_dropped_copies_leave_no_real_name_among_the_samples(cross_fitted_mezcla
     samples = [decode(ids) for ids in train_set.encoded[len(names):]]
     assert summary["samples_real"] > 0 and not set(samples) & set(names)
     assert len(samples) == summary["samples"]
+
+
+def test_help_shows_the_example_command_as_it_is_typed(capsys):
+    with pytest.raises(SystemExit):
+        distill.build_parser().parse_args(["--help"])
+    assert "--data data/municipios.txt \\\n        --out models/alumno.npz" in capsys.readouterr().out
+
+
+def test_a_student_replaces_out_only_when_it_is_closer_to_its_teacher(teacher_path, names_file,
+                                                                      tmp_path, capsys):
+    """The rules of the served lstm's student (app.training.student), not a plain overwrite."""
+    out = tmp_path / "alumno.npz"
+    argv = ["--teacher", str(teacher_path), "--data", str(names_file), "--out", str(out),
+            *TINY_STUDENT]
+    assert distill.main([*argv, "--epochs", "1"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    recorded = load_model(out).metadata["distillation"]
+    teacher = load_model(teacher_path).metadata
+    assert (recorded["teacher_val_nll"], recorded["teacher_split"]) == (
+        teacher["metrics"]["val_nll"], teacher["split"])
+    assert distill.main(argv) == 0                                # two epochs: closer
+    assert f"replaced {out}: this run's" in capsys.readouterr().out
+    served = out.read_bytes()
+    assert distill.main([*argv, "--epochs", "1"]) == 0
+    assert f"kept {out}: its" in capsys.readouterr().out
+    assert out.read_bytes() == served and promote.run_path(out).exists()
+    assert distill.main([*argv, "--epochs", "1", "--force"]) == 0
+    assert out.read_bytes() != served and "--force" in capsys.readouterr().out
+
+
+def test_a_student_of_a_worse_teacher_never_replaces_out(teacher_path, names_file, tmp_path,
+                                                        capsys):
+    out = tmp_path / "alumno.npz"
+    argv = ["--teacher", str(teacher_path), "--data", str(names_file), "--out", str(out),
+            *TINY_STUDENT]
+    assert distill.main([*argv, "--epochs", "1"]) == 0
+    saved = checkpoint.load(out)
+    saved.metadata["distillation"]["teacher_val_nll"] = 0.5   # as if its teacher were far better
+    checkpoint.save(out, saved)
+    served = out.read_bytes()
+    assert distill.main(argv) == 0
+    assert "its teacher scores 0.5000 on held-out names" in capsys.readouterr().out
+    assert out.read_bytes() == served

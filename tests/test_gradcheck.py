@@ -77,3 +77,12 @@ def test_padding_never_changes_loss_or_gradients():
     for name in params:
         expected = alone[0][1][name] + alone[1][1][name] + longest[1][name]
         np.testing.assert_allclose(padded[1][name], expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_a_seed_outside_its_range_exits_2_before_any_check(capsys, seed):
+    with pytest.raises(SystemExit) as exit_:
+        gradcheck.main(["--model", "rnn", "--seed", seed])
+    captured = capsys.readouterr()
+    assert exit_.value.code == 2 and f"--seed must be in [0, 4294967295], got {seed}" in captured.err
+    assert captured.out == ""

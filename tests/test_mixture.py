@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app import mixture, train
 from app.data.corpus import DataError, data_sha256, make_batch
 from app.lm import checkpoint
 from app.lm.base import load_model
@@ -102,3 +103,27 @@ def test_build_tunes_the_weight_on_validation(tiny_mixture, tmp_path):
     assert curve[-1] == pytest.approx(summary["component_val_nll"]["lstm"], rel=1e-5)
     assert built.weights[0] == pytest.approx(summary["weight"])
     assert built.metadata["metrics"]["train_seconds"] >= 2.0
+
+
+@pytest.fixture
+def ngram_file(names_file, tmp_path):
+    path = tmp_path / "markov.npz"
+    assert train.main(["--model", "markov", "--data", str(names_file), "--out", str(path)]) == 0
+    return path
+
+
+@pytest.mark.parametrize("neural, ngram, message", [
+    ("markov", "markov", "--neural {markov} is of kind 'markov'; --neural takes an lstm or rnn"),
+    ("lstm", "lstm", "--ngram {lstm} is of kind 'lstm'; --ngram takes an n-gram"),
+    ("lstm_estado", "markov", "--neural {lstm_estado} is conditioned on the state"),
+])
+def test_the_cli_refuses_components_of_the_wrong_kind_by_flag(
+        tiny_state_models_folder, ngram_file, tmp_path, capsys, neural, ngram, message):
+    paths = {"markov": ngram_file, **{name: tiny_state_models_folder / f"{name}.npz"
+                                      for name in ("lstm", "lstm_estado")}}
+    out = tmp_path / "mezcla.npz"
+    code = mixture.main(["--neural", str(paths[neural]), "--ngram", str(paths[ngram]),
+                         "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and message.format(**paths) in err and "Traceback" not in err
+    assert not out.exists()

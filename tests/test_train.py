@@ -8,11 +8,11 @@ import pytest
 from app import evaluate, train
 from app.data.corpus import DEFAULT_NAMES, read_names
 from app.lm import checkpoint
-from app.lm.base import load_checkpoint, load_model
+from app.lm.base import load_checkpoint, load_model, names_nll
 from app.nn import network, recurrent
 from app.training import trainer
 from tests.conftest import TINY_TRAIN_FLAGS as TINY
-from tests.conftest import make_tiny_model
+from tests.conftest import make_tiny_model, make_tiny_state_model
 from tests.conftest import train_tiny as _train
 
 
@@ -118,6 +118,11 @@ def test_interrupted_training_keeps_the_old_weights(names_file, tmp_path, monkey
     (["--layers", "9"], "--layers must be in [1, 8]"),
     (["--embed", "2000"], "--embed must be in [0, 1024]"),
     (["--lr", "nan"], "--lr must be in (0, 10], got nan"),
+    # flags that would shape nothing are refused, as --model markov refuses the neural ones
+    (["--cond-embed", "5", "--epochs", "1"], "--cond-embed does not apply without --condition estado"),
+    (["--condition", "none", "--cond-embed", "5", "--epochs", "1"], "--cond-embed does not apply"),
+    (["--locked-dropout", "--dropout", "0", "--epochs", "1"],
+     "--locked-dropout does not apply with --dropout 0"),
 ])
 def test_bad_input_is_a_message_and_exit_code_2(names_file, tmp_path, capsys, args, message):
     argv = ["--data", str(names_file), "--out", str(tmp_path / "x.npz"), *TINY, *args]
@@ -234,3 +239,22 @@ def test_the_light_cli_lists_the_kinds_and_optimisers_the_code_has():
     from app.training import config as train_config
     assert set(train_config.NEURAL_KINDS) == set(network.CELLS)
     assert set(train_config.OPTIMIZER_NAMES) == set(optim.OPTIMIZERS)
+
+
+def test_evaluate_scores_each_name_under_its_own_state_for_a_conditioned_model(tmp_path, capsys):
+    model = make_tiny_state_model("lstm")
+    path = tmp_path / "lstm_estado.npz"
+    checkpoint.save(path, model.checkpoint(model.metadata))
+    names = tmp_path / "names.csv"
+    names.write_text("cve_ent,estado,cve_mun,municipio\n20,Oaxaca,001,Tepic\n31,Yucatán,002,Tulum\n"
+                     "06,Colima,003,Colima\n", encoding="utf-8")
+    assert evaluate.main(["--model", str(path), "--names", str(names)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    expected = names_nll(model, ["Tepic", "Tulum"], cond=np.array([0, 2]))   # Oaxaca, Yucatán
+    assert report["nll_per_char"] == pytest.approx(np.concatenate(expected).mean(), rel=1e-6)
+    assert report["skipped"] == {"count": 1, "names": ["Colima"]}   # a state it never learned
+    plain = tmp_path / "names.txt"
+    plain.write_text("Tepic\nTulum\n", encoding="utf-8")
+    assert evaluate.main(["--model", str(path), "--names", str(plain)]) == 2
+    err = capsys.readouterr().err
+    assert "is conditioned on the state" in err and "estado column" in err and "Traceback" not in err

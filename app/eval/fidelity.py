@@ -27,12 +27,15 @@ from threadpoolctl import threadpool_limits
 
 from app.data.corpus import DEFAULT_STATES_CSV, Corpus, fold, read_corpus, split_names
 from app.data.gazetteer import Gazetteer, load_gazetteer
-from app.generation.sampling import sample_names
+from app.flags import Range, parse_checked
+from app.generation.sampling import TEMPERATURE_MAX, sample_names
+from app.paths import MODELS_DIR
 
 ORDERS = (1, 2, 3)
 ALPHA = 0.5
 PER_STATE = 100
 TEMPERATURE = 0.8
+RANGES = {"per_state": Range(1, 10_000), "temperature": Range(0, TEMPERATURE_MAX, low_open=True)}
 VAL_FRACTION = 0.1   # as app.train: the held-out real names are the models' validation names
 TOP = 3
 
@@ -173,18 +176,21 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.eval.fidelity", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", type=Path, default=None,
+    parser.add_argument("--models", type=Path, default=MODELS_DIR,
                         help="folder of checkpoints; the conditioned ones are judged "
                              "(default: models/)")
     parser.add_argument("--per-state", type=int, default=PER_STATE,
-                        help="names generated per state and model (default: %(default)s)")
+                        help=f"names generated per state and model (in {RANGES['per_state']}; "
+                             f"default: %(default)s)")
     parser.add_argument("--temperature", type=float, default=TEMPERATURE,
-                        help="sampling temperature (default: %(default)s)")
+                        help=f"sampling temperature (in {RANGES['temperature']}; "
+                             f"default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the JSON instead of a table")
-    args = parser.parse_args(argv)
+    args = parse_checked(parser, argv, RANGES)
+    if not args.models.is_dir():
+        parser.error(f"--models {args.models}: no such folder")
     from app.lm.base import load_models
-    from app.paths import MODELS_DIR
-    models = load_models(args.models or MODELS_DIR)
+    models = load_models(args.models)
     report = fidelity_report(models, per_state=args.per_state, temperature=args.temperature)
     print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else markdown(report))
     return 0

@@ -59,6 +59,20 @@ def names_nll(model, names: list[str], cond: np.ndarray | None = None,
     return out
 
 
+def scorable(model, names: list[str], states: list[str] | None = None
+             ) -> tuple[list[int], np.ndarray | None]:
+    """The indices of the ``names`` that ``model`` can score, and their condition ids (None for
+    an unconditioned model): every name whose characters it knows and, when it is conditioned
+    on the state, whose state (``states``, one per name) it was trained on."""
+    keep = [i for i, name in enumerate(names) if not model.vocab.unknown(name)]
+    conditions = getattr(model, "conditions", None)
+    if not conditions:
+        return keep, None
+    index = {state: c for c, state in enumerate(conditions)}
+    keep = [i for i in keep if states[i] in index]
+    return keep, np.array([index[states[i]] for i in keep], dtype=np.int64)
+
+
 MODEL_ORDER = ("rnn", "lstm", "markov", "mezcla")  # tables read from simplest to strongest
 
 

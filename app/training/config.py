@@ -9,15 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from app.flags import SEED, FlagError, Range, check_range, flag
+
 NEURAL_KINDS = ("lstm", "rnn")           # app.nn.network.CELLS (a test keeps them equal)
 OPTIMIZER_NAMES = ("adagrad", "adam")    # app.nn.optim.OPTIMIZERS
-
-
-class FlagError(ValueError):
-    """A flag's value cannot be used; the message names the flag, the value and what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -67,24 +66,14 @@ FIXED_ON_RESUME = ("hidden", "layers", "embed", "dropout", "condition", "cond_em
                    "embed_dropout", "student")
 
 
-@dataclass(frozen=True)
-class Range:
-    """An interval of allowed values, closed unless said otherwise."""
-
-    low: float
-    high: float
-    low_open: bool = False
-    high_open: bool = False
-
-    def __contains__(self, value: float) -> bool:  # NaN is in no range
-        above = value > self.low if self.low_open else value >= self.low
-        below = value < self.high if self.high_open else value <= self.high
-        return bool(above and below)
-
-    def __str__(self) -> str:
-        return (f"{'(' if self.low_open else '['}{self.low}, "
-                f"{self.high}{')' if self.high_open else ']'}")
-
+# flags that shape nothing unless another setting is on: refused (as --model markov refuses the
+# neural ones) rather than ignored; each with when it applies and why
+APPLIES: dict[str, tuple[Callable[[TrainConfig], bool], str]] = {
+    "cond_embed": (lambda cfg: cfg.condition != "none",
+                   "without --condition estado (it is the size of the state embedding)"),
+    "locked_dropout": (lambda cfg: cfg.dropout > 0,
+                       "with --dropout 0 (it shares the dropout masks across time steps)"),
+}
 
 # the maxima keep a model within what numpy can train on one machine (a larger one would
 # need tens of GiB before its first step); the memory check in app.training.trainer is the final word
@@ -105,14 +94,10 @@ RANGES: dict[str, Range] = {
     "ema": Range(0, 1, high_open=True),
     "patience": Range(1, 1000),
     "val_fraction": Range(0, 1, low_open=True, high_open=True),
-    "seed": Range(0, 2**32 - 1),
+    "seed": SEED,
     "members": Range(1, 20),
     "jobs": Range(1, 64),
 }
-
-
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def _help(name: str, text: str) -> str:
@@ -135,7 +120,8 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                         "data/municipios_por_estado.csv)")
     p.add_argument("--condition", choices=["none", "estado"],
                    help="'estado' trains a model told each name's state (default: none)")
-    p.add_argument("--cond-embed", type=int, help=_help("cond_embed", "size of the state embedding"))
+    p.add_argument("--cond-embed", type=int,
+                   help=_help("cond_embed", "size of the state embedding, with --condition estado"))
     p.add_argument("--out", type=Path,
                    help="the served checkpoint: replaced at the end only if this run beats it "
                         "on the same validation names (default: models/<model>.npz)")
@@ -148,7 +134,7 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--locked-dropout", action="store_const", const=True,
                    help=_help("locked_dropout", "one dropout mask per name, shared by all its "
                                                 "time steps (variational dropout), instead of a "
-                                                "new one at every step"))
+                                                "new one at every step; needs --dropout > 0"))
     p.add_argument("--weight-drop", type=float,
                    help=_help("weight_drop", "DropConnect on the recurrent weights: each one "
                                              "zeroed with this probability, one mask per batch"))
@@ -206,8 +192,8 @@ def given_flags(args: argparse.Namespace) -> dict:
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
              if f.name != "model" and getattr(args, f.name, None) is not None}
     for name, value in given.items():
-        if name in RANGES and value not in RANGES[name]:
-            raise FlagError(f"{flag(name)} must be in {RANGES[name]}, got {value}")
+        if name in RANGES:
+            check_range(name, value, RANGES[name])
     return given
 
 
@@ -215,8 +201,7 @@ def check_jobs(args: argparse.Namespace) -> int:
     """--jobs, checked; by default one job per core. Ensembles train members at once; a single
     model uses two for its helper thread."""
     jobs = (os.cpu_count() or 1) if args.jobs is None else args.jobs
-    if jobs not in RANGES["jobs"]:
-        raise FlagError(f"--jobs must be in {RANGES['jobs']}, got {jobs}")
+    check_range("jobs", jobs, RANGES["jobs"])
     if args.jobs is not None and args.model == "markov":
         raise FlagError("--jobs does not apply to --model markov (it counts in one pass)")
     return jobs
@@ -238,7 +223,8 @@ def wants_student(args: argparse.Namespace) -> bool:
 def resolve_config(args: argparse.Namespace, resumed: dict | None = None) -> TrainConfig:
     """Flags given on the command line win; then the resumed run's config (with --resume);
     then the kind's defaults; then TrainConfig's. A flag that would change what the resumed
-    checkpoint is (its size, its split) is refused rather than silently ignored."""
+    checkpoint is (its size, its split), or that would shape nothing (``APPLIES``), is refused
+    rather than silently ignored."""
     given = given_flags(args)
     values = {**KIND_DEFAULTS[args.model], **(resumed or {}), **given, "model": args.model}
     if resumed is not None:
@@ -252,6 +238,10 @@ def resolve_config(args: argparse.Namespace, resumed: dict | None = None) -> Tra
                                                values.get("members"))
     known = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in values.items() if k in known})
+    idle = [f"{flag(name)} does not apply {why}" for name, (applies, why) in APPLIES.items()
+            if name in given and not applies(cfg)]
+    if idle:
+        raise FlagError("; ".join(idle))
     if cfg.student and (cfg.model != "lstm" or cfg.condition != "none" or cfg.members == 1):
         raise FlagError(f"--student distils an unconditioned LSTM ensemble: it needs --model lstm, "
                         f"--members > 1 and no --condition (got --model {cfg.model}, --members "

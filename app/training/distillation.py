@@ -10,7 +10,9 @@ more capacity than a network fitted on the real names alone.
 Early stopping needs names neither the student nor the teacher trained on, and the teacher has
 seen every real name. So the student is validated on fresh teacher samples, with real names and
 the student's own training samples removed from them: its cross-entropy to the teacher there.
-Held-out real names judge the student in ``python -m app.cv``. The CLI is ``python -m app.distill``.
+Held-out real names judge the student in ``python -m app.cv``. ``app.training.student`` runs it
+and decides whether the student replaces the served model (``python -m app.distill``, and the
+student of ``python -m app.train --model lstm``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from app.data.corpus import (
     make_batch,
     read_corpus,
 )
+from app.flags import Range
 from app.generation.drawing import draw
 from app.generation.sampling import MAX_LENGTH_DEFAULT, ROUND_MAX
 from app.lm.base import load_model
@@ -38,9 +41,10 @@ from app.training.config import TrainConfig
 from app.training.mixture_fit import check_cross_fitted, is_cross_fitted, out_of_fold_mixtures
 from app.training.trainer import EVAL_BATCH, Trainer
 
-SAMPLES_RANGE = (0, 1_000_000)
-VAL_SAMPLES_RANGE = (100, 100_000)
-TEMPERATURE_RANGE = (0.05, 5.0)
+SAMPLES_RANGE = Range(0, 1_000_000)
+VAL_SAMPLES_RANGE = Range(100, 100_000)
+TEMPERATURE_RANGE = Range(0.05, 5.0)
+HARD_WEIGHT_RANGE = Range(0.0, 1.0)
 TEACHER_BATCH = 256      # names per teacher pass, of similar lengths (sorted): little padding
 STUDENT_FLAGS = ("hidden", "layers", "embed", "dropout", "epochs", "batch_size", "lr", "ema",
                  "patience", "seed")
@@ -216,12 +220,3 @@ def train_student(cfg: TrainConfig, teacher, teacher_path: Path, data: Path, nam
     log(f"student: {trainer.model.n_params:,} parameters; {len(train.encoded)} names to train on")
     return trainer.run()
 
-
-def distill(cfg: TrainConfig, teacher_path: Path, data: Path, out: Path, draws: Draws,
-            quiet: bool = False, log=print) -> dict:
-    """Sample the teacher, then train the student into ``out``; returns its best epoch."""
-    teacher, corpus = load_teacher(teacher_path, data)
-    train, val, summary = student_data(teacher, corpus.names, draws, cfg.seed, log, corpus.states,
-                                       cfg.repeats)
-    return train_student(cfg, teacher, teacher_path, data, corpus.names, out, train, val, summary,
-                         quiet, log)

@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass, fields
 
 from app.data.corpus import Vocabulary, data_sha256, learned_rows, read_corpus, split_names
 from app.data.folds import describe, kfold
+from app.flags import FlagError, flag
 from app.lm import checkpoint
 from app.lm.markov import MarkovLM, mean_nll
-from app.training.config import FlagError, TrainConfig, flag, given_flags
+from app.training.config import TrainConfig, given_flags
 
 
 @dataclass(frozen=True)

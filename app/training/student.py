@@ -1,6 +1,7 @@
 """The served lstm: one network distilled from the mezcla of a cross-fitted ensemble and an n-gram.
 
     python -m app.train --model lstm        # ensemble -> n-gram -> gated mezcla -> student
+    python -m app.distill --teacher models/mezcla.npz --out models/alumno.npz   # any teacher
 
 Cross-validation (``python -m app.cv``, recipe ``alumno``) found a student of the mezcla better
 on unseen names than the ensemble it descends from, at the sampling cost of one LSTM. This runs
@@ -12,7 +13,8 @@ out-of-fold predictions, and only the ensemble has those. The student keeps ``ap
 defaults whatever the flags given for the ensemble.
 
 The student learned from a teacher that saw every real name, so no real name is left to compare
-it with the served model. It replaces the served one when both hold:
+it with the served model. It replaces the served one (the recipe's, or ``app.distill``'s
+``--out``) when both hold:
 1. its teacher is no worse on held-out names than the served model's teacher (or than the served
    model itself, when that learned from none), on the same folds: a worse recipe cannot win by
    imitating itself well;
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from app.training.distillation import (
     Draws,
     SoftNames,
     fresh_soft_names,
+    load_teacher,
     resolve_draws,
     student_data,
     train_student,
@@ -109,11 +111,53 @@ def train_teacher(cfg: TrainConfig, data: Path, run: Path, jobs: int, resume: bo
 
 def teacher_figure(metadata: dict) -> tuple[float, str]:
     """The held-out NLL of the model behind a checkpoint, and its folds: its teacher's for a
-    student of this recipe, its own for any other model. Raises KeyError if it has none."""
-    distilled = metadata.get("distillation", {})
-    if "teacher_val_nll" in distilled:
+    student, its own for any other model. Raises KeyError if it has none."""
+    distilled = metadata.get("distillation")
+    if distilled is not None:
         return distilled["teacher_val_nll"], distilled["teacher_split"]
     return metadata["metrics"]["val_nll"], metadata["split"]
+
+
+def teacher_record(teacher) -> dict:
+    """What a student's metadata keeps of its teacher for rule 1: the teacher's own held-out
+    NLL and folds; nothing for a teacher that is itself a student or records no such figure."""
+    if "distillation" in teacher.metadata:
+        return {}
+    try:
+        nll, split = teacher_figure(teacher.metadata)
+    except KeyError:
+        return {}
+    return {"teacher_val_nll": nll, "teacher_split": split}
+
+
+def _distil(cfg: TrainConfig, teacher, teacher_path: Path, data: Path, corpus, run: Path,
+            draws: Draws, repeats: bool, extra: dict, quiet: bool, log,
+            threads: int = 1) -> SoftNames:
+    """Train a student of ``teacher`` on ``corpus`` (read from ``data``) into ``run``, its
+    summary with ``extra``; returns the fresh teacher samples rule 2 judges it on, new to it
+    (not the ones it stopped on)."""
+    train_set, fresh, summary = student_data(teacher, corpus.names, draws, cfg.seed, log,
+                                             corpus.states, repeats)
+    seen = {teacher.vocab.decode(ids) for ids in train_set.encoded + fresh.encoded}
+    judge, _ = fresh_soft_names(teacher, draws, seen, np.random.default_rng([cfg.seed, 3]))
+    summary.update(teacher_record(teacher), **extra)
+    run.unlink(missing_ok=True)   # an earlier student toward the same file, not promoted
+    best = train_student(cfg, teacher, teacher_path, data, corpus.names, run,
+                         train_set, fresh, summary, quiet, log, threads=threads)
+    log(f"student: cross-entropy to its teacher {best['val_nll']:.4f} nats/char on fresh "
+        f"samples at epoch {best['epoch']}")
+    return judge
+
+
+def distill(cfg: TrainConfig, teacher_path: Path, data: Path, out: Path, draws: Draws,
+            force: bool = False, quiet: bool = False, log=print) -> promote.Outcome:
+    """Sample any teacher, train a student with ``cfg`` toward ``out`` (``python -m
+    app.distill``) and promote it by the rules of this module's docstring."""
+    run = promote.run_path(out)
+    teacher, corpus = load_teacher(teacher_path, data)
+    judge = _distil(cfg, teacher, teacher_path, data, corpus, run, draws, cfg.repeats, {},
+                    quiet, log)
+    return promote_student(run, out, judge, force)
 
 
 def train(cfg: TrainConfig, data: Path, out: Path, jobs: int = 1, resume: bool = False,
@@ -122,31 +166,19 @@ def train(cfg: TrainConfig, data: Path, out: Path, jobs: int = 1, resume: bool =
     run = promote.run_path(out)
     teacher_path = train_teacher(cfg, data, run, jobs, resume, quiet, log)
     teacher, stages = load_model(teacher_path), teacher_stages(run)
-    teacher_nll = teacher.metadata["metrics"]["val_nll"]
-    corpus = read_corpus(data)
     draws = resolve_draws(DRAWS, teacher)
-    train_set, fresh, summary = student_data(teacher, corpus.names, draws, cfg.seed, log,
-                                             corpus.states, cfg.repeats)
-    # promotion is judged on other fresh samples than the ones the new student stopped on
-    seen = {teacher.vocab.decode(ids) for ids in train_set.encoded + fresh.encoded}
-    judge, _ = fresh_soft_names(teacher, draws, seen, np.random.default_rng([cfg.seed, 3]))
     ensemble = ensemble_path(out, stages["ensemble"])
-    summary.update(teacher_val_nll=teacher_nll, teacher_split=teacher.metadata["split"],
-                   ensemble=os.path.relpath(ensemble, out.parent))
     config = student_config(cfg)
     log("student: " + ", ".join(f"{k}={v}" for k, v in {**asdict(config), **asdict(draws)}.items()
                                 if k in (*STUDENT_DEFAULTS, *asdict(draws))))
-    run.unlink(missing_ok=True)   # an earlier student toward out, not promoted
-    best = train_student(config, teacher, teacher_path, data, corpus.names, run,
-                         train_set, fresh, summary, quiet, log, threads=jobs)
-    log(f"student: cross-entropy to its teacher {best['val_nll']:.4f} nats/char on fresh "
-        f"samples at epoch {best['epoch']}")
+    judge = _distil(config, teacher, teacher_path, data, read_corpus(data), run, draws,
+                    cfg.repeats, {"ensemble": os.path.relpath(ensemble, out.parent)},
+                    quiet, log, threads=jobs)
     add_teacher_cost(run, teacher.metadata["metrics"]["train_seconds"])
     # the ensemble goes first: whichever file is served then, the ensemble it names exists
     ensemble.parent.mkdir(exist_ok=True)
     os.replace(stages["ensemble"], ensemble)
-    outcome = _promote(run, out, teacher_nll, teacher.metadata["split"],
-                       lambda path: cross_entropy(load_model(path), judge), force)
+    outcome = promote_student(run, out, judge, force)
     if not outcome.replaced:
         os.replace(ensemble, stages["ensemble"])   # nothing served names it
         return outcome
@@ -166,9 +198,9 @@ def add_teacher_cost(path: Path, teacher_seconds: float) -> None:
     checkpoint.save(path, saved)
 
 
-def _promote(run: Path, out: Path, teacher_nll: float, teacher_split: str,
-             score: Callable[[Path], float], force: bool) -> promote.Outcome:
-    """The two rules of this module's docstring, then promote.replace_if_better on the second."""
+def promote_student(run: Path, out: Path, judge: SoftNames, force: bool) -> promote.Outcome:
+    """The two rules of this module's docstring for the student in ``run``, then
+    promote.replace_if_better on the second: cross-entropy to the new teacher on ``judge``."""
     keep = f"the run is in {run}; --force replaces {out} with it"
     if out.exists() and not force:
         try:
@@ -184,6 +216,11 @@ def _promote(run: Path, out: Path, teacher_nll: float, teacher_split: str,
         except KeyError:
             return promote.Outcome(False, f"kept {out}: it records no held-out NLL to compare "
                                           f"this run's teacher with; {keep}")
+        try:
+            teacher_nll, teacher_split = teacher_figure(candidate)
+        except KeyError:
+            return promote.Outcome(False, f"kept {out}: this run's teacher records no held-out "
+                                          f"NLL to compare it with; {keep}")
         behind = "its teacher" if "distillation" in served else "it"
         if served_split != teacher_split:
             return promote.Outcome(False, f"kept {out}: {behind} was measured on other folds "
@@ -192,5 +229,6 @@ def _promote(run: Path, out: Path, teacher_nll: float, teacher_split: str,
             return promote.Outcome(False, f"kept {out}: {behind} scores {served_nll:.4f} on "
                                           f"held-out names, this run's teacher {teacher_nll:.4f}; "
                                           f"{keep}")
-    return promote.replace_if_better(run, out, score, force=force, comparable=STUDENT_COMPARABLE,
+    return promote.replace_if_better(run, out, lambda path: cross_entropy(load_model(path), judge),
+                                     force=force, comparable=STUDENT_COMPARABLE,
                                      measure="cross-entropy to this run's teacher on its fresh samples")

@@ -45,6 +45,10 @@ CAPACITY = 64            # sampling requests in progress per worker, beyond whic
 HEAVY_CAPACITY = 16      # of which heavy: at most 16 x the deadline of work queued
 DEADLINE_SECONDS = 0.5   # compute time per request; the costliest sensible one takes ~0.3 s
 DEADLINE_ENV = "TOPONIMO_DEADLINE_SECONDS"   # an operator's (or a test's) other per-request limit
+SLICE_SECONDS = 0.001    # how long a request keeps the event loop before handing it back ...
+MAX_SLICE_SECONDS = 0.05  # ... or as long as the loop spent on other work before it, up to this
+LEVELS = (0.05, 0.2)   # compute seconds that move a request down a level (above a small one)
+RETRY_AFTER_SECONDS = 1
 
 
 def deadline_seconds() -> float:
@@ -60,10 +64,6 @@ def deadline_seconds() -> float:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{DEADLINE_ENV} must be a positive number of seconds, got {text!r}")
     return value
-SLICE_SECONDS = 0.001    # how long a request keeps the event loop before handing it back ...
-MAX_SLICE_SECONDS = 0.05  # ... or as long as the loop spent on other work before it, up to this
-LEVELS = (0.05, 0.2)   # compute seconds that move a request down a level (above a small one)
-RETRY_AFTER_SECONDS = 1
 
 
 class Overloaded(Exception):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from app.data.corpus import Corpus, Vocabulary
+from app.eval import fidelity
 from app.eval.fidelity import NaiveBayes, fidelity_report, ngrams
 
 
@@ -83,3 +84,17 @@ def test_report_scores_real_and_generated_names_against_known_answers():
     assert by_name["fiel"]["n"] == 4 and by_name["fiel"]["accuracy"] == 1.0
     assert by_name["cruzado"]["accuracy"] == 0.0
     assert by_name["fiel"]["examples"]["Ele"] in {"Lomolom", "Molomol"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--per-state", "0"], "--per-state must be in [1, 10000], got 0"),
+    (["--per-state", "-3"], "--per-state must be in [1, 10000], got -3"),
+    (["--temperature", "0"], "--temperature must be in (0, 5.0], got 0.0"),
+    (["--temperature", "nan"], "--temperature must be in (0, 5.0], got nan"),
+    (["--models", "/nonexistent/models"], "--models /nonexistent/models: no such folder"),
+])
+def test_bad_flags_exit_2_before_any_model_is_judged(capsys, monkeypatch, argv, message):
+    monkeypatch.setattr(fidelity, "fidelity_report", lambda *args, **kwargs: pytest.fail("judged"))
+    with pytest.raises(SystemExit) as exit_:
+        fidelity.main(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
