@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from app.data.gazetteer import Gazetteer
-from app.lm.base import load_model, names_nll
+from app.lm.base import load_model, names_nll, scorable
 from app.paths import MODELS_DIR
 
 MODELS_DIR_ENV = "TOPONIMO_MODELS_DIR"
@@ -135,17 +135,10 @@ def models_dir() -> Path:
 def serve_model(name: str, model, gazetteer: Gazetteer) -> ServedModel:
     """Wrap a loaded model with the scores of the real names (under their own state, if the
     model is conditioned on it)."""
-    pairs = [(real, estado) for real, estado in zip(gazetteer.names, gazetteer.states, strict=True)
-             if not model.vocab.unknown(real)]
-    conditions = getattr(model, "conditions", None)
-    cond = None
-    if conditions:
-        index = {estado: i for i, estado in enumerate(conditions)}
-        pairs = [(real, estado) for real, estado in pairs if estado in index]
-        cond = np.array([index[estado] for _, estado in pairs], dtype=np.int64)
+    keep, cond = scorable(model, gazetteer.names, gazetteer.states)
     # sorted by length, each batch pads little (the order of the scores does not matter)
-    order = np.argsort([len(real) for real, _ in pairs], kind="stable")
-    scores = names_nll(model, [pairs[i][0] for i in order],
+    order = np.argsort([len(gazetteer.names[i]) for i in keep], kind="stable")
+    scores = names_nll(model, [gazetteer.names[keep[i]] for i in order],
                        cond=None if cond is None else cond[order], batch_size=128)
     return ServedModel(name, model, np.sort([float(nll.mean()) for nll in scores]))
 
