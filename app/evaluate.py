@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="compare every model in models/ (NLL, cost, samples at several "
                              "temperatures); writes models/report.json and prints Markdown")
     args = parser.parse_args(argv)
+    if args.report and (args.model or args.names):
+        parser.error("--report compares every model in models/: omit --model and --names")
     if args.report:
         from app.eval import report  # samples through the service's sampler: only loaded when asked
         report.run()

@@ -161,6 +161,12 @@ def test_evaluate_reports_nll_and_lists_skipped_names(names_file, tmp_path, caps
     assert report["perplexity"] == pytest.approx(np.exp(report["nll_per_char"]))
 
 
+def test_evaluate_refuses_a_report_with_a_model_or_names(capsys):
+    with pytest.raises(SystemExit) as exited:
+        evaluate.main(["--report", "--model", "models/lstm.npz"])
+    assert exited.value.code == 2 and "omit --model and --names" in capsys.readouterr().err
+
+
 def test_evaluate_bad_checkpoint_exits_2(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"nope")
