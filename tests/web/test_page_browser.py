@@ -273,7 +273,7 @@ def test_copy_and_favourites(open_page):
 
 
 @pytest.mark.parametrize("path", ["/?model=lstm_estado&n=5&estado=Oaxaca", "/comparar?nombre=Tulum",
-                                  "/nombre/Tulum?model=lstm"])
+                                  "/nombre/Tulum?model=lstm", "/no-existe"])
 def test_axe_finds_no_violations(open_page, path):
     if not AXE.exists():
         missing = f"axe-core not found at {AXE} (npm ci installs it from package-lock.json)"
