@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.data.corpus import DEFAULT_NAMES, Corpus, DataError, read_corpus
-from app.data.folds import kfold
+from app.data.folds import MAX_FOLDS, MIN_FOLDS, kfold
 from app.flags import flag
 from app.lm.base import load_model, names_nll, scorable
 from app.lm.checkpoint import CheckpointError, atomic_write
@@ -240,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="recipes to cross-validate on the same folds (default: lstm)")
     parser.add_argument("--data", type=Path, default=DEFAULT_NAMES,
                         help="names file or INEGI CSV (default: data/municipios.txt)")
-    parser.add_argument("--folds", type=int, default=5, help="number of folds, 2..20 (default: 5)")
+    parser.add_argument("--folds", type=int, default=5,
+                        help=f"number of folds, {MIN_FOLDS}..{MAX_FOLDS} (default: 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fold assignment (default: 0)")
     parser.add_argument("--train-flags", default="",
                         help='extra flags for the neural recipes, e.g. "--hidden 192 --dropout 0.3"')
@@ -266,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seed < 0 or args.jobs < 1:
         parser.error("--seed must be >= 0 and --jobs >= 1")
+    if not MIN_FOLDS <= args.folds <= MAX_FOLDS:   # before the data is read
+        parser.error(f"--folds must be from {MIN_FOLDS} to {MAX_FOLDS}, got {args.folds}")
     if args.served and "lstm" in args.model:   # its row would take the student's place
         parser.error("--served: the served lstm is the alumno recipe; the lstm recipe is the "
                      "ensemble it learns from")

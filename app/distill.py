@@ -22,8 +22,10 @@ The student is written to a run file (models/.runs/alumno.npz for models/alumno.
 replaces ``--out`` by the rules of the served lstm's student (``app.training.student``): when
 ``--out`` does not exist; or when the teacher is no worse on held-out names than the one
 behind ``--out``, on the same folds, and the student is closer to this teacher than ``--out`` is,
-on fresh teacher samples the new student neither trained nor stopped on; or with ``--force``. Ctrl-C leaves
-``--out`` as it was. The library behind this command is ``app.training.distillation``.
+on fresh teacher samples the new student neither trained nor stopped on; or with ``--force``.
+Ctrl-C leaves ``--out`` as it was. The library behind this command is
+``app.training.distillation`` (teacher samples, the student's data and training), with
+``app.training.student`` (promotion).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True,
                    help="the served student: replaced only if this one wins by the rules above")
     p.add_argument("--force", action="store_true",
-                   help="replace --out even if it wins by those rules")
+                   help="replace --out even if --out wins by those rules")
     p.add_argument("--samples", type=int, default=Draws.samples,
                    help=f"teacher samples to train on besides the real names (in "
                         f"{SAMPLES_RANGE}; default: %(default)s)")

@@ -35,7 +35,7 @@ class Range:
                 f"{self.high}{')' if self.high_open else ']'}")
 
 
-SEED = Range(0, 2**32 - 1)   # what numpy's generators take from every CLI's --seed
+SEED = Range(0, 2**32 - 1)   # every CLI's --seed, the range the web form and API take too
 
 
 def flag(name: str) -> str:

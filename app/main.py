@@ -30,11 +30,11 @@ from app.generation.sampling import SamplingError
 from app.paths import STATIC_DIR
 from app.web import api
 from app.web.middleware import (
-    API_PREFIX,
     SECURITY_HEADERS,
     HeadAsGet,
     SecurityHeaders,
     ShedLoad,
+    answers_json,
     busy_response,
     csp_allowing_inline_scripts,
 )
@@ -101,16 +101,18 @@ async def client_gone(request: Request, exc: ClientGone) -> Response:
 
 
 async def http_error(request: Request, exc: HTTPException) -> Response:
-    """An unknown address or method: FastAPI's JSON under /api/, a Spanish page elsewhere."""
-    if request.url.path.startswith(API_PREFIX):
+    """An unknown address or method: FastAPI's JSON under /api/ and on the probes, a Spanish
+    page elsewhere."""
+    if answers_json(request.url.path):
         return await http_exception_handler(request, exc)
     return status_page(request, exc.status_code, exc.headers)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    """A bug: JSON under /api/, a Spanish page elsewhere; the server still logs the traceback.
+    """A bug: JSON under /api/ and on the probes, a Spanish page elsewhere; the server still
+    logs the traceback.
     Starlette answers it outside every middleware, so the security headers are added here."""
-    if request.url.path.startswith(API_PREFIX):
+    if answers_json(request.url.path):
         response = JSONResponse(status_code=500, content={"detail": "internal server error"})
     else:
         response = status_page(request, 500)

@@ -85,3 +85,12 @@ def test_flags_a_shell_could_not_split_exit_2_before_any_run(capsys, monkeypatch
         cv.main(["--model", "markov", option, '"unclosed'])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and f"""{option} '"unclosed': no closing quotation""" in err
+
+
+@pytest.mark.parametrize("folds", ["1", "21"])
+def test_a_fold_count_out_of_range_exits_2_before_the_data_is_read(capsys, monkeypatch, folds):
+    monkeypatch.setattr(cv, "read_corpus", lambda *args: pytest.fail("the data was read"))
+    with pytest.raises(SystemExit) as exit_:
+        cv.main(["--model", "markov", "--folds", folds])
+    assert exit_.value.code == 2
+    assert f"--folds must be from 2 to 20, got {folds}" in capsys.readouterr().err

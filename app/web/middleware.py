@@ -31,9 +31,10 @@ SECURITY_HEADERS = {
 }
 RAW_SECURITY_HEADERS = [(name.lower().encode(), value.encode())
                         for name, value in SECURITY_HEADERS.items()]
-API_PREFIX = "/api/"   # JSON answers under it; the Spanish pages elsewhere
+API_PREFIX = "/api/"   # JSON answers under it and on the probes; the Spanish pages elsewhere
+PROBE_PATHS = {"/healthz", "/readyz"}
 SAMPLING_PATHS = {"/api/names", "/"}
-COUNT_DIGITS = 9   # more than any n the schema takes, zeros in front allowed; int() refuses ~4300
+COUNT_DIGITS = 9   # more than any n the schema takes (int() refuses ~4300 digits)
 
 
 def csp_allowing_inline_scripts(html: str) -> str:
@@ -46,18 +47,25 @@ def csp_allowing_inline_scripts(html: str) -> str:
 
 
 def heavy_count(text: str) -> bool:
-    """Whether the ``n`` of a query string asks for a heavy request. Only ASCII digits of a
-    bounded length are read as a count: anything else ('²', 5000 digits) is left to validation,
-    whose 422 says what is allowed."""
-    return (text.isascii() and text.isdigit() and len(text) <= COUNT_DIGITS
-            and is_heavy(int(text)))
+    """Whether the ``n`` of a query string asks for a heavy request, read as validation reads
+    it (spaces around, a '+' and zeros in front allowed). Only ASCII digits of a bounded length
+    count: anything else ('²', 5000 digits) is left to validation, whose 422 says what is
+    allowed (and whatever it lets through, ``Scheduler.run`` checks again)."""
+    digits = text.strip().removeprefix("+").lstrip("0") or "0"
+    return (digits.isascii() and digits.isdigit() and len(digits) <= COUNT_DIGITS
+            and is_heavy(int(digits)))
+
+
+def answers_json(path: str) -> bool:
+    """Whether errors on ``path`` are JSON (the API and the probes) rather than a Spanish page."""
+    return path.startswith(API_PREFIX) or path in PROBE_PATHS
 
 
 def busy_response(path: str, reason: str) -> Response:
     """503 for a request the worker cannot take now: JSON under /api/, Spanish text elsewhere."""
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store",
                "Connection": "close"}
-    if path.startswith(API_PREFIX):
+    if answers_json(path):
         return JSONResponse(status_code=503, content={"detail": reason}, headers=headers)
     return PlainTextResponse("Toponimo está muy ocupado en este momento; inténtalo de nuevo en "
                              "unos segundos.", status_code=503, headers=headers)

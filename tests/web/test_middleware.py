@@ -9,6 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from app.web.middleware import heavy_count
+from app.web.schemas import NamesQuery
+from app.web.service import is_heavy
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +79,10 @@ def test_a_count_that_is_not_a_plain_number_gets_the_usual_422(client, n):
     page = client.get("/", params={"n": n})
     assert page.status_code == 422
     assert "Cuántos: escribe un número entero del 1 al 100." in page.text
+
+
+@pytest.mark.parametrize("text", ["100", "0000000100", "+100", " 100 ", "007"])
+def test_load_shedding_reads_n_as_validation_does(text):
+    n = NamesQuery.model_validate({"n": text}).n
+    assert heavy_count(text) == is_heavy(n)
+

@@ -14,7 +14,7 @@ from app.data.corpus import fold
 from app.data.gazetteer import load_gazetteer
 from app.main import create_app
 from app.web.pages import compare
-from app.web.pages.textos import MENSAJES, mensaje
+from app.web.pages.textos import MENSAJES, faltantes, mensaje
 from app.web.registry import serve_model
 from tests.fakes import ListModel
 
@@ -237,11 +237,12 @@ def test_a_mistyped_address_or_method_gets_a_spanish_page(client, method, path, 
         assert "GET" in response.headers["allow"]
 
 
-def test_the_api_keeps_answering_unknown_addresses_and_methods_in_json(client):
+def test_the_api_and_the_probes_keep_answering_unknown_addresses_and_methods_in_json(client):
     missing = client.get("/api/nope")
     assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}
-    posted = client.post("/api/names")
-    assert posted.status_code == 405 and posted.json() == {"detail": "Method Not Allowed"}
+    for path in ("/api/names", "/healthz", "/readyz"):
+        posted = client.post(path)
+        assert posted.status_code == 405 and posted.json() == {"detail": "Method Not Allowed"}
 
 
 def test_a_bug_gets_a_spanish_page_or_json_with_the_security_headers(tiny_models_folder,
@@ -257,3 +258,12 @@ def test_a_bug_gets_a_spanish_page_or_json_with_the_security_headers(tiny_models
     assert api.status_code == 500 and api.json() == {"detail": "internal server error"}
     for response in (page, api):
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+def test_the_names_found_short_come_with_advice_for_why_sampling_stopped():
+    values = {"suffix": "tepec"}
+    for stopped in ("budget", "deadline"):
+        assert faltantes(2, 5, values, stopped) == ("solo se encontraron 2 de 5 que terminen en "
+                                                    "«-tepec»; prueba otra temperatura o "
+                                                    "condiciones menos estrictas")
+    assert faltantes(2, 5, {}, "shutdown").endswith("vuelve a pedirlos en unos segundos")

@@ -123,7 +123,7 @@ async def index(request: Request) -> Response:
         "result": result,
         "items": items(registry, result) if result else [],
         "etiqueta_modelo": etiqueta(current, registry.default) if current else "",
-        "faltan": (faltantes(len(result.names), result.n_requested, values)
+        "faltan": (faltantes(len(result.names), result.n_requested, values, result.stopped)
                    if result and not result.complete else ""),
         "consulta": consulta(values) if result else "",
         "errors": errors,

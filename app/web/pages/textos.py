@@ -80,9 +80,17 @@ def con_filtros(values: dict[str, str]) -> str:
     return " y ".join(parts)
 
 
-def faltantes(found: int, requested: int, values: dict[str, str]) -> str:
-    """The honest sentence when sampling stopped (its draw budget or time ran out, or the
-    server is shutting down) before ``requested`` names."""
+# what to do about it, by why sampling stopped (``SampleResult.stopped``)
+CONSEJOS = {
+    "budget": "prueba otra temperatura o condiciones menos estrictas",
+    "deadline": "prueba otra temperatura o condiciones menos estrictas",
+    "shutdown": "el servidor se está reiniciando; vuelve a pedirlos en unos segundos",
+}
+
+
+def faltantes(found: int, requested: int, values: dict[str, str], stopped: str) -> str:
+    """The honest sentence when sampling stopped (``stopped``: its draw budget or time ran
+    out, or the server is shutting down) before ``requested`` names."""
     condition = con_filtros(values)
     return (f"solo se encontraron {found} de {requested}{' ' + condition if condition else ''}; "
-            "prueba otra temperatura o condiciones menos estrictas")
+            + CONSEJOS[stopped])
