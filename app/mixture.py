@@ -72,7 +72,6 @@ def _mean_nll(model, names: list[str]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-
     parser = argparse.ArgumentParser(prog="python -m app.mixture", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     models = MODELS_DIR
@@ -93,6 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true",
                         help="replace --out even if it scores better than this mixture")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:   # a save is atomic: --out is whole, as it was or replaced
+        print(f"\ninterrupted: {args.out} unchanged unless a line above says it was replaced",
+              file=sys.stderr)
+        return 130
+    except OSError as exc:      # a full disk, a folder made read-only
+        print(f"error: {exc.strerror or exc}: {exc.filename or args.out}; {args.out} unchanged",
+              file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     run = run_path(args.out)
     try:
         check_writable(args.out, run)

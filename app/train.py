@@ -207,6 +207,20 @@ def _train_markov(args: argparse.Namespace, out: Path, run: Path) -> int:
     return 0
 
 
+def _write_failed(exc: OSError, args: argparse.Namespace) -> int:
+    """A file could not be written mid-run (a full disk, a folder made read-only): what is
+    left, exit 1. A save is atomic, so the run file holds the last checkpoint that was saved,
+    and promotion moves the run file onto the served one: while it exists, that one is as it was."""
+    from app.training.promote import run_path
+
+    out = _default_out(args)
+    run = run_path(out)
+    left = (f"{run} holds the last checkpoint saved and {out} is unchanged; --resume continues "
+            f"once the file can be written" if run.exists() else f"no run file is left in {run.parent}")
+    print(f"error: {exc.strerror or exc}: {exc.filename or out}; {left}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser(__doc__).parse_args(argv)
     try:
@@ -214,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # while numpy loads or the data is read: nothing written yet
         print("\ninterrupted before training started; nothing was written", file=sys.stderr)
         return 130
+    except OSError as exc:
+        return _write_failed(exc, args)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.web.registry import MODELS_DIR_ENV  # noqa: E402
+from app.web.scheduler import HEAVY_CAPACITY  # noqa: E402
 from benchmarks.load import free_port  # noqa: E402
 
 HEAVY_ABANDONED = "/api/names?model=mezcla&n=100&temperature=0.01"
@@ -195,7 +196,8 @@ async def sigterm(server: subprocess.Popen, port: int, queued: int = 20) -> None
     await asyncio.to_thread(server.wait, 30)
     seconds = time.perf_counter() - start
     await asyncio.gather(*tasks)
-    print(f"5. SIGTERM with {queued} heavy requests in progress: exited in {seconds:.2f} s "
+    print(f"5. SIGTERM with {queued} heavy requests sent (at most {HEAVY_CAPACITY} in progress, "
+          f"the rest refused at once): exited in {seconds:.2f} s "
           f"(goal <= 5), exit code {server.returncode}; the clients got: {outcomes.summary()}")
 
 

@@ -97,6 +97,25 @@ def test_the_interrupt_message_names_what_the_file_holds_when_a_save_is_cut(
     assert f"(epoch 1, validation NLL {held['val_nll']:.4f})" in capsys.readouterr().err
 
 
+def test_a_disk_full_at_a_save_is_a_message_and_the_last_save_is_kept(
+        names_file, served, monkeypatch, capsys):
+    before = served.read_bytes()
+    real_save = trainer.checkpoint.save
+
+    def disk_full_at_epoch_2(path, ckpt):
+        if ckpt.metadata["metrics"]["best_epoch"] == 2:
+            raise OSError(28, "No space left on device", str(path))
+        real_save(path, ckpt)
+
+    monkeypatch.setattr(trainer.checkpoint, "save", disk_full_at_epoch_2)
+    assert _train(names_file, served, "--epochs", "3", "--lr", "0.01") == 1
+    run = promote.run_path(served)
+    err = capsys.readouterr().err
+    assert f"error: No space left on device: {run}; {run} holds the last checkpoint" in err
+    assert "Traceback" not in err and served.read_bytes() == before
+    assert load_model(run).metadata["metrics"]["best_epoch"] == 1
+
+
 def test_ctrl_c_while_the_cli_starts_is_a_message_not_a_traceback(names_file, tmp_path):
     """SIGINT while numpy is being imported (its C extension mapped, the import not done)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -173,7 +192,8 @@ def test_markov_keeps_a_served_model_it_does_not_beat(names_file, tmp_path, caps
     assert train.main([*argv, "--seed", "-1"]) == 2
 
 
-def test_mixture_replaces_the_served_mixture_only_when_it_wins(names_file, tmp_path, capsys):
+def test_mixture_replaces_the_served_mixture_only_when_it_wins(names_file, tmp_path, capsys,
+                                                               monkeypatch):
     neural, ngram, out = tmp_path / "lstm.npz", tmp_path / "markov.npz", tmp_path / "mezcla.npz"
     assert _train(names_file, neural, "--epochs", "4") == 0
     assert train.main(["--model", "markov", "--data", str(names_file), "--out", str(ngram),
@@ -189,3 +209,19 @@ def test_mixture_replaces_the_served_mixture_only_when_it_wins(names_file, tmp_p
     assert mixture.main(argv) == 0
     assert f"replaced {out}" in capsys.readouterr().out
     np.testing.assert_allclose(load_model(out).weights, best.weights)
+    served = out.read_bytes()
+
+    def disk_full(path, ckpt):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(mixture.checkpoint, "save", disk_full)
+    assert mixture.main([*argv, "--force"]) == 1
+    assert f"error: No space left on device: {promote.run_path(out)}; {out} unchanged" in (
+        capsys.readouterr().err)
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mixture, "build", ctrl_c)
+    assert mixture.main(argv) == 130
+    assert f"interrupted: {out} unchanged" in capsys.readouterr().err
+    assert out.read_bytes() == served

@@ -21,7 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from app.data.corpus import Vocabulary, data_sha256, length_bucketed_batches, read_corpus
+from app.data.corpus import (
+    DataError,
+    Vocabulary,
+    data_sha256,
+    length_bucketed_batches,
+    read_corpus,
+)
 from app.data.folds import describe, kfold
 from app.lm import checkpoint
 from app.lm.base import load_model
@@ -41,6 +47,15 @@ def member_paths(run: Path, members: int) -> list[Path]:
 def folds_of(cfg: TrainConfig, data: Path):
     corpus = read_corpus(data)
     return corpus, kfold(corpus.names, cfg.members, cfg.seed, corpus.states)
+
+
+def _check_resumable(member: Path) -> None:
+    """Raise DataError, before any member trains, if a member file to resume cannot be read."""
+    try:
+        checkpoint.load(member).metadata["metrics"]
+    except (checkpoint.CheckpointError, KeyError) as exc:
+        raise DataError(f"--resume: {member}: {exc}; delete it and --resume trains that member "
+                        f"again") from None
 
 
 def _train_member(cfg: TrainConfig, data: Path, index: int, out: Path, quiet: bool) -> dict:
@@ -68,9 +83,11 @@ def train(cfg: TrainConfig, data: Path, run: Path, jobs: int = 1, resume: bool =
           quiet: bool = False, log=print) -> dict:
     """Train every member, then write the ensemble to ``run``; returns its metrics."""
     paths = member_paths(run, cfg.members)
-    if not resume:
-        for path in paths:
+    for path in paths:
+        if not resume:
             path.unlink(missing_ok=True)
+        elif path.exists():
+            _check_resumable(path)
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")   # fresh workers: no inherited BLAS threads
     with ProcessPoolExecutor(max_workers=min(jobs, cfg.members), mp_context=context) as pool:

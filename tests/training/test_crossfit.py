@@ -65,6 +65,18 @@ def test_resume_keeps_finished_members_and_a_worse_ensemble_is_not_served(names_
     assert out.read_bytes() == served
 
 
+def test_resume_refuses_a_member_file_it_cannot_read_before_training(names_file, tmp_path,
+                                                                      capsys):
+    out = tmp_path / "lstm.npz"
+    assert train_ensemble(names_file, out, "--members", "2", "--epochs", "1") == 0
+    first, second = member_paths(run_path(out), 2)
+    second.write_bytes(second.read_bytes()[:5000])          # cut by a crash or a full disk
+    stamp = first.stat().st_mtime_ns
+    assert train_ensemble(names_file, out, "--members", "2", "--epochs", "1", "--resume") == 2
+    assert f"--resume: {second}: " in capsys.readouterr().err
+    assert first.stat().st_mtime_ns == stamp
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--members", "0"], "--members must be in [1, 20]"),
     (["--jobs", "0"], "--jobs must be in [1, 64]"),
