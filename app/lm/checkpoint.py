@@ -71,7 +71,8 @@ def remove_stale_temps(path: Path) -> list[Path]:
 
 
 def atomic_write(path: str | Path, write) -> None:
-    """Call write(file) on a temp file beside ``path``, fsync it, then rename it over ``path``.
+    """Call write(file) on a temp file beside ``path``, fsync it, rename it over ``path``, and
+    fsync the folder, so that the rename itself survives a power cut.
 
     Temp files left by a writer killed mid-save are removed first.
     """
@@ -90,6 +91,11 @@ def atomic_write(path: str | Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def save(path: str | Path, checkpoint: Checkpoint) -> None:

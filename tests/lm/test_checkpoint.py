@@ -2,8 +2,10 @@
 
 import io
 import json
+import os
 import tracemalloc
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,3 +145,17 @@ def test_written_checkpoints_are_readable_by_others(tmp_path):
     path = tmp_path / "lstm.npz"
     _save_tiny(path)
     assert path.stat().st_mode & 0o044  # group/other can read, e.g. a non-root service user
+
+
+def test_a_save_syncs_the_file_then_its_folder_after_the_rename(tmp_path, monkeypatch):
+    synced, real_fsync = [], os.fsync
+
+    def recording(fd):
+        synced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(checkpoint.os, "fsync", recording)
+    path = tmp_path / "lstm.npz"
+    _save_tiny(path)
+    assert len(synced) == 2 and Path(synced[0]).name.endswith(".tmp")
+    assert synced[1] == os.path.realpath(tmp_path)
