@@ -11,6 +11,7 @@ const temperaturaValor = document.getElementById("temperatura-valor");
 const semilla = document.getElementById("seed");
 const modelo = document.getElementById("model");
 const selectorEstado = document.getElementById("estado-elegido");  // absent without conditioned models
+const defectos = new URLSearchParams(form.dataset.defectos);   // the server's default per field
 const CLAVE_FAVORITOS = "toponimo:favoritos";
 const ESPERA_DESLIZADOR_MS = 350;
 
@@ -56,12 +57,13 @@ function mostrar(html) {
   return nueva;
 }
 
+// a field the URL leaves out shows what the server shows for it: its default, or empty
 function rellenarFormulario(params) {
   for (const campo of form.elements) {
     if (!campo.name || campo.type === "hidden" || campo.type === "submit") continue;
-    if (campo.type === "checkbox") campo.checked = params.get(campo.name) !== "false";
-    else if (params.has(campo.name)) campo.value = params.get(campo.name);
-    else if (campo.name === "seed" || campo.name === "estado") campo.value = "";
+    const valor = params.get(campo.name) ?? defectos.get(campo.name) ?? "";
+    if (campo.type === "checkbox") campo.checked = valor !== "false";
+    else campo.value = valor;
   }
   temperaturaValor.value = Number(temperatura.value).toFixed(2);
   actualizarEstado();

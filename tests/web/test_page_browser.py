@@ -172,6 +172,40 @@ def test_each_batch_gets_a_url_that_repeats_it_and_back_returns(open_page, serve
     assert page.get_by_label("Semilla").input_value() == settings(first_url)["seed"]
 
 
+def test_back_and_forward_restore_every_field_of_the_batch(open_page):
+    """A field a batch's URL leaves out goes back to what the server shows for it."""
+    page = open_page("/?model=lstm&n=4")
+    first_url, first = page.url, names_on(page)
+    page.locator("#mas-opciones summary").click()
+    page.get_by_label("Empieza con").fill("Sa")
+    page.get_by_label("Contiene").fill("a")
+    page.get_by_label("Top-k").fill("5")
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.wait_for_function("() => location.search.includes('prefix=Sa')")
+    second_url = page.url
+    page.go_back()
+    page.wait_for_function("u => location.href === u", arg=first_url)
+    assert names_on(page) == first
+    for field in ("prefix", "contains", "top_k"):
+        assert page.locator(f"#{field}").input_value() == "", field
+    page.go_forward()
+    page.wait_for_function("u => location.href === u", arg=second_url)
+    assert [page.locator(f"#{f}").input_value() for f in ("prefix", "contains", "top_k")] == [
+        "Sa", "a", "5"]
+
+    # the first page's address may leave out a field that has a default: back to the default
+    page = open_page("/?model=lstm&n=0")
+    page.get_by_label("Cuántos").fill("3")
+    page.locator("#mas-opciones summary").click()
+    page.get_by_label("Largo mínimo").fill("2")
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.wait_for_function("() => location.search.includes('min_length=2')")
+    page.go_back()
+    page.wait_for_function("() => location.search === '?model=lstm&n=0'")
+    assert page.get_by_label("Cuántos").input_value() == "0"
+    assert page.get_by_label("Largo mínimo").input_value() == "1"
+
+
 def test_slider_reaches_the_apis_range_and_asks_once_per_rest(open_page):
     page = open_page("/?temperature=4.5&n=3&seed=2")
     slider = page.get_by_label("Temperatura")
