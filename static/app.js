@@ -69,27 +69,42 @@ function rellenarFormulario(params) {
   actualizarEstado();
 }
 
+// the request on its way, if any: a newer one (or Back) aborts it, so its answer never
+// replaces a newer batch; one already read but not yet shown is dropped by the check below
+let pendiente = null;
+
 async function pedir(params) {
+  pendiente?.abort();
+  const esta = new AbortController();
+  pendiente = esta;
   form.setAttribute("aria-busy", "true");
   try {
-    const r = await fetch(`/?${params}`, { headers: { "Toponimo-Parcial": "1" } });
+    const r = await fetch(`/?${params}`, { headers: { "Toponimo-Parcial": "1" },
+                                           signal: esta.signal });
     const html = await r.text();
+    if (esta.signal.aborted) return;
     const seccion = mostrar(html);
     if (!seccion) throw new Error("respuesta sin resultados");
     // a batch's URL holds every setting and its seed (the server's redirect gave it)
     const url = seccion.dataset.consulta ? `/?${seccion.dataset.consulta}` : `/?${params}`;
     history.pushState({ html }, "", url);
   } catch {
+    if (esta.signal.aborted) return;   // replaced by a newer request: nothing went wrong
     const errores = resultados().querySelector("#errores");
     errores.textContent = "No se pudo hablar con el servidor; inténtalo de nuevo.";
     const lista = document.getElementById("nombres");
     if (lista) lista.replaceChildren();
   } finally {
-    form.removeAttribute("aria-busy");
+    if (pendiente === esta) pendiente = null;
+    if (!pendiente) form.removeAttribute("aria-busy");   // unless a newer one is on its way
   }
 }
 
 window.addEventListener("popstate", (evento) => {
+  // the batch Back or Forward returns to wins over one on its way or about to be asked
+  clearTimeout(espera);
+  pendiente?.abort();
+  pendiente = null;
   rellenarFormulario(new URLSearchParams(location.search));
   if (evento.state && evento.state.html) mostrar(evento.state.html);
 });

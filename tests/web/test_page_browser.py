@@ -206,6 +206,51 @@ def test_back_and_forward_restore_every_field_of_the_batch(open_page):
     assert page.get_by_label("Largo mínimo").input_value() == "1"
 
 
+def test_a_late_answer_never_replaces_a_newer_batch(open_page):
+    """A request still on its way when a newer one starts is dropped, silently."""
+    page = open_page("/?model=lstm&n=4")
+    first_url, first = page.url, names_on(page)
+    held, failed = [], []
+    page.route(lambda url: "n=7" in url, lambda route: held.append(route))   # answered later
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.get_by_label("Cuántos").fill("7")
+    page.get_by_role("button", name="Inventar nombres").click()
+    while not held:
+        page.wait_for_timeout(20)
+    page.get_by_label("Cuántos").fill("3")
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.wait_for_function("() => location.search.includes('n=3')")
+    newest_url, newest = page.url, names_on(page)
+    held[0].fulfill(response=held[0].fetch())   # the old answer arrives last
+    page.wait_for_timeout(500)
+    assert page.url == newest_url and names_on(page) == newest and len(newest) == 3
+    assert page.get_by_label("Semilla").input_value() == settings(newest_url)["seed"]
+    assert page.locator("#errores").inner_text() == ""          # dropping it is no error
+    assert page.locator("#formulario").get_attribute("aria-busy") is None
+    assert failed == [held[0].request.url]                       # and the server is spared it
+
+    # Back while a batch is on its way: the batch Back returns to stays
+    page.get_by_label("Cuántos").fill("7")
+    page.get_by_role("button", name="Inventar nombres").click()
+    while len(held) < 2:
+        page.wait_for_timeout(20)
+    page.go_back()
+    page.wait_for_function("u => location.href === u", arg=first_url)
+    held[1].fulfill(response=held[1].fetch())
+    page.wait_for_timeout(500)
+    assert page.url == first_url and names_on(page) == first
+    assert page.locator("#formulario").get_attribute("aria-busy") is None
+
+    # nor is the slider's request sent if Back comes first: Forward still has the newest batch
+    page.go_forward()
+    page.wait_for_function("u => location.href === u", arg=newest_url)
+    page.get_by_label("Temperatura").press("ArrowLeft")
+    page.go_back()
+    page.wait_for_timeout(600)                                   # past the slider's rest
+    page.go_forward()
+    page.wait_for_function("u => location.href === u", arg=newest_url)
+
+
 def test_slider_reaches_the_apis_range_and_asks_once_per_rest(open_page):
     page = open_page("/?temperature=4.5&n=3&seed=2")
     slider = page.get_by_label("Temperatura")
