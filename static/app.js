@@ -170,8 +170,13 @@ async function copiar(texto, que) {
   }
 }
 
+// what this browser kept may be anything (an old version, an edit by hand): only a list, and
+// in it only a name with a link to its page, so that favourites never stop a batch showing
 function leerFavoritos() {
-  try { return JSON.parse(localStorage.getItem(CLAVE_FAVORITOS)) || []; } catch { return []; }
+  let guardados;
+  try { guardados = JSON.parse(localStorage.getItem(CLAVE_FAVORITOS)); } catch { return []; }
+  return Array.isArray(guardados) ? guardados.filter((fav) => typeof fav?.nombre === "string"
+    && typeof fav.enlace === "string" && fav.enlace.startsWith("/nombre/")) : [];
 }
 
 function guardarFavoritos(lista) {

@@ -351,6 +351,28 @@ def test_copy_and_favourites(open_page):
     assert page.locator("#lista-favoritos a").all_inner_texts() == [name]
 
 
+@pytest.mark.parametrize("stored", ["{}", '"abc"', "5", "[null]",
+                                    '[{"nombre": 3, "enlace": "/nombre/x"}, '
+                                    '{"nombre": "Malo", "enlace": "javascript:alert(1)"}, '
+                                    '{"nombre": "Bueno", "enlace": "/nombre/Bueno?model=lstm"}]'],
+                         ids=["object", "string", "number", "null", "mixed"])
+def test_corrupt_favourites_never_stop_the_names(open_page, stored):
+    """Whatever this browser kept under the favourites' key, only well-formed ones are shown."""
+    page = open_page("/?model=lstm&n=3")
+    page.evaluate("s => localStorage.setItem('toponimo:favoritos', s)", stored)
+    opened_url = page.url
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.wait_for_function("u => location.href !== u", arg=opened_url)
+    kept = ["Bueno"] if "Bueno" in stored else []
+    assert len(names_on(page)) == 3 and page.locator("#errores").inner_text() == ""
+    assert page.locator("#lista-favoritos a").all_inner_texts() == kept
+    name = names_on(page)[0]
+    page.get_by_role("button", name=f"Guardar {name} en favoritos").click()
+    page.reload()                                                # the first batch is drawn too
+    assert len(names_on(page)) == 3
+    assert page.locator("#lista-favoritos a").all_inner_texts() == [*kept, name]
+
+
 @pytest.mark.parametrize("path", ["/?model=lstm_estado&n=5&estado=Oaxaca", "/comparar?nombre=Tulum",
                                   "/nombre/Tulum?model=lstm", "/no-existe"])
 def test_axe_finds_no_violations(open_page, path):
