@@ -69,6 +69,24 @@ function rellenarFormulario(params) {
   actualizarEstado();
 }
 
+// why an answer is not the results part: a busy worker explains itself in Spanish plain text
+// (load shedding, the scheduler), a proxy's 503 gets our words; anything else is a fault
+function fallo(respuesta, texto) {
+  if (respuesta.status !== 503) {
+    return `Algo falló en el servidor (error ${respuesta.status}); inténtalo de nuevo en un momento.`;
+  }
+  const propio = respuesta.headers.get("Content-Type")?.startsWith("text/plain") && texto.trim();
+  return propio || "El servidor está muy ocupado; inténtalo de nuevo en unos segundos.";
+}
+
+// a failed request leaves the batch on screen (and its URL): the message goes above it
+function avisarFallo(texto) {
+  const parrafo = document.createElement("p");
+  parrafo.className = "error";
+  parrafo.textContent = texto;
+  resultados().querySelector("#errores").replaceChildren(parrafo);
+}
+
 // the request on its way, if any: a newer one (or Back) aborts it, so its answer never
 // replaces a newer batch; one already read but not yet shown is dropped by the check below
 let pendiente = null;
@@ -83,17 +101,18 @@ async function pedir(params) {
                                            signal: esta.signal });
     const html = await r.text();
     if (esta.signal.aborted) return;
+    // the results part comes with a batch and with the page's own errors (422, 404...)
     const seccion = mostrar(html);
-    if (!seccion) throw new Error("respuesta sin resultados");
+    if (!seccion) {
+      avisarFallo(fallo(r, html));
+      return;
+    }
     // a batch's URL holds every setting and its seed (the server's redirect gave it)
     const url = seccion.dataset.consulta ? `/?${seccion.dataset.consulta}` : `/?${params}`;
     history.pushState({ html }, "", url);
   } catch {
     if (esta.signal.aborted) return;   // replaced by a newer request: nothing went wrong
-    const errores = resultados().querySelector("#errores");
-    errores.textContent = "No se pudo hablar con el servidor; inténtalo de nuevo.";
-    const lista = document.getElementById("nombres");
-    if (lista) lista.replaceChildren();
+    avisarFallo("No se pudo hablar con el servidor; inténtalo de nuevo.");
   } finally {
     if (pendiente === esta) pendiente = null;
     if (!pendiente) form.removeAttribute("aria-busy");   // unless a newer one is on its way

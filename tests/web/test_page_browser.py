@@ -22,10 +22,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import sync_playwright
+from starlette.requests import Request
 
 from app.data.corpus import fold
 from app.eval import report
 from app.lm.base import load_model
+from app.web.middleware import busy_response
+from app.web.pages.error import status_page
 from tests.conftest import TINY_NAMES, TINY_STATES, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +39,7 @@ AXE = Path(os.environ.get("AXE_CORE_JS", ROOT / "node_modules/axe-core/axe.min.j
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 SIZES = {"ancho": (1280, 800), "telefono": (390, 844)}
+BUSY_TEXT = busy_response("/", "busy").body.decode()
 
 pytestmark = pytest.mark.browser
 
@@ -349,6 +353,49 @@ def test_copy_and_favourites(open_page):
     assert page.locator("#favoritos").is_visible()
     page.reload()
     assert page.locator("#lista-favoritos a").all_inner_texts() == [name]
+
+
+def real_answer(response) -> dict:
+    """A response of the app as ``route.fulfill`` takes it."""
+    return {"status": response.status_code, "body": response.body,
+            "content_type": response.headers["content-type"]}
+
+
+FAILURES = {
+    # load shedding (or the scheduler) turns the page's request away: its own words are shown
+    "busy": (real_answer(busy_response("/", "busy")), BUSY_TEXT),
+    # a proxy's 503 in English: the page says it in Spanish
+    "busy_proxy": ({"status": 503, "body": "<h1>503 Service Unavailable</h1>",
+                    "content_type": "text/html"}, "muy ocupado"),
+    # a bug: the Spanish error page is not the results part
+    "fault": (real_answer(status_page(Request({"type": "http", "method": "GET", "path": "/",
+                                               "query_string": b"", "headers": [],
+                                               "server": ("toponimo", 80),
+                                               "scheme": "http"}), 500)),
+              "Algo falló en el servidor"),
+    "network": (None, "No se pudo hablar con el servidor"),
+}
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_failed_request_says_why_and_keeps_the_batch(open_page, failure):
+    answer, expected = FAILURES[failure]
+    page = open_page("/?model=lstm&n=4")
+    opened_url, first, entries = page.url, names_on(page), page.evaluate("history.length")
+    seed = page.get_by_label("Semilla").input_value()
+    page.route(lambda url: "nueva=1" in url,
+               lambda route: route.fulfill(**answer) if answer else route.abort())
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.wait_for_function("() => document.getElementById('errores').textContent.trim()")
+    assert expected in page.locator("#errores").inner_text()
+    assert names_on(page) == first and page.get_by_label("Semilla").input_value() == seed
+    assert page.url == opened_url and page.evaluate("history.length") == entries
+    assert page.locator("#formulario").get_attribute("aria-busy") is None
+
+    page.unroute_all()   # the server answers again: the next batch replaces the message
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.wait_for_function("u => location.href !== u", arg=opened_url)
+    assert page.locator("#errores").inner_text() == "" and len(names_on(page)) == 4
 
 
 @pytest.mark.parametrize("stored", ["{}", '"abc"', "5", "[null]",
