@@ -11,6 +11,7 @@ const temperaturaValor = document.getElementById("temperatura-valor");
 const semilla = document.getElementById("seed");
 const modelo = document.getElementById("model");
 const selectorEstado = document.getElementById("estado-elegido");  // absent without conditioned models
+const defectos = new URLSearchParams(form.dataset.defectos);   // the server's default per field
 const CLAVE_FAVORITOS = "toponimo:favoritos";
 const ESPERA_DESLIZADOR_MS = 350;
 
@@ -56,38 +57,73 @@ function mostrar(html) {
   return nueva;
 }
 
+// a field the URL leaves out shows what the server shows for it: its default, or empty
 function rellenarFormulario(params) {
   for (const campo of form.elements) {
     if (!campo.name || campo.type === "hidden" || campo.type === "submit") continue;
-    if (campo.type === "checkbox") campo.checked = params.get(campo.name) !== "false";
-    else if (params.has(campo.name)) campo.value = params.get(campo.name);
-    else if (campo.name === "seed" || campo.name === "estado") campo.value = "";
+    const valor = params.get(campo.name) ?? defectos.get(campo.name) ?? "";
+    if (campo.type === "checkbox") campo.checked = valor !== "false";
+    else campo.value = valor;
   }
   temperaturaValor.value = Number(temperatura.value).toFixed(2);
   actualizarEstado();
 }
 
+// why an answer is not the results part: a busy worker explains itself in Spanish plain text
+// (load shedding, the scheduler), a proxy's 503 gets our words; anything else is a fault
+function fallo(respuesta, texto) {
+  if (respuesta.status !== 503) {
+    return `Algo falló en el servidor (error ${respuesta.status}); inténtalo de nuevo en un momento.`;
+  }
+  const propio = respuesta.headers.get("Content-Type")?.startsWith("text/plain") && texto.trim();
+  return propio || "El servidor está muy ocupado; inténtalo de nuevo en unos segundos.";
+}
+
+// a failed request leaves the batch on screen (and its URL): the message goes above it
+function avisarFallo(texto) {
+  const parrafo = document.createElement("p");
+  parrafo.className = "error";
+  parrafo.textContent = texto;
+  resultados().querySelector("#errores").replaceChildren(parrafo);
+}
+
+// the request on its way, if any: a newer one (or Back) aborts it, so its answer never
+// replaces a newer batch; one already read but not yet shown is dropped by the check below
+let pendiente = null;
+
 async function pedir(params) {
+  pendiente?.abort();
+  const esta = new AbortController();
+  pendiente = esta;
   form.setAttribute("aria-busy", "true");
   try {
-    const r = await fetch(`/?${params}`, { headers: { "Toponimo-Parcial": "1" } });
+    const r = await fetch(`/?${params}`, { headers: { "Toponimo-Parcial": "1" },
+                                           signal: esta.signal });
     const html = await r.text();
+    if (esta.signal.aborted) return;
+    // the results part comes with a batch and with the page's own errors (422, 404...)
     const seccion = mostrar(html);
-    if (!seccion) throw new Error("respuesta sin resultados");
+    if (!seccion) {
+      avisarFallo(fallo(r, html));
+      return;
+    }
     // a batch's URL holds every setting and its seed (the server's redirect gave it)
     const url = seccion.dataset.consulta ? `/?${seccion.dataset.consulta}` : `/?${params}`;
     history.pushState({ html }, "", url);
   } catch {
-    const errores = resultados().querySelector("#errores");
-    errores.textContent = "No se pudo hablar con el servidor; inténtalo de nuevo.";
-    const lista = document.getElementById("nombres");
-    if (lista) lista.replaceChildren();
+    if (esta.signal.aborted) return;   // replaced by a newer request: nothing went wrong
+    avisarFallo("No se pudo hablar con el servidor; inténtalo de nuevo.");
   } finally {
-    form.removeAttribute("aria-busy");
+    if (pendiente === esta) pendiente = null;
+    if (!pendiente) form.removeAttribute("aria-busy");   // unless a newer one is on its way
   }
 }
 
 window.addEventListener("popstate", (evento) => {
+  // the batch Back or Forward returns to wins over one on its way or about to be asked
+  clearTimeout(espera);
+  pendiente?.abort();
+  pendiente = null;
   rellenarFormulario(new URLSearchParams(location.search));
   if (evento.state && evento.state.html) mostrar(evento.state.html);
 });
@@ -153,8 +189,13 @@ async function copiar(texto, que) {
   }
 }
 
+// what this browser kept may be anything (an old version, an edit by hand): only a list, and
+// in it only a name with a link to its page, so that favourites never stop a batch showing
 function leerFavoritos() {
-  try { return JSON.parse(localStorage.getItem(CLAVE_FAVORITOS)) || []; } catch { return []; }
+  let guardados;
+  try { guardados = JSON.parse(localStorage.getItem(CLAVE_FAVORITOS)); } catch { return []; }
+  return Array.isArray(guardados) ? guardados.filter((fav) => typeof fav?.nombre === "string"
+    && typeof fav.enlace === "string" && fav.enlace.startsWith("/nombre/")) : [];
 }
 
 function guardarFavoritos(lista) {

@@ -22,10 +22,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import sync_playwright
+from starlette.requests import Request
 
 from app.data.corpus import fold
 from app.eval import report
 from app.lm.base import load_model
+from app.web.middleware import busy_response
+from app.web.pages.error import status_page
 from tests.conftest import TINY_NAMES, TINY_STATES, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +39,7 @@ AXE = Path(os.environ.get("AXE_CORE_JS", ROOT / "node_modules/axe-core/axe.min.j
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 SIZES = {"ancho": (1280, 800), "telefono": (390, 844)}
+BUSY_TEXT = busy_response("/", "busy").body.decode()
 
 pytestmark = pytest.mark.browser
 
@@ -172,6 +176,85 @@ def test_each_batch_gets_a_url_that_repeats_it_and_back_returns(open_page, serve
     assert page.get_by_label("Semilla").input_value() == settings(first_url)["seed"]
 
 
+def test_back_and_forward_restore_every_field_of_the_batch(open_page):
+    """A field a batch's URL leaves out goes back to what the server shows for it."""
+    page = open_page("/?model=lstm&n=4")
+    first_url, first = page.url, names_on(page)
+    page.locator("#mas-opciones summary").click()
+    page.get_by_label("Empieza con").fill("Sa")
+    page.get_by_label("Contiene").fill("a")
+    page.get_by_label("Top-k").fill("5")
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.wait_for_function("() => location.search.includes('prefix=Sa')")
+    second_url = page.url
+    page.go_back()
+    page.wait_for_function("u => location.href === u", arg=first_url)
+    assert names_on(page) == first
+    for field in ("prefix", "contains", "top_k"):
+        assert page.locator(f"#{field}").input_value() == "", field
+    page.go_forward()
+    page.wait_for_function("u => location.href === u", arg=second_url)
+    assert [page.locator(f"#{f}").input_value() for f in ("prefix", "contains", "top_k")] == [
+        "Sa", "a", "5"]
+
+    # the first page's address may leave out a field that has a default: back to the default
+    page = open_page("/?model=lstm&n=0")
+    page.get_by_label("Cuántos").fill("3")
+    page.locator("#mas-opciones summary").click()
+    page.get_by_label("Largo mínimo").fill("2")
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.wait_for_function("() => location.search.includes('min_length=2')")
+    page.go_back()
+    page.wait_for_function("() => location.search === '?model=lstm&n=0'")
+    assert page.get_by_label("Cuántos").input_value() == "0"
+    assert page.get_by_label("Largo mínimo").input_value() == "1"
+
+
+def test_a_late_answer_never_replaces_a_newer_batch(open_page):
+    """A request still on its way when a newer one starts is dropped, silently."""
+    page = open_page("/?model=lstm&n=4")
+    first_url, first = page.url, names_on(page)
+    held, failed = [], []
+    page.route(lambda url: "n=7" in url, lambda route: held.append(route))   # answered later
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.get_by_label("Cuántos").fill("7")
+    page.get_by_role("button", name="Inventar nombres").click()
+    while not held:
+        page.wait_for_timeout(20)
+    page.get_by_label("Cuántos").fill("3")
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.wait_for_function("() => location.search.includes('n=3')")
+    newest_url, newest = page.url, names_on(page)
+    held[0].fulfill(response=held[0].fetch())   # the old answer arrives last
+    page.wait_for_timeout(500)
+    assert page.url == newest_url and names_on(page) == newest and len(newest) == 3
+    assert page.get_by_label("Semilla").input_value() == settings(newest_url)["seed"]
+    assert page.locator("#errores").inner_text() == ""          # dropping it is no error
+    assert page.locator("#formulario").get_attribute("aria-busy") is None
+    assert failed == [held[0].request.url]                       # and the server is spared it
+
+    # Back while a batch is on its way: the batch Back returns to stays
+    page.get_by_label("Cuántos").fill("7")
+    page.get_by_role("button", name="Inventar nombres").click()
+    while len(held) < 2:
+        page.wait_for_timeout(20)
+    page.go_back()
+    page.wait_for_function("u => location.href === u", arg=first_url)
+    held[1].fulfill(response=held[1].fetch())
+    page.wait_for_timeout(500)
+    assert page.url == first_url and names_on(page) == first
+    assert page.locator("#formulario").get_attribute("aria-busy") is None
+
+    # nor is the slider's request sent if Back comes first: Forward still has the newest batch
+    page.go_forward()
+    page.wait_for_function("u => location.href === u", arg=newest_url)
+    page.get_by_label("Temperatura").press("ArrowLeft")
+    page.go_back()
+    page.wait_for_timeout(600)                                   # past the slider's rest
+    page.go_forward()
+    page.wait_for_function("u => location.href === u", arg=newest_url)
+
+
 def test_slider_reaches_the_apis_range_and_asks_once_per_rest(open_page):
     page = open_page("/?temperature=4.5&n=3&seed=2")
     slider = page.get_by_label("Temperatura")
@@ -270,6 +353,71 @@ def test_copy_and_favourites(open_page):
     assert page.locator("#favoritos").is_visible()
     page.reload()
     assert page.locator("#lista-favoritos a").all_inner_texts() == [name]
+
+
+def real_answer(response) -> dict:
+    """A response of the app as ``route.fulfill`` takes it."""
+    return {"status": response.status_code, "body": response.body,
+            "content_type": response.headers["content-type"]}
+
+
+FAILURES = {
+    # load shedding (or the scheduler) turns the page's request away: its own words are shown
+    "busy": (real_answer(busy_response("/", "busy")), BUSY_TEXT),
+    # a proxy's 503 in English: the page says it in Spanish
+    "busy_proxy": ({"status": 503, "body": "<h1>503 Service Unavailable</h1>",
+                    "content_type": "text/html"}, "muy ocupado"),
+    # a bug: the Spanish error page is not the results part
+    "fault": (real_answer(status_page(Request({"type": "http", "method": "GET", "path": "/",
+                                               "query_string": b"", "headers": [],
+                                               "server": ("toponimo", 80),
+                                               "scheme": "http"}), 500)),
+              "Algo falló en el servidor"),
+    "network": (None, "No se pudo hablar con el servidor"),
+}
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_failed_request_says_why_and_keeps_the_batch(open_page, failure):
+    answer, expected = FAILURES[failure]
+    page = open_page("/?model=lstm&n=4")
+    opened_url, first, entries = page.url, names_on(page), page.evaluate("history.length")
+    seed = page.get_by_label("Semilla").input_value()
+    page.route(lambda url: "nueva=1" in url,
+               lambda route: route.fulfill(**answer) if answer else route.abort())
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.wait_for_function("() => document.getElementById('errores').textContent.trim()")
+    assert expected in page.locator("#errores").inner_text()
+    assert names_on(page) == first and page.get_by_label("Semilla").input_value() == seed
+    assert page.url == opened_url and page.evaluate("history.length") == entries
+    assert page.locator("#formulario").get_attribute("aria-busy") is None
+
+    page.unroute_all()   # the server answers again: the next batch replaces the message
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.wait_for_function("u => location.href !== u", arg=opened_url)
+    assert page.locator("#errores").inner_text() == "" and len(names_on(page)) == 4
+
+
+@pytest.mark.parametrize("stored", ["{}", '"abc"', "5", "[null]",
+                                    '[{"nombre": 3, "enlace": "/nombre/x"}, '
+                                    '{"nombre": "Malo", "enlace": "javascript:alert(1)"}, '
+                                    '{"nombre": "Bueno", "enlace": "/nombre/Bueno?model=lstm"}]'],
+                         ids=["object", "string", "number", "null", "mixed"])
+def test_corrupt_favourites_never_stop_the_names(open_page, stored):
+    """Whatever this browser kept under the favourites' key, only well-formed ones are shown."""
+    page = open_page("/?model=lstm&n=3")
+    page.evaluate("s => localStorage.setItem('toponimo:favoritos', s)", stored)
+    opened_url = page.url
+    page.get_by_role("button", name="Inventar nombres").click()
+    page.wait_for_function("u => location.href !== u", arg=opened_url)
+    kept = ["Bueno"] if "Bueno" in stored else []
+    assert len(names_on(page)) == 3 and page.locator("#errores").inner_text() == ""
+    assert page.locator("#lista-favoritos a").all_inner_texts() == kept
+    name = names_on(page)[0]
+    page.get_by_role("button", name=f"Guardar {name} en favoritos").click()
+    page.reload()                                                # the first batch is drawn too
+    assert len(names_on(page)) == 3
+    assert page.locator("#lista-favoritos a").all_inner_texts() == [*kept, name]
 
 
 @pytest.mark.parametrize("path", ["/?model=lstm_estado&n=5&estado=Oaxaca", "/comparar?nombre=Tulum",

@@ -21,12 +21,18 @@ CAMPOS = ("model", "n", "temperature", "prefix", "suffix", "contains", "min_leng
           "max_length", "novel", "estado", "top_k", "seed")
 
 
-def form_values(registry: Registry, request: Request) -> dict[str, str]:
-    """What the form shows: the request's values over the defaults (as strings)."""
+def form_defaults(registry: Registry) -> dict[str, str]:
+    """What the form shows for a field a request leaves out (as strings, "" for none)."""
     defaults = NamesQuery().model_dump()
     values = {key: "" if value is None else str(value) for key, value in defaults.items()}
     values["model"] = registry.default or ""
     values["novel"] = "true"
+    return values
+
+
+def form_values(registry: Registry, request: Request) -> dict[str, str]:
+    """What the form shows: the request's values over the defaults (as strings)."""
+    values = form_defaults(registry)
     values.update(request.query_params)
     # the form sends a hidden novel=false and, when the box is ticked, novel=true after it
     novel = request.query_params.getlist("novel")

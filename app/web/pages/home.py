@@ -24,7 +24,7 @@ from app.lm.base import model_order
 from app.paths import TEMPLATES_DIR
 from app.web.credibility import credibility, cutoffs
 from app.web.disconnect import watch_disconnect
-from app.web.pages.formulario import consulta, form_values, query_values, revisar
+from app.web.pages.formulario import consulta, form_defaults, form_values, query_values, revisar
 from app.web.pages.mapa import CREDIT, mapa_svg
 from app.web.pages.textos import MENSAJES, etiqueta, faltantes
 from app.web.registry import Registry
@@ -120,6 +120,7 @@ async def index(request: Request) -> Response:
         "mapa": state_map(registry, values, elegido),
         "credito_mapa": CREDIT,
         "values": values,
+        "defectos": consulta(form_defaults(registry)),
         "result": result,
         "items": items(registry, result) if result else [],
         "etiqueta_modelo": etiqueta(current, registry.default) if current else "",
