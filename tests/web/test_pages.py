@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from app.data.corpus import fold
 from app.data.gazetteer import load_gazetteer
 from app.main import create_app
-from app.web.pages import compare
+from app.web.pages import compare, nombre
 from app.web.pages.textos import MENSAJES, faltantes, mensaje
 from app.web.registry import serve_model
 from tests.fakes import ListModel
@@ -192,6 +192,25 @@ def test_a_names_own_page(client):
     assert "¿De qué estado suena?" in html and 'id="mapa-nombre"' in html
     assert html.count('class="estado marcado"') >= 1
     assert 'href="/nombre/Tulum?model=rnn"' in html
+
+
+def test_the_map_keeps_the_likeliest_state_visible_where_a_near_name_lies_too():
+    gazetteer = load_gazetteer()
+    near = [{"name": "Ocotepec", "distance": 2, "estados": ["Chiapas", "Puebla"]}]
+    svg = str(nombre.where_map(near, [("Puebla", 0.56), ("México", 0.26)], gazetteer)[0])
+    states = dict(re.findall(r'<path class="estado ?([^"]*)" d="[^"]*"><title>([^<]*)</title>', svg))
+    by_name = {title.split(":")[0]: css for css, title in states.items()}
+    assert by_name["Puebla"] == "marcado suena" and by_name["Chiapas"] == "marcado"
+    assert "Puebla: suena a este estado (56 %); ahí está Ocotepec" in svg
+    apart = str(nombre.where_map(near, [("Oaxaca", 0.4)], gazetteer)[0])
+    assert 'class="estado suena"' in apart and "marcado suena" not in apart
+
+
+def test_the_maps_legend_names_only_the_colours_on_it(client):
+    html = client.get("/nombre/Tulum", params={"model": "lstm"}).text
+    legend = html.split('<ul class="leyenda-mapa">')[1].split("</ul>")[0]
+    for css in ("marcado", "suena", "marcado suena"):
+        assert (f'class="estado {css}"' in html) == (f'class="muestra {css}"' in legend)
 
 
 def test_a_names_own_page_explains_bad_input(client):

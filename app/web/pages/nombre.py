@@ -61,21 +61,32 @@ def nearest_real(name: str, gazetteer: Gazetteer, k: int = NEAREST) -> list[dict
     return out
 
 
-def where_map(near: list[dict], likely: list[tuple[str, float]], gazetteer: Gazetteer) -> Markup:
-    """Mexico with the nearest real names' states marked and the likeliest-sounding one shaded."""
+# the map's colours, in the legend's order: a state can be both, so that one has its own
+MAP_LEGEND = {"marcado": "estado de un municipio parecido",
+              "suena": "el estado al que más suena",
+              "marcado suena": "el que más suena, con un municipio parecido"}
+
+
+def where_map(near: list[dict], likely: list[tuple[str, float]],
+              gazetteer: Gazetteer) -> tuple[Markup, list[tuple[str, str]]]:
+    """Mexico with the nearest real names' states marked and the likeliest-sounding one shaded
+    (a state that is both keeps both classes); and the legend of the colours it shows."""
     names = {e.code: e.name for e in gazetteer.estados}
     classes, notes = {}, {}
     top_state, top_p = likely[0] if likely else (None, 0.0)
-    if top_state:
-        classes[top_state] = "suena"
-        notes[top_state] = f"suena a este estado ({100 * top_p:.0f} %)"
     for item in near:
         for estado in item["estados"]:
             classes[estado] = "marcado"
             text = f"ahí está {item['name']}"
             notes[estado] = f"{notes[estado]}; {text}" if estado in notes else text
-    return Markup(mapa_svg(names, "Dónde están los municipios parecidos", "mapa-nombre",  # noqa: S704
-                           classes=classes, notes=notes))
+    if top_state:
+        classes[top_state] = "marcado suena" if top_state in classes else "suena"
+        note = f"suena a este estado ({100 * top_p:.0f} %)"
+        notes[top_state] = f"{note}; {notes[top_state]}" if top_state in notes else note
+    svg = Markup(mapa_svg(names, "Dónde están los municipios parecidos", "mapa-nombre",  # noqa: S704
+                          classes=classes, notes=notes))
+    shown = set(classes.values())
+    return svg, [(css, text) for css, text in MAP_LEGEND.items() if css in shown]
 
 
 def refusal(registry: Registry, model: str) -> tuple[int, str] | None:
@@ -120,12 +131,13 @@ async def nombre(request: Request, texto: str, model: str = "") -> HTMLResponse:
         served = registry.get(model)
         near = nearest_real(texto, gazetteer)
         likely = sounds_like(texto)
+        mapa, leyenda = where_map(near, likely, gazetteer)
         context.update({
             "score": scored, "celdas": cells(scored),
             "credibility": credibility(cutoffs(served), scored.nll_per_char),
             "etiqueta": etiqueta(served, registry.default),
             "real": gazetteer.is_real(texto), "cercanos": near, "suena": likely,
-            "mapa": where_map(near, likely, gazetteer),
+            "mapa": mapa, "leyenda_mapa": leyenda,
             "otros": [(m["etiqueta"], permalink(texto, m["name"])) for m in modelos(registry)
                       if m["name"] != model],
         })
