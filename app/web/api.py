@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.web.disconnect import watch_disconnect
 from app.web.export import MEDIA_TYPES, download, wanted_format
+from app.web.published import cv_rows
 from app.web.registry import Registry
 from app.web.scheduler import Scheduler
 from app.web.schemas import (
@@ -82,9 +83,11 @@ async def names(query: Annotated[NamesQuery, Query()], registry: RegistryDep, re
 
 @router.get("/api/models", response_model=ModelsResponse, tags=["api"])
 async def models(registry: RegistryDep) -> ModelsResponse:
-    """Every loaded model with its kind, hyperparameters, size, validation NLL and data hash."""
+    """Every loaded model with its kind, hyperparameters, size, NLL on unseen names and data
+    hash."""
+    rows = cv_rows(registry.folder)
     return ModelsResponse(default=registry.default,
-                          models=[model_info(s) for s in registry.models.values()])
+                          models=[model_info(s, rows) for s in registry.models.values()])
 
 
 @router.get("/api/estados", response_model=EstadosResponse, tags=["api"])

@@ -172,7 +172,12 @@ class ModelInfo(BaseModel):
     train_config: dict[str, Any]
     n_params: int
     vocab_size: int
-    val_nll: float | None = Field(description="Validation NLL per character (nats).")
+    val_nll: float | None = Field(description=(
+        "NLL per character (nats) on names the model never saw: its recipe's published "
+        "cross-validation mean if there is one, else the checkpoint's validation figure (none "
+        "for a distilled student, whose own figure is its distance to its teacher)."))
+    val_nll_source: Literal["cross_validation", "checkpoint"] | None = Field(
+        description="Where val_nll comes from.")
     train_seconds: float | None
     data_sha256: str | None
 

@@ -18,6 +18,7 @@ import numpy as np
 from app.data.corpus import normalize
 from app.data.gazetteer import Estado, Gazetteer, load_gazetteer
 from app.generation.sampling import DRAWS_PER_NAME, MIN_DRAWS, SamplingError, resolve_estado, sample_steps
+from app.web.published import held_out_nll
 from app.web.registry import Registry, ServedModel
 from app.web.scheduler import Overloaded, Scheduler
 from app.web.schemas import (
@@ -117,14 +118,19 @@ def list_estados(registry: Registry, gazetteer: Gazetteer | None = None) -> Esta
                            conditioned_models=registry.conditioned)
 
 
-def model_info(served: ServedModel) -> ModelInfo:
+def model_info(served: ServedModel, cv_rows: list[dict]) -> ModelInfo:
+    """What /api/models says of a model; its NLL is ``published.held_out_nll``'s, so ``cv_rows``
+    (the folder's published cross-validation) decides it where they name the model."""
     meta = served.model.metadata
     metrics = meta.get("metrics", {})
+    val_nll, source = held_out_nll(served.name, metrics.get("val_nll"),
+                                   "distillation" in meta, cv_rows)
     return ModelInfo(name=served.name, kind=served.model.kind, description=served.description,
                      hyperparameters=meta.get("config", {}),
                      train_config=meta.get("train_config", {}),
                      n_params=served.model.n_params, vocab_size=len(served.model.vocab),
-                     val_nll=metrics.get("val_nll"), train_seconds=metrics.get("train_seconds"),
+                     val_nll=val_nll, val_nll_source=source,
+                     train_seconds=metrics.get("train_seconds"),
                      data_sha256=meta.get("data_sha256"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ from app.eval import report
 from app.lm import checkpoint
 from app.lm.markov import MarkovLM
 from app.main import create_app
+from app.web import published
 from app.web.pages import compare
 from app.web.pages.charts import Series, line_chart, nice_ticks
 from app.web.pages.sorpresa import cell_class
@@ -99,6 +101,17 @@ def test_page_renders_the_report_table_and_svg_charts(client):
     assert 'id="tabla-fidelidad"' in html and "<td>60</td>" in html and "40.0 %" in html
 
 
+def test_the_models_table_shows_the_published_cross_validation_not_the_checkpoints_figure(
+        client, compare_folder):
+    table = client.get("/comparar").text.split('id="tabla-modelos"')[1].split("</table>")[0]
+    rows = dict(re.findall(r'<th scope="row">(\w+)\*?</th>\s*<td>[^<]*</td>\s*<td>([^<]*)</td>',
+                           table))
+    own = json.loads((compare_folder / "report.json").read_text())
+    markov = next(m for m in own["models"] if m["name"] == "markov")
+    assert rows["lstm"] == "1.490"                          # the served row of cv.json
+    assert rows["markov"] == f"{markov['val_nll']:.3f}"     # no CV published: its own figure
+
+
 def test_try_a_name_scores_it_with_every_model(client):
     html = client.get("/comparar", params={"nombre": "Tulum"}).text
     assert html.count('class="puntaje"') == 3
@@ -149,6 +162,13 @@ def test_training_chart_fits_its_axes_to_the_data():
 def test_api_report_serves_the_report_and_the_main_page_links_here(client, compare_folder):
     body = client.get("/api/report").json()
     assert [m["name"] for m in body["models"]] == ["rnn", "lstm", "markov"]
+    # each val_nll says where it comes from: the served row of cv.json, or the checkpoint
+    held_out = {m["name"]: (m["val_nll"], m["val_nll_source"]) for m in body["models"]}
+    assert held_out["lstm"] == (1.49, "cross_validation")
+    assert held_out["markov"][1] == "checkpoint"
+    models = {m["name"]: m for m in client.get("/api/models").json()["models"]}
+    assert (models["lstm"]["val_nll"], models["lstm"]["val_nll_source"]) == held_out["lstm"]
+    assert (models["markov"]["val_nll"], models["markov"]["val_nll_source"]) == held_out["markov"]
     assert body["temperatures"] == [0.5, 0.8, 1.0, 1.2]
     assert 'href="/comparar"' in client.get("/").text
 
@@ -218,7 +238,7 @@ def test_a_students_own_figure_is_never_shown_as_an_nll():
     models = [{"name": "lstm", "val_nll": 1.64, "distilled_from": "mezcla"},
               {"name": "markov", "val_nll": 1.51}]
     rows = [{"model": "alumno", "served_as": "lstm", "mean": 1.449, "served": True}]
-    assert [m["val_nll"] for m in compare.with_cross_validation({"models": models}, rows)["models"]] \
+    assert [m["val_nll"] for m in published.with_cross_validation({"models": models}, rows)["models"]] \
         == [1.449, 1.51]
-    assert [m["val_nll"] for m in compare.with_cross_validation({"models": models}, [])["models"]] \
+    assert [m["val_nll"] for m in published.with_cross_validation({"models": models}, [])["models"]] \
         == [None, 1.51]

@@ -7,9 +7,7 @@ drawn here. "Prueba un nombre" scores a name with every model through ``app.web.
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -25,6 +23,7 @@ from app.web.pages.home import templates
 from app.web.pages.mapa import CREDIT, mapa_svg
 from app.web.pages.sorpresa import cells
 from app.web.pages.textos import MENSAJES
+from app.web.published import cv_rows, load_report, with_cross_validation
 from app.web.registry import Registry
 from app.web.schemas import SCORE_NAME_MAX
 from app.web.service import on_compute_thread, score_name
@@ -43,44 +42,20 @@ Y_SPAN = 1.0   # nats shown on the training chart above the lowest curve: the fi
 FIDELITY_BOUNDS = (0.1, 0.25, 0.5, 0.75)
 
 
-def load_report(folder: Path, name: str = "report.json") -> dict | None:
-    """A JSON file of the models folder (the report, the cross-validation table), or None when
-    it has not been generated."""
-    try:
-        return json.loads((folder / name).read_text("utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def cv_rows(folder: Path) -> list[dict]:
-    """The cross-validated recipes (``python -m app.cv --publish``), best first."""
-    table = load_report(folder, "cv.json") or {}
-    return sorted(table.get("rows", []), key=lambda row: row["mean"])
-
-
-def with_cross_validation(report: dict, rows: list[dict]) -> dict:
-    """The report with each served model's held-out NLL taken from its recipe's cross-validation
-    (rows published with --served): a checkpoint's own figure is, for an ensemble, one member's
-    on the fold it did not see, not comparable with the others', and for a student its
-    cross-entropy to its teacher, which is not an NLL on real names at all."""
-    served = {row.get("served_as", row["model"]): row["mean"] for row in rows if row.get("served")}
-    # a student's own figure is its distance to its teacher, not an NLL: none without its CV
-    return {**report, "models": [{**m, "val_nll": served.get(
-        m["name"], None if m.get("distilled_from") else m["val_nll"])} for m in report["models"]]}
-
-
 @router.get("/api/report", tags=["api"], responses={
-    200: {"description": "The report written by `python -m app.evaluate --report`."},
+    200: {"description": "The report written by `python -m app.evaluate --report`, each "
+                         "model's `val_nll` its published cross-validation's where there is one "
+                         "(`val_nll_source`)."},
     404: {"description": "No report has been generated for the served models folder."}})
 def api_report(request: Request) -> JSONResponse:
-    """Every model compared: size, validation NLL, training cost, and sample statistics at
+    """Every model compared: size, NLL on unseen names, training cost, and sample statistics at
     temperatures 0.5, 0.8, 1.0 and 1.2 (novelty, copies, distinct, length, examples)."""
     registry: Registry = request.app.state.registry
     data = load_report(registry.folder)
     if data is None:
         return JSONResponse(status_code=404, content={
             "detail": "no report yet: run python -m app.evaluate --report"})
-    return JSONResponse(data)
+    return JSONResponse(with_cross_validation(data, cv_rows(registry.folder)))
 
 
 def color_for(name: str, names: list[str]) -> str:
@@ -331,7 +306,10 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     registry: Registry = request.app.state.registry
     if not registry.models:
         return error_page(request, 503, "Comparar modelos", MENSAJES["sin_modelos"])
+    cv = cv_rows(registry.folder)
     report = load_report(registry.folder)
+    if report:   # every figure on the page, the table's included, is the published CV's
+        report = with_cross_validation(report, cv)
     nombre = nombre.strip()
     charts = {}
     if report and report["models"]:
@@ -346,7 +324,6 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     for key, svg in (("curvas", training_chart(registry)), ("orden", order_chart(registry))):
         if svg:
             charts[key] = svg
-    cv = cv_rows(registry.folder)
     too_long = len(nombre) > SCORE_NAME_MAX
     scores, score_errors = (await on_compute_thread(score_everywhere, registry, nombre)
                             if nombre and not too_long else ([], []))
@@ -358,8 +335,8 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         "report": report,
         "cv": cv,
         "charts": {k: Markup(v) for k, v in charts.items()},  # noqa: S704 - built with escape()
-        "comentario": comentario(with_cross_validation(report, cv)) if report else [],
-        "resumen": resumen(with_cross_validation(report, cv)) if report else [],
+        "comentario": comentario(report) if report else [],
+        "resumen": resumen(report) if report else [],
         "nombre": nombre,
         "nombre_max": SCORE_NAME_MAX,
         "scores": scores,
