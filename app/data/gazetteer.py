@@ -104,18 +104,19 @@ class Gazetteer:
         """The closest real name to each folded key (``corpus.fold``), in one distance matrix.
 
         With ``estados`` (one state or None per key), a key with a state gets the closest of
-        that state's municipalities instead, unless it is exactly a real name of another state.
+        that state's municipalities instead, unless it is exactly a real name of another state
+        only (a real name of that state is that state's, wherever else it is real too).
         """
         if not keys:
             return []
         found = _closest(keys, self.keys, self.names, self.states)
         for estado in set(estados or ()) & self.by_state.keys():
-            rows = [i for i, e in enumerate(estados) if e == estado and found[i].distance > 0]
-            if rows:
-                state_keys, state_names = self.by_state[estado]
-                near = _closest([keys[i] for i in rows], state_keys, state_names,
-                                [estado] * len(state_keys))
-                for i, nearest in zip(rows, near, strict=True):
+            rows = [i for i, e in enumerate(estados) if e == estado]
+            state_keys, state_names = self.by_state[estado]
+            near = _closest([keys[i] for i in rows], state_keys, state_names,
+                            [estado] * len(state_keys))
+            for i, nearest in zip(rows, near, strict=True):
+                if nearest.distance == 0 or found[i].distance > 0:
                     found[i] = nearest
         return found
 

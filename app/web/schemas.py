@@ -118,7 +118,9 @@ class NamesQuery(BaseModel):
 
 
 class NearestOut(BaseModel):
-    name: str = Field(description="The closest real municipality name.")
+    name: str = Field(description=(
+        "The closest real municipality name; for a name generated for a state (`estado`), the "
+        "closest of that state's, unless the name is exactly a real one of other states only."))
     estado: str | None = Field(description="Its state, or null when unknown.")
     distance: int = Field(description="Edit distance (Levenshtein) ignoring case and accents.")
 
