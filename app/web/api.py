@@ -20,6 +20,7 @@ from app.web.registry import Registry
 from app.web.scheduler import Scheduler
 from app.web.schemas import (
     ALLOWED,
+    ESTADO_MAX,
     MODEL_DESCRIPTION,
     MODEL_NAME_MAX,
     SCORE_NAME_MAX,
@@ -102,10 +103,15 @@ async def score(name: Annotated[str, Query(min_length=1, max_length=SCORE_NAME_M
                                            description=f"The name to score: {ALLOWED['name']}.")],
                 registry: RegistryDep,
                 model: Annotated[str | None, Query(max_length=MODEL_NAME_MAX,
-                                                   description=MODEL_DESCRIPTION)] = None
+                                                   description=MODEL_DESCRIPTION)] = None,
+                estado: Annotated[str | None, Query(max_length=ESTADO_MAX, description=(
+                    f"For a model conditioned on the state, score the name for this state: "
+                    f"{ALLOWED['estado']}. Without it, the state under which the name is "
+                    "likeliest."))] = None,
                 ) -> ScoreResponse:
-    """How likely the model finds a name, and its percentile among the real names."""
-    return await on_compute_thread(score_name, registry, model, name)
+    """How likely the model finds a name, and its percentile among the real names (scored
+    under their own states by a conditioned model)."""
+    return await on_compute_thread(score_name, registry, model, name, estado)
 
 
 @router.get("/healthz", response_model=Health, tags=["probes"])

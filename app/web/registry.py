@@ -86,14 +86,18 @@ class ServedModel:
                      f"distinta de los nombres, que promedian sus probabilidades letra a letra.")
         return text
 
-    def token_nll(self, name: str) -> np.ndarray:
-        """NLL of each character of ``name`` and of its end token; a state-conditioned model
-        uses its likeliest state."""
+    def token_nll(self, name: str, cond: int | None = None) -> tuple[np.ndarray, int | None]:
+        """NLL of each character of ``name`` and of its end token, and the condition it was
+        scored under: a state-conditioned model uses condition ``cond`` or, without it, its
+        likeliest one (None for a model that is not conditioned)."""
         conditions = getattr(self.model, "conditions", None)
         if not conditions:
-            return names_nll(self.model, [name])[0]
+            return names_nll(self.model, [name])[0], None
+        if cond is not None:
+            return names_nll(self.model, [name], cond=np.array([cond]))[0], cond
         per_state = names_nll(self.model, [name] * len(conditions), cond=np.arange(len(conditions)))
-        return min(per_state, key=lambda nll: nll.mean())
+        best = min(range(len(conditions)), key=lambda c: per_state[c].mean())
+        return per_state[best], best
 
     def percentile(self, nll_per_char: float) -> float:
         """Share (0-100) of real names the model finds less likely than this score."""

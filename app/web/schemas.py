@@ -199,6 +199,9 @@ class ScoreResponse(BaseModel):
     model: str
     name: str
     nll_per_char: float = Field(description="Mean NLL per character (nats), end token included.")
+    estado: str | None = Field(description="For a model conditioned on the state, the state "
+                                           "the name was scored for: the one asked for, else the "
+                                           "likeliest; null for other models.")
     percentile: float = Field(description="Share (0-100) of real municipality names the model "
                                           "finds less likely: 90 means it sounds more Mexican "
                                           "than 90% of the real ones.")

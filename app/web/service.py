@@ -134,8 +134,14 @@ def model_info(served: ServedModel, cv_rows: list[dict]) -> ModelInfo:
                      data_sha256=meta.get("data_sha256"))
 
 
-def score_name(registry: Registry, model: str | None, name: str) -> ScoreResponse:
+def score_name(registry: Registry, model: str | None, name: str,
+               estado: str | None = None) -> ScoreResponse:
+    """``name`` scored by a model; a state-conditioned one scores it for ``estado`` (as its
+    names for that state were), or for the state under which it is likeliest."""
     served = registry.get(model)
+    cond = None
+    if estado and estado.strip():
+        cond = find_estado(registry, served, estado, load_gazetteer())[1]
     name = normalize(name)
     if not name:
         raise SamplingError("name", "empty", "name is empty after removing surrounding spaces")
@@ -144,10 +150,11 @@ def score_name(registry: Registry, model: str | None, name: str) -> ScoreRespons
         shown = ", ".join(repr(ch) for ch in unknown)
         raise SamplingError("name", "unknown_chars",
                             f"name has characters the model never saw: {shown}", unknown=unknown)
-    token_nll = served.token_nll(name)
+    token_nll, cond = served.token_nll(name, cond)
     nll = float(token_nll.mean())
     probabilities = np.exp(-token_nll).tolist()
     return ScoreResponse(model=served.name, name=name, nll_per_char=nll,
+                         estado=None if cond is None else served.model.conditions[cond],
                          percentile=served.percentile(nll), n_reference=len(served.real_nll),
                          characters=[CharProbability(char=c, probability=p)
                                      for c, p in zip(name, probabilities[:-1], strict=True)],

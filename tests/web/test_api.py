@@ -252,6 +252,35 @@ def test_without_estado_a_conditioned_model_says_each_names_state(state_client):
     assert state_client.get("/api/names", params=params).json()["names"] == body["names"]
 
 
+def test_a_state_models_score_is_for_the_state_asked_for_as_its_names_are(state_client):
+    body = state_client.get("/api/names", params={"model": "lstm_estado", "n": 6, "seed": 3,
+                                                  "estado": "Sonora"}).json()
+    for item in body["names"]:
+        score = state_client.get("/api/score", params={"name": item["name"], "model": "lstm_estado",
+                                                       "estado": "sonora"}).json()
+        assert score["estado"] == "Sonora"
+        assert score["nll_per_char"] == pytest.approx(item["nll_per_char"], rel=1e-5)
+    # without estado, the likeliest state, and which one it was
+    name = body["names"][0]["name"]
+    best = state_client.get("/api/score", params={"name": name, "model": "lstm_estado"}).json()
+    each = {e: state_client.get("/api/score", params={"name": name, "model": "lstm_estado",
+                                                      "estado": e}).json()["nll_per_char"]
+            for e in ("Oaxaca", "Sonora", "Yucatán")}
+    assert best["estado"] == min(each, key=each.get)
+    assert best["nll_per_char"] == pytest.approx(min(each.values()))
+    plain = state_client.get("/api/score", params={"name": name, "model": "lstm"}).json()
+    assert plain["estado"] is None
+
+
+def test_a_score_for_a_state_checks_the_state_as_names_does(state_client):
+    unknown = state_client.get("/api/score", params={"name": "Tepic", "model": "lstm_estado",
+                                                     "estado": "Narnia"})
+    assert "20 Oaxaca, 26 Sonora, 31 Yucatán" in detail_for(unknown, "estado")
+    plain = state_client.get("/api/score", params={"name": "Tepic", "model": "lstm",
+                                                   "estado": "Sonora"})
+    assert "not conditioned" in detail_for(plain, "estado")
+
+
 @pytest.mark.parametrize("estado", ["Narnia", "33", "Jalisco"])
 def test_unknown_state_gets_422_listing_the_valid_ones(state_client, estado):
     response = state_client.get("/api/names", params={"model": "lstm_estado", "estado": estado})

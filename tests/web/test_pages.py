@@ -213,6 +213,17 @@ def test_the_maps_legend_names_only_the_colours_on_it(client):
         assert (f'class="estado {css}"' in html) == (f'class="muestra {css}"' in legend)
 
 
+def test_a_state_names_page_scores_it_for_its_state_as_the_list_did(state_client):
+    page = state_client.get("/", params={"model": "lstm_estado", "n": 4, "seed": 5,
+                                         "estado": "Yucatán"}).text
+    links = re.findall(r'<a class="nombre" href="([^"]*)">', page)
+    assert links and all("estado=Yucat%C3%A1n" in link.replace("&amp;", "&") for link in links)
+    own = state_client.get(links[0].replace("&amp;", "&")).text
+    assert "para Yucatán" in own
+    wrong = state_client.get(links[0].replace("&amp;", "&").replace("Yucat%C3%A1n", "Narnia"))
+    assert wrong.status_code == 422 and "Narnia" in wrong.text
+
+
 def test_a_names_own_page_explains_bad_input(client):
     unknown = client.get("/nombre/T%C3%B8", params={"model": "lstm"})
     assert unknown.status_code == 422 and "El modelo no conoce «ø»." in unknown.text

@@ -25,12 +25,16 @@ def test_percentile_counts_real_names_the_model_finds_less_likely(tiny_lstm):
     assert served.percentile(middle) == 100.0 * np.sum(scores > middle) / len(scores)
 
 
-def test_state_conditioned_model_scores_with_its_likeliest_state():
+def test_state_conditioned_model_scores_with_the_state_asked_for_or_its_likeliest():
     model = make_tiny_state_model()
     served = serve_model("estados", model, load_gazetteer())
     assert len(served.real_nll) > 0   # only names from the three states count
     per_state = [names_nll(model, ["Tepic"], cond=np.array([i]))[0].mean() for i in range(3)]
-    assert np.isclose(served.token_nll("Tepic").mean(), min(per_state))
+    nll, cond = served.token_nll("Tepic")
+    assert cond == int(np.argmin(per_state)) and np.isclose(nll.mean(), min(per_state))
+    for i in range(3):
+        nll, cond = served.token_nll("Tepic", i)
+        assert cond == i and np.isclose(nll.mean(), per_state[i])
 
 
 def test_registry_loads_every_checkpoint_and_records_failures(tmp_path, tiny_lstm):

@@ -69,15 +69,20 @@ def revisar(registry: Registry, values: dict[str, str]
         try:
             find_estado(registry, served, query.estado, load_gazetteer())
         except SamplingError as exc:
-            names = {"model": etiqueta(served, registry.default),
-                     "conditioned": " o ".join(etiqueta(registry.models[n], registry.default)
-                                               for n in registry.conditioned) or "—"}
-            add("estado", mensaje(exc.field, exc.code, **{**exc.context, **names}))
+            add("estado", mensaje_estado(registry, served, exc))
     for exc in option_errors(served.model.vocab, query.temperature, query.top_k,
                              unicodedata.normalize("NFC", query.prefix), query.max_length,
                              filters=query.filters):
         add(exc.field, mensaje(exc.field, exc.code, **exc.context))
     return (None if errors else query), errors
+
+
+def mensaje_estado(registry: Registry, served, exc: SamplingError) -> str:
+    """The Spanish words for a refused ``estado``, the models named as the page names them."""
+    names = {"model": etiqueta(served, registry.default),
+             "conditioned": " o ".join(etiqueta(registry.models[n], registry.default)
+                                       for n in registry.conditioned) or "—"}
+    return mensaje(exc.field, exc.code, **{**exc.context, **names})
 
 
 def consulta(values: dict[str, str], **changes: str) -> str:

@@ -42,8 +42,10 @@ ADVANCED_DEFAULTS = {"prefix": "", "suffix": "", "contains": "", "min_length": "
 router = APIRouter(include_in_schema=False)
 
 
-def permalink(name: str, model: str) -> str:
-    return f"/nombre/{quote(name, safe='')}?model={quote(model)}"
+def permalink(name: str, model: str, estado: str | None = None) -> str:
+    """A name's own page, for the state it was generated for if any."""
+    link = f"/nombre/{quote(name, safe='')}?model={quote(model)}"
+    return f"{link}&estado={quote(estado)}" if estado else link
 
 
 def items(registry: Registry, batch: NamesResponse) -> list[dict]:
@@ -51,7 +53,7 @@ def items(registry: Registry, batch: NamesResponse) -> list[dict]:
     cuts = cutoffs(registry.get(batch.model))
     return [{"name": s.name, "novel": s.novel, "estado": s.estado, "nearest": s.nearest,
              "credibility": credibility(cuts, s.nll_per_char),
-             "enlace": permalink(s.name, batch.model)} for s in batch.names]
+             "enlace": permalink(s.name, batch.model, s.estado)} for s in batch.names]
 
 
 def modelos(registry: Registry) -> list[dict]:

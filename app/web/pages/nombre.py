@@ -18,12 +18,13 @@ from app.data.gazetteer import Gazetteer, load_gazetteer
 from app.eval.fidelity import NaiveBayes
 from app.generation.sampling import SamplingError
 from app.web.credibility import credibility, cutoffs
+from app.web.pages.formulario import mensaje_estado
 from app.web.pages.home import modelos, permalink, templates
 from app.web.pages.mapa import CREDIT, mapa_svg
 from app.web.pages.sorpresa import cells
 from app.web.pages.textos import MENSAJES, etiqueta, mensaje
 from app.web.registry import Registry, UnknownModel
-from app.web.schemas import MODEL_NAME_MAX, SCORE_NAME_MAX
+from app.web.schemas import ESTADO_MAX, MODEL_NAME_MAX, SCORE_NAME_MAX
 from app.web.service import on_compute_thread, score_name
 
 router = APIRouter(include_in_schema=False)
@@ -98,8 +99,21 @@ def refusal(registry: Registry, model: str) -> tuple[int, str] | None:
     return None
 
 
+def score_refusal(exc: SamplingError, registry: Registry, model: str) -> str:
+    """The Spanish words for a name, or a state, that the model cannot score."""
+    if exc.field == "estado":
+        return (f"Estado: como máximo {ESTADO_MAX} caracteres." if exc.code == "too_long"
+                else mensaje_estado(registry, registry.get(model), exc))
+    unknown = exc.context.get("unknown", [])
+    if unknown:
+        return "El modelo no conoce " + ", ".join(f"«{c}»" for c in unknown) + "."
+    if exc.code == "too_long":
+        return f"El nombre puede tener como máximo {SCORE_NAME_MAX} caracteres."
+    return "Escribe un nombre."
+
+
 @router.get("/nombre/{texto:path}", response_class=HTMLResponse)
-async def nombre(request: Request, texto: str, model: str = "") -> HTMLResponse:
+async def nombre(request: Request, texto: str, model: str = "", estado: str = "") -> HTMLResponse:
     """Any text reaches here (slashes too), so every mistake gets a Spanish answer."""
     registry: Registry = request.app.state.registry
     model = model or registry.default or ""
@@ -116,16 +130,14 @@ async def nombre(request: Request, texto: str, model: str = "") -> HTMLResponse:
     try:
         if len(texto) > SCORE_NAME_MAX:
             raise SamplingError("name", "too_long", f"name is over {SCORE_NAME_MAX} characters")
-        scored = await on_compute_thread(score_name, registry, model, texto)
+        if len(estado) > ESTADO_MAX:   # as the API's limit, so a long one is not echoed back
+            raise SamplingError("estado", "too_long", f"estado is over {ESTADO_MAX} characters")
+        scored = await on_compute_thread(score_name, registry, model, texto, estado)
     except UnknownModel as exc:
         context["error"] = f"No hay un modelo «{model}»; los cargados son: {', '.join(exc.available)}."
         status = 404
     except SamplingError as exc:
-        unknown = exc.context.get("unknown", [])
-        context["error"] = ("El modelo no conoce " + ", ".join(f"«{c}»" for c in unknown) + "."
-                            if unknown else
-                            f"El nombre puede tener como máximo {SCORE_NAME_MAX} caracteres."
-                            if exc.code == "too_long" else "Escribe un nombre.")
+        context["error"] = score_refusal(exc, registry, model)
         status = 422
     else:
         served = registry.get(model)
@@ -138,7 +150,9 @@ async def nombre(request: Request, texto: str, model: str = "") -> HTMLResponse:
             "etiqueta": etiqueta(served, registry.default),
             "real": gazetteer.is_real(texto), "cercanos": near, "suena": likely,
             "mapa": mapa, "leyenda_mapa": leyenda,
-            "otros": [(m["etiqueta"], permalink(texto, m["name"])) for m in modelos(registry)
-                      if m["name"] != model],
+            "estado_pedido": bool(estado.strip()),
+            "otros": [(m["etiqueta"], permalink(texto, m["name"], scored.estado
+                                                if registry.models[m["name"]].conditioned else None))
+                      for m in modelos(registry) if m["name"] != model],
         })
     return templates.TemplateResponse(request, "nombre.html", context, status_code=status)
