@@ -27,11 +27,14 @@ from app.web.schemas import (
     EstadosResponse,
     Failure,
     Health,
+    InvalidRequest,
     ModelsResponse,
     NamesQuery,
     NamesResponse,
     Readiness,
     ScoreResponse,
+    Unavailable,
+    UnknownModelError,
 )
 from app.web.service import (
     generate_names,
@@ -44,11 +47,15 @@ from app.web.service import (
 router = APIRouter()
 
 ERRORS = {
-    404: {"description": "Unknown model; the detail lists the loaded ones."},
-    422: {"description": "Invalid parameter; each detail names the field and what is allowed."},
+    404: {"model": UnknownModelError,
+          "description": "Unknown model; `available` lists the loaded ones."},
+    422: {"model": InvalidRequest,
+          "description": "Invalid parameter; each detail names the field and what is allowed."},
 }
-BUSY = {503: {"description": "The worker is saturated or shutting down: retry after the "
-                             "seconds in `Retry-After` (elsewhere, behind a balancer)."}}
+BUSY = {503: {"model": Unavailable,
+              "description": "The worker is saturated, shutting down or has no model loaded: "
+                             "retry after the seconds in `Retry-After` (elsewhere, behind a "
+                             "balancer)."}}
 
 
 async def get_registry(request: Request) -> Registry:
@@ -98,7 +105,8 @@ async def estados(registry: RegistryDep) -> EstadosResponse:
     return list_estados(registry)
 
 
-@router.get("/api/score", response_model=ScoreResponse, responses=ERRORS, tags=["api"])
+@router.get("/api/score", response_model=ScoreResponse, responses={**ERRORS, **BUSY},
+            tags=["api"])
 async def score(name: Annotated[str, Query(min_length=1, max_length=SCORE_NAME_MAX,
                                            description=f"The name to score: {ALLOWED['name']}.")],
                 registry: RegistryDep,

@@ -216,6 +216,29 @@ class Health(BaseModel):
     status: str
 
 
+class FieldError(BaseModel):
+    loc: list[str] = Field(description='Where the value was: ["query", "<parameter>"].')
+    msg: str = Field(description="The parameter, what is wrong with it and what is allowed.")
+    type: str = Field(description="A code for the kind of error (e.g. less_than_equal, "
+                                  "unknown_chars, unknown_state).")
+    ctx: dict[str, Any] | None = Field(None, description="Details for a program: the "
+                                                         "characters the model never saw, the "
+                                                         "valid states...")
+
+
+class InvalidRequest(BaseModel):
+    detail: list[FieldError] = Field(description="One entry per invalid parameter.")
+
+
+class UnknownModelError(BaseModel):
+    detail: str
+    available: list[str] = Field(description="The loaded models.")
+
+
+class Unavailable(BaseModel):
+    detail: str = Field(description="Why this worker cannot answer now.")
+
+
 class Failure(BaseModel):
     file: str
     reason: str

@@ -391,6 +391,25 @@ def test_the_schema_documents_why_sampling_stopped(client):
     assert "503" in spec["paths"]["/api/names"]["get"]["responses"]
 
 
+def test_the_schema_describes_every_error_body_the_api_sends(client):
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for path in ("/api/names", "/api/score"):
+        responses = spec["paths"][path]["get"]["responses"]
+        bodies = {code: responses[code]["content"]["application/json"]["schema"]["$ref"]
+                  for code in ("404", "422", "503")}
+        assert bodies == {"404": "#/components/schemas/UnknownModelError",
+                          "422": "#/components/schemas/InvalidRequest",
+                          "503": "#/components/schemas/Unavailable"}
+    error = schemas["FieldError"]["properties"]
+    assert {"loc", "msg", "type", "ctx"} <= set(error)
+    # and the bodies sent are those: the field named, then what is allowed
+    sent = client.get("/api/score", params={"name": "Tepic", "model": "x" * 200}).json()
+    assert set(sent) == {"detail"} and set(sent["detail"][0]) <= set(error)
+    assert set(client.get("/api/score", params={"name": "Tepic", "model": "gpt"}).json()) == set(
+        schemas["UnknownModelError"]["properties"])
+
+
 def test_an_empty_models_folder_makes_readyz_say_why(tmp_path):
     with TestClient(create_app(tmp_path)) as client:
         ready = client.get("/readyz")
