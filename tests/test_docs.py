@@ -1,8 +1,10 @@
 """The documents say what the code does: the README's example names are what the committed
-models print, and no document carries a control character (a lost backslash in LaTeX)."""
+models print, its cross-validation figures and sampling rates are those of the committed
+tables, and no document carries a control character (a lost backslash in LaTeX)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -41,3 +43,25 @@ def test_the_readme_examples_are_what_the_committed_models_print(label, capsys):
 def test_no_document_has_control_characters(document: Path):
     for number, line in enumerate(document.read_text(encoding="utf-8").splitlines(), 1):
         assert not re.search(r"[\x00-\x1f\x7f]", line), f"{document.name}:{number}: {line!r}"
+
+
+def test_every_cross_validation_row_in_the_readme_is_one_of_models_cv_json():
+    rows = json.loads((ROOT / "models" / "cv.json").read_text(encoding="utf-8"))["rows"]
+    published = {(f"{r['mean']:.3f}", f"{r['sd']:.3f}", " · ".join(f"{f:.3f}" for f in r["fold_nll"]))
+                 for r in rows}
+    quoted = re.findall(r"(\d\.\d{3}) ± (\d\.\d{3})\**\s*\|\s*([\d. ·]+?)\s*\|",
+                        README.read_text(encoding="utf-8"))
+    assert len(quoted) >= 15
+    assert [row for row in quoted if row not in published] == []
+
+
+def test_the_readmes_sampling_table_is_models_report_json():
+    report = json.loads((ROOT / "models" / "report.json").read_text(encoding="utf-8"))
+    text = README.read_text(encoding="utf-8")
+    for model in report["models"]:
+        line = re.search(rf"^\| `{model['name']}`:.*$", text, re.M).group(0)
+        quoted = re.search(r"\| ([\d.]+) % / ([\d.]+) % / ([\d.]+) % / ([\d.]+) % \|", line).groups()
+        rates = [100 * s["novelty_rate"] for s in model["sampling"]]
+        # each as many decimals as written, rounded from the report's figure
+        assert [f"{rate:.{len(q.partition('.')[2])}f}" for rate, q in zip(rates, quoted, strict=True)] \
+            == list(quoted), model["name"]
