@@ -224,6 +224,19 @@ def test_a_state_names_page_scores_it_for_its_state_as_the_list_did(state_client
     assert wrong.status_code == 422 and "Narnia" in wrong.text
 
 
+def test_a_names_page_never_rounds_its_percentile_up_past_what_it_is(client):
+    # "more Mexican than 75 %" beside «creíble» (under 75) would contradict itself: the page
+    # writes the whole percent below the score
+    rounded_down = 0
+    for name in ("Tulum", "Tepic", "Oaxaca", "Colima", "Bacum", "Guaymas", "Navojoa", "Jalpa",
+                 "Ahome", "Durango"):
+        score = client.get("/api/score", params={"name": name, "model": "lstm"}).json()
+        page = client.get(f"/nombre/{name}", params={"model": "lstm"}).text
+        assert f"suena más mexicano que el {int(score['percentile'])} % de los" in page
+        rounded_down += score["percentile"] % 1 >= 0.5
+    assert rounded_down   # at least one where rounding to nearest would have said more
+
+
 def test_a_names_own_page_explains_bad_input(client):
     unknown = client.get("/nombre/T%C3%B8", params={"model": "lstm"})
     assert unknown.status_code == 422 and "El modelo no conoce «ø»." in unknown.text
