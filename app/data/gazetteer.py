@@ -72,6 +72,7 @@ class Gazetteer:
         self.names = [name for name, _ in by_key.values()]
         self.states = [estado for _, estado in by_key.values()]
         self.key_set = frozenset(self.keys)
+        self._spellings = dict(zip(self.keys, self.names, strict=True))
         self.by_state = {estado: (list(names), list(names.values()))
                          for estado, names in by_state.items()}
         codes = codes or {}
@@ -89,6 +90,10 @@ class Gazetteer:
 
     def is_real(self, name: str) -> bool:
         return fold(name) in self.key_set
+
+    def spelling(self, name: str) -> str | None:
+        """How the real name that ``name`` folds to is written ("tepic" -> "Tepic"), or None."""
+        return self._spellings.get(fold(name))
 
     def find_estado(self, text: str) -> Estado | None:
         """The state named by ``text``: its name or two-digit INEGI code ("31", "1" too), case,

@@ -70,6 +70,8 @@ def test_nearest_prefers_the_same_state_unless_the_name_is_real_elsewhere():
         ("Guadalupe", "Zacatecas", 1), ("Guadalupe", "Nuevo León", 1)]
     # a name shared by several states counts for each (Zacatecas' Guadalupe is not dropped)
     assert gazetteer.by_state["Zacatecas"][1] == ["Guadalupe", "Fresnillo"]
+    assert [gazetteer.spelling(t) for t in ("guadalupe", "TEPIC", "Tépic", "Tepico")] == [
+        "Guadalupe", "Tepic", "Tepic", None]
     # and a real name asked for a state that has it is that state's, not the first one listed
     exact = gazetteer.nearest([fold("Guadalupe")] * 3, ["Zacatecas", "Nuevo León", "Chiapas"])
     assert [(n.name, n.estado, n.distance) for n in exact] == [

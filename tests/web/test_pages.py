@@ -237,6 +237,12 @@ def test_a_names_page_never_rounds_its_percentile_up_past_what_it_is(client):
     assert rounded_down   # at least one where rounding to nearest would have said more
 
 
+def test_a_real_name_written_otherwise_links_to_its_spelling(client):
+    html = client.get("/nombre/tepic", params={"model": "lstm"}).text
+    assert 'Es un municipio real, que se escribe «<a href="/nombre/Tepic?model=lstm">Tepic</a>»' in html
+    assert "se escribe" not in client.get("/nombre/Tepic", params={"model": "lstm"}).text
+
+
 def test_a_names_own_page_explains_bad_input(client):
     unknown = client.get("/nombre/T%C3%B8", params={"model": "lstm"})
     assert unknown.status_code == 422 and "El modelo no conoce «ø»." in unknown.text

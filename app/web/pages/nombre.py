@@ -144,11 +144,13 @@ async def nombre(request: Request, texto: str, model: str = "", estado: str = ""
         near = nearest_real(texto, gazetteer)
         likely = sounds_like(texto)
         mapa, leyenda = where_map(near, likely, gazetteer)
+        written = gazetteer.spelling(texto)   # the real name's spelling, None if not real
         context.update({
             "score": scored, "celdas": cells(scored),
             "credibility": credibility(cutoffs(served), scored.nll_per_char),
             "etiqueta": etiqueta(served, registry.default),
-            "real": gazetteer.is_real(texto), "cercanos": near, "suena": likely,
+            "escrito": written, "enlace_escrito": permalink(written or texto, model),
+            "cercanos": near, "suena": likely,
             "mapa": mapa, "leyenda_mapa": leyenda,
             "estado_pedido": bool(estado.strip()),
             "otros": [(m["etiqueta"], permalink(texto, m["name"], scored.estado
