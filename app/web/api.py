@@ -23,6 +23,7 @@ from app.web.schemas import (
     ESTADO_MAX,
     MODEL_DESCRIPTION,
     MODEL_NAME_MAX,
+    NFC,
     SCORE_NAME_MAX,
     EstadosResponse,
     Failure,
@@ -108,7 +109,8 @@ async def estados(registry: RegistryDep) -> EstadosResponse:
 @router.get("/api/score", response_model=ScoreResponse, responses={**ERRORS, **BUSY},
             tags=["api"])
 async def score(name: Annotated[str, Query(min_length=1, max_length=SCORE_NAME_MAX,
-                                           description=f"The name to score: {ALLOWED['name']}.")],
+                                           description=f"The name to score: {ALLOWED['name']}."),
+                                NFC],
                 registry: RegistryDep,
                 model: Annotated[str | None, Query(max_length=MODEL_NAME_MAX,
                                                    description=MODEL_DESCRIPTION)] = None,

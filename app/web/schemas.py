@@ -6,9 +6,10 @@ validates its form with the same model, and error messages quote ``ALLOWED``.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, GetJsonSchemaHandler, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, GetJsonSchemaHandler, model_validator
 from pydantic_core import CoreSchema
 
 from app.generation.sampling import MAX_LENGTH_DEFAULT, MAX_LENGTH_LIMIT, TEMPERATURE_MAX, Filters
@@ -44,6 +45,17 @@ MODEL_DESCRIPTION = ("Model to use: the name of a loaded model (file stem in mod
                      "(lstm when it is loaded, else the first loaded model).")
 
 
+def _nfc(value: Any) -> Any:
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+
+
+# text whose length limit counts characters as written: "é" typed as e + a combining accent
+# (two code points) is one character, as it is once the sampler or scorer normalises it. A
+# query parameter takes NFC after its Query(...) (before it, pydantic counts "items")
+NFC = BeforeValidator(_nfc)
+NfcText = Annotated[str, NFC]
+
+
 class EmptyMeansDefault:
     """Marks a query parameter that may also be sent empty (``seed=``, as an HTML form sends a
     blank field) to mean "not given": its schema says so, for clients and for fuzzers."""
@@ -66,7 +78,7 @@ class NamesQuery(BaseModel):
         0.8, gt=0, le=TEMPERATURE_MAX, allow_inf_nan=False,
         description="Divides the logits before sampling: near 0 gives the most likely name, "
                     f"1 samples the model as trained, higher is wilder. {ALLOWED['temperature']}.")
-    prefix: str = Field("", max_length=MAX_LENGTH_LIMIT,
+    prefix: NfcText = Field("", max_length=MAX_LENGTH_LIMIT,
                         description="Every name starts with this text, case kept; each character "
                                     "must be in the model's vocabulary and it may not be longer "
                                     "than max_length. Empty: no prefix.")
@@ -86,12 +98,12 @@ class NamesQuery(BaseModel):
         1, ge=1, le=MAX_LENGTH_LIMIT,
         description="Shortest name in characters; shorter draws are rejected and replaced "
                     f"within the draw budget. {ALLOWED['min_length']}.")
-    suffix: str = Field("", max_length=MAX_LENGTH_LIMIT,
+    suffix: NfcText = Field("", max_length=MAX_LENGTH_LIMIT,
                         description="Only names ending with this text, compared ignoring case, "
                                     "accents and spaces at its ends (e.g. tepec); drawn names "
                                     "that do not are rejected within the draw budget, and "
                                     "`complete` says whether n were found. Empty: any ending.")
-    contains: str = Field("", max_length=MAX_LENGTH_LIMIT,
+    contains: NfcText = Field("", max_length=MAX_LENGTH_LIMIT,
                           description="Only names containing this text, compared like `suffix`. "
                                       "Empty: no condition.")
     novel: Annotated[bool, EmptyMeansDefault()] = Field(

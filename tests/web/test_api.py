@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import unicodedata
 import math
 import re
 import threading
@@ -186,6 +187,18 @@ def test_score_places_name_among_real_ones(client):
     assert body["name"] == "Tepic" and body["model"] == "rnn"
     assert body["nll_per_char"] > 0 and 0 <= body["percentile"] <= 100
     assert body["n_reference"] > 100
+
+
+def test_limits_count_characters_as_written_not_their_decomposed_code_points(client):
+    name = "Hué" * 21                                     # 63 characters, 84 code points in NFD
+    decomposed = unicodedata.normalize("NFD", name)
+    scored = client.get("/api/score", params={"name": decomposed, "model": "lstm"})
+    assert scored.status_code == 200 and scored.json()["name"] == name
+    names = client.get("/api/names", params={"n": 1, "seed": 1, "max_length": 64,
+                                             "contains": unicodedata.normalize("NFD", "é" * 40)})
+    assert names.status_code == 200
+    too_long = client.get("/api/score", params={"name": decomposed + "xx", "model": "lstm"})
+    assert "at most 64 characters" in detail_for(too_long, "name")
 
 
 def test_score_errors(client):
