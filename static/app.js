@@ -180,10 +180,10 @@ function avisar(texto) {
   aviso.textContent = texto;
 }
 
-async function copiar(texto, que) {
+async function copiar(texto, hecho) {
   try {
     await navigator.clipboard.writeText(texto);
-    avisar(`${que} copiado.`);
+    avisar(hecho);
   } catch {
     avisar("El navegador no dejó copiar; selecciona el texto a mano.");
   }
@@ -235,7 +235,7 @@ function decorar() {
   const nombres = [...document.querySelectorAll("#nombres .nombre")];
   for (const enlace of nombres) {
     const nombre = enlace.textContent;
-    const copia = boton("Copiar", `Copiar ${nombre}`, () => copiar(nombre, nombre));
+    const copia = boton("Copiar", `Copiar ${nombre}`, () => copiar(nombre, `«${nombre}» copiado.`));
     const estrella = boton("★", `Guardar ${nombre} en favoritos`, () => {
       const lista = leerFavoritos();
       guardarFavoritos(lista.some((f) => f.nombre === nombre)
@@ -249,7 +249,7 @@ function decorar() {
   const acciones = document.getElementById("acciones");
   if (acciones && nombres.length) {
     acciones.prepend(boton("Copiar la lista", "Copiar la lista de nombres",
-      () => copiar(nombres.map((e) => e.textContent).join("\n"), "La lista")));
+      () => copiar(nombres.map((e) => e.textContent).join("\n"), "Lista copiada.")));
   }
   pintarFavoritos();
 }

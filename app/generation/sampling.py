@@ -85,9 +85,15 @@ class Filters:
     contains: str = ""     # the name contains it
     min_length: int = 1    # at least this many characters
 
+    @property
+    def ending(self) -> str:
+        """The folded ending; "-tepec", as the page writes an ending, is "tepec"."""
+        suffix = fold(self.suffix)
+        return suffix.lstrip("-") or suffix
+
     def accepts(self, name: str, key: str) -> bool:
         """``key`` is ``fold(name)``."""
-        return (len(name) >= self.min_length and key.endswith(fold(self.suffix))
+        return (len(name) >= self.min_length and key.endswith(self.ending)
                 and fold(self.contains) in key)
 
 

@@ -34,10 +34,10 @@ DESCRIPTIONS = {
 }
 # the same, for models that were also told each name's state
 DESCRIPTIONS_BY_STATE = {
-    "lstm": "LSTM por estado: aprendió cada estado por separado; elige uno y sus nombres "
-            "sonarán a Oaxaca, Yucatán o Sonora.",
+    "lstm": "LSTM por estado: aprendió cada estado por separado; elige uno en «Estado» y sus "
+            "nombres sonarán a Oaxaca, Yucatán o Sonora.",
     "rnn": "RNN simple por estado: memoria corta, pero sabe de qué estado es cada nombre; "
-           "elige uno abajo.",
+           "elige uno en «Estado».",
 }
 
 log = logging.getLogger("toponimo")

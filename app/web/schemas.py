@@ -100,12 +100,13 @@ class NamesQuery(BaseModel):
                     f"within the draw budget. {ALLOWED['min_length']}.")
     suffix: NfcText = Field("", max_length=MAX_LENGTH_LIMIT,
                         description="Only names ending with this text, compared ignoring case, "
-                                    "accents and spaces at its ends (e.g. tepec); drawn names "
+                                    "accents, spaces at its ends and a leading hyphen (tepec "
+                                    "or -tepec); drawn names "
                                     "that do not are rejected within the draw budget, and "
                                     "`complete` says whether n were found. Empty: any ending.")
     contains: NfcText = Field("", max_length=MAX_LENGTH_LIMIT,
-                          description="Only names containing this text, compared like `suffix`. "
-                                      "Empty: no condition.")
+                          description="Only names containing this text, compared ignoring case, "
+                                      "accents and spaces at its ends. Empty: no condition.")
     novel: Annotated[bool, EmptyMeansDefault()] = Field(
         True, description="Only names that are not real municipalities (compared ignoring case "
                           "and accents).")

@@ -349,6 +349,15 @@ def test_filters_hold_for_every_name_and_the_budget_is_kept():
     assert not hopeless.complete and hopeless.draws == MIN_DRAWS
 
 
+def test_an_ending_written_as_the_page_writes_it_means_the_same():
+    # the page says «que terminen en «-tepec»»: typed back with its hyphen, it is that ending
+    for name in ("Tepetlixpa", "Ocotepec", "Tecámac", "Mineral de la Reforma -Dto. 26 -"):
+        key = fold(name)
+        assert Filters(suffix="-tepec").accepts(name, key) == Filters(suffix="tepec").accepts(name, key)
+    assert Filters(suffix="-tepec").accepts("Ocotepec", "ocotepec")
+    assert Filters(suffix=" -").accepts("San Juan -Dto. 26 -", fold("San Juan -Dto. 26 -"))
+
+
 @pytest.mark.parametrize(("filters", "field", "code"), [
     (Filters(suffix="ø"), "suffix", "suffix_unknown_chars"),
     (Filters(contains="x" * 41), "contains", "contains_too_long"),

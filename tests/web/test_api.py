@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import unicodedata
 import math
 import re
 import threading
+import unicodedata
 from pathlib import Path
 
 import pytest

@@ -132,7 +132,7 @@ def test_a_message_missing_a_value_fails_instead_of_showing_its_placeholder():
 
 def test_budget_running_out_says_how_many_were_found_and_of_what(client):
     html = client.get("/", params={"n": 5, "seed": 1, "suffix": "ñuu savi ñuu"}).text
-    assert re.search(r"solo se encontraron \d de 5 que terminen en «-ñuu savi ñuu»", html)
+    assert re.search(r"(no se encontró ninguno|solo se encontraron? \d) de 5 que terminen en «-ñuu savi ñuu»", html)
 
 
 def test_a_real_name_says_so_instead_of_resembling_itself(client):
@@ -316,3 +316,14 @@ def test_the_names_found_short_come_with_advice_for_why_sampling_stopped():
                                                     "«-tepec»; prueba otra temperatura o "
                                                     "condiciones menos estrictas")
     assert faltantes(2, 5, {}, "shutdown").endswith("vuelve a pedirlos en unos segundos")
+    # in number with what was found, and every condition that narrowed the draws named
+    assert faltantes(1, 10, {}, "budget").startswith("solo se encontró 1 de 10;")
+    assert faltantes(0, 10, {}, "budget").startswith("no se encontró ninguno de 10;")
+    narrow = {"prefix": "Zz", "suffix": "-tepec", "min_length": "5", "max_length": "5", "top_k": "1"}
+    assert faltantes(0, 10, narrow, "budget") == (
+        "no se encontró ninguno de 10 que empiecen con «Zz» y que terminen en «-tepec» y de "
+        "exactamente 5 letras, eligiendo solo entre la letra más probable; prueba un top-k mayor "
+        "o condiciones menos estrictas")
+    assert "de 3 letras o menos" in faltantes(2, 10, {"max_length": "3"}, "budget")
+    assert "de 4 a 9 letras" in faltantes(2, 10, {"min_length": "4", "max_length": "9"}, "budget")
+    assert "entre las 3 letras más probables" in faltantes(2, 10, {"top_k": "3"}, "deadline")

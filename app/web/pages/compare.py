@@ -58,6 +58,11 @@ def api_report(request: Request) -> JSONResponse:
     return JSONResponse(with_cross_validation(data, cv_rows(registry.folder)))
 
 
+def pct(share: float) -> str:
+    """A share as Spanish writes a percentage: 0.91 -> "91 %"."""
+    return f"{100 * share:.0f} %"
+
+
 def color_for(name: str, names: list[str]) -> str:
     if name in COLORS:
         return COLORS[name]
@@ -172,10 +177,10 @@ def comentario(report: dict) -> list[str]:
                  "debilidad es la memoria literal")
         cold_m, cold_l = _at(markov, 0.5), lstm and _at(lstm, 0.5)
         if cold_m:
-            text += f": a temperatura 0.5 el {cold_m['copy_rate']:.0%} de sus muestras copia un " \
+            text += f": a temperatura 0.5 el {pct(cold_m['copy_rate'])} de sus muestras copia un " \
                     f"nombre de entrenamiento"
             if cold_l:
-                text += f", contra {cold_l['copy_rate']:.0%} de la LSTM"
+                text += f", contra {pct(cold_l['copy_rate'])} de la LSTM"
         out.append(text + ".")
     if mezcla and mezcla["val_nll"] and lstm and markov:
         weight = (mezcla.get("weights") or [None])[0]
@@ -219,13 +224,13 @@ def comentario(report: dict) -> list[str]:
         m = next((x for x in temps if x["name"] == "lstm"), temps[0])
         cold, hot = _at(m, 0.5), _at(m, 1.2)
         out.append(f"La temperatura cambia credibilidad por novedad. Con {m['name']} a 0.5 el "
-                   f"{cold['novelty_rate']:.0%} de las muestras es nuevo y el "
-                   f"{cold['distinct_rate']:.0%} distinto: gana lo más típico, y los nombres se "
+                   f"{pct(cold['novelty_rate'])} de las muestras es nuevo y el "
+                   f"{pct(cold['distinct_rate'])} distinto: gana lo más típico, y los nombres se "
                    f"alargan ({cold['mean_length']:.1f} caracteres, "
-                   f"{cold['over_three_words']:.0%} con más de tres palabras, contra "
-                   f"{real['over_three_words']:.0%} en la lista real) porque «San … de …» es "
-                   f"el camino más probable. A 1.2 sube a {hot['novelty_rate']:.0%} nuevos y "
-                   f"{hot['distinct_rate']:.0%} distintos, con {hot['mean_length']:.1f} "
+                   f"{pct(cold['over_three_words'])} con más de tres palabras, contra "
+                   f"{pct(real['over_three_words'])} en la lista real) porque «San … de …» es "
+                   f"el camino más probable. A 1.2 sube a {pct(hot['novelty_rate'])} nuevos y "
+                   f"{pct(hot['distinct_rate'])} distintos, con {hot['mean_length']:.1f} "
                    f"caracteres, pero las letras improbables ganan peso y aparecen "
                    f"combinaciones que ningún nombre real tiene (ver los ejemplos).")
     return out
@@ -282,7 +287,7 @@ def resumen(report: dict) -> list[str]:
     lstm = next((m for m in report["models"] if m["name"] == "lstm"), None)
     warm = lstm and _at(lstm, 0.8)
     if warm:
-        out.append(f"A temperatura 0.8, el {warm['novelty_rate']:.0%} de los nombres de la LSTM "
+        out.append(f"A temperatura 0.8, el {pct(warm['novelty_rate'])} de los nombres de la LSTM "
                    f"son nuevos (no existen).")
     timed = [m for m in models if m.get("train_seconds") is not None]
     if len(timed) >= 2:

@@ -11,7 +11,7 @@ from app.web.pages.home import templates
 # a title and a sentence per HTTP status the app answers with this page
 STATUS_TEXTS = {
     404: ("No existe esta página", "No hay nada en esta dirección; revisa que esté bien escrita."),
-    405: ("Así no se abre esta página", "Esta dirección sólo se consulta (GET); no acepta "
+    405: ("Así no se abre esta página", "Esta dirección solo se consulta (GET); no acepta "
                                         "{method}."),
     500: ("Algo falló", "Algo falló de nuestro lado al preparar esta página; inténtalo de nuevo "
                         "en un momento."),

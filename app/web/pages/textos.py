@@ -3,7 +3,7 @@ sentence that says what was found when sampling stopped short (budget, deadline 
 
 from __future__ import annotations
 
-from app.generation.sampling import MAX_LENGTH_LIMIT, TEMPERATURE_MAX
+from app.generation.sampling import MAX_LENGTH_DEFAULT, MAX_LENGTH_LIMIT, TEMPERATURE_MAX
 from app.web.registry import ServedModel
 from app.web.schemas import MODEL_NAME_MAX, N_MAX, SEED_MAX, TOP_K_MAX
 
@@ -75,9 +75,23 @@ def con_filtros(values: dict[str, str]) -> str:
         parts.append(f"que terminen en «{suffix if suffix[0] in '- ' else '-' + suffix}»")
     if values.get("contains", "").strip():
         parts.append(f"que contengan «{values['contains'].strip()}»")
-    if values.get("min_length", "1") not in ("", "1"):
-        parts.append(f"de {values['min_length']} letras o más")
-    return " y ".join(parts)
+    shortest = values.get("min_length") or "1"
+    longest = values.get("max_length") or str(MAX_LENGTH_DEFAULT)
+    if shortest == longest:
+        parts.append(f"de exactamente {shortest} letras")
+    elif shortest != "1" and longest != str(MAX_LENGTH_DEFAULT):
+        parts.append(f"de {shortest} a {longest} letras")
+    elif shortest != "1":
+        parts.append(f"de {shortest} letras o más")
+    elif longest != str(MAX_LENGTH_DEFAULT):
+        parts.append(f"de {longest} letras o menos")
+    text = " y ".join(parts)
+    top_k = values.get("top_k")
+    if top_k:
+        among = ("solo entre la letra más probable" if top_k == "1"
+                 else f"solo entre las {top_k} letras más probables")
+        text = f"{text}, eligiendo {among}" if text else f"eligiendo {among}"
+    return text
 
 
 # what to do about it, by why sampling stopped (``SampleResult.stopped``)
@@ -86,11 +100,17 @@ CONSEJOS = {
     "deadline": "prueba otra temperatura o condiciones menos estrictas",
     "shutdown": "el servidor se está reiniciando; vuelve a pedirlos en unos segundos",
 }
+# with top-k = 1 every draw is the likeliest letter, whatever the temperature
+CONSEJO_TOP_1 = "prueba un top-k mayor o condiciones menos estrictas"
 
 
 def faltantes(found: int, requested: int, values: dict[str, str], stopped: str) -> str:
     """The honest sentence when sampling stopped (``stopped``: its draw budget or time ran
     out, or the server is shutting down) before ``requested`` names."""
     condition = con_filtros(values)
-    return (f"solo se encontraron {found} de {requested}{' ' + condition if condition else ''}; "
-            + CONSEJOS[stopped])
+    condition = f" {condition}" if condition else ""
+    advice = CONSEJO_TOP_1 if values.get("top_k") == "1" and stopped != "shutdown" else CONSEJOS[stopped]
+    if found == 0:
+        return f"no se encontró ninguno de {requested}{condition}; {advice}"
+    verb = "se encontró" if found == 1 else "se encontraron"
+    return f"solo {verb} {found} de {requested}{condition}; {advice}"
