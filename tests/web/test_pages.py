@@ -274,7 +274,7 @@ def test_without_any_model_every_page_says_so_with_a_503(tmp_path, path):
 @pytest.mark.parametrize(("method", "path", "status", "text"), [
     ("GET", "/nope", 404, "No hay nada en esta dirección"),
     ("GET", "/comparar/", 404, "No hay nada en esta dirección"),
-    ("POST", "/", 405, "Esta dirección sólo se consulta (GET); no acepta POST."),
+    ("POST", "/", 405, "Esta dirección solo se consulta (GET); no acepta POST."),
     ("DELETE", "/nombre/Tepic", 405, "no acepta DELETE."),
 ], ids=["unknown-page", "trailing-slash", "post", "delete"])
 def test_a_mistyped_address_or_method_gets_a_spanish_page(client, method, path, status, text):
