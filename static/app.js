@@ -110,6 +110,8 @@ async function pedir(params) {
     // a batch's URL holds every setting and its seed (the server's redirect gave it)
     const url = seccion.dataset.consulta ? `/?${seccion.dataset.consulta}` : `/?${params}`;
     history.pushState({ html }, "", url);
+    // on a phone the open options can push the names out of sight: show that they came
+    if (seccion.getBoundingClientRect().top > window.innerHeight) seccion.scrollIntoView();
   } catch {
     if (esta.signal.aborted) return;   // replaced by a newer request: nothing went wrong
     avisarFallo("No se pudo hablar con el servidor; inténtalo de nuevo.");
@@ -133,11 +135,24 @@ function actualizarEstado() {
   if (!selectorEstado) return;
   const opcion = modelo.selectedOptions[0];
   selectorEstado.disabled = !opcion || opcion.dataset.porEstado !== "si";
+  marcarEnMapa(selectorEstado.disabled ? "" : selectorEstado.value);
 }
 modelo.addEventListener("change", actualizarEstado);
+selectorEstado?.addEventListener("change", actualizarEstado);
+
+// the map shows the state the form will ask for (the list, a click, Back or Forward set it)
+const mapa = document.getElementById("mapa-estados");
+function marcarEnMapa(estado) {
+  if (!mapa) return;
+  for (const enlace of mapa.querySelectorAll("a[data-estado]")) {
+    const es = enlace.dataset.estado === estado;
+    enlace.querySelector("path").classList.toggle("elegido", es);
+    if (es) enlace.setAttribute("aria-current", "true");
+    else enlace.removeAttribute("aria-current");
+  }
+}
 
 // a state on the map: that state, with a model that knows states, as a new batch
-const mapa = document.getElementById("mapa-estados");
 if (mapa) {
   mapa.addEventListener("click", (evento) => {
     const enlace = evento.target.closest("a[data-estado]");
@@ -147,8 +162,7 @@ if (mapa) {
     modelo.value = destino.get("model");
     actualizarEstado();
     selectorEstado.value = enlace.dataset.estado;
-    for (const otro of mapa.querySelectorAll("a[aria-current]")) otro.removeAttribute("aria-current");
-    enlace.setAttribute("aria-current", "true");
+    marcarEnMapa(enlace.dataset.estado);
     pedir(consultaDelFormulario(true));
   });
 }

@@ -151,6 +151,17 @@ def test_button_and_first_names_are_visible_without_scrolling(open_page, size):
     assert first["y"] + first["height"] <= height
 
 
+def test_on_a_phone_a_new_batch_below_the_options_is_brought_into_view(open_page):
+    page = open_page("/?n=3", "telefono")
+    page.locator("#mas-opciones summary").click()          # the options push the names down
+    page.locator("#suffix").fill("a")
+    page.locator("#inventar").click()
+    page.wait_for_function("() => location.search.includes('suffix=a')")
+    page.wait_for_timeout(300)                              # a smooth scroll, if any, ends
+    heading = page.locator("#titulo-resultados").bounding_box()
+    assert 0 <= heading["y"] < SIZES["telefono"][1]
+
+
 def test_each_batch_gets_a_url_that_repeats_it_and_back_returns(open_page, server):
     page = open_page("/?model=lstm&n=6")
     page.evaluate("window.sinRecarga = true")
@@ -284,6 +295,29 @@ def test_map_chooses_the_state_with_a_click_and_with_the_keyboard(open_page):
     assert page.locator("#nombres li", has_text="pedido para Yucatán").count() == 4
     assert page.locator('#mapa-estados a[aria-current="true"]').get_attribute(
         "data-estado") == "Yucatán"
+
+
+def test_the_map_shows_the_state_of_the_form_whatever_changed_it(open_page):
+    def marked(page):
+        return page.eval_on_selector_all("#mapa-estados .elegido",
+                                         "shapes => shapes.map(s => s.closest('a').dataset.estado)")
+
+    page = open_page("/?model=lstm_estado&estado=Oaxaca&n=2")
+    assert page.locator("#por-estado").get_attribute("open") is not None   # a state was asked for
+    assert marked(page) == ["Oaxaca"]
+    page.locator('#mapa-estados a[data-estado="Sonora"]').click()       # the map
+    page.wait_for_function("() => location.search.includes('estado=Sonora')")
+    page.locator("#inventar").focus()                                  # focus leaves the map
+    assert marked(page) == ["Sonora"]
+    page.select_option("#estado-elegido", "Yucatán")                   # the list
+    assert marked(page) == ["Yucatán"]
+    page.locator("#inventar").click()
+    page.wait_for_function("() => location.search.includes('estado=Yucat')")
+    page.go_back()                                                     # the history
+    page.wait_for_function("() => location.search.includes('estado=Sonora')")
+    assert marked(page) == ["Sonora"]
+    page.select_option("#model", "lstm")                               # a model without states
+    assert marked(page) == []
 
 
 def test_filters_errors_and_csv_download(open_page):

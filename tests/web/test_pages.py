@@ -135,6 +135,12 @@ def test_budget_running_out_says_how_many_were_found_and_of_what(client):
     assert re.search(r"(no se encontró ninguno|solo se encontraron? \d) de 5 que terminen en «-ñuu savi ñuu»", html)
 
 
+def test_no_names_no_downloads(client):
+    html = client.get("/", params={"n": 5, "seed": 1, "contains": "ñuu savi ñuu tulum"}).text
+    assert "no se encontró ninguno de 5" in html
+    assert "Descargar CSV" not in html and "Enlace a estos nombres" not in html
+
+
 def test_a_real_name_says_so_instead_of_resembling_itself(client):
     registry = client.app.state.registry
     registry.models["lista"] = serve_model("lista", ListModel(["Tepic"]), load_gazetteer())
