@@ -112,6 +112,14 @@ def test_the_models_table_shows_the_published_cross_validation_not_the_checkpoin
     assert rows["markov"] == f"{markov['val_nll']:.3f}"     # no CV published: its own figure
 
 
+def test_try_a_name_names_the_models_as_the_page_does_and_asks_for_a_name(client):
+    html = client.get("/comparar", params={"nombre": "Tulum"}).text
+    headings = re.findall(r'<li class="puntaje">\s*<h3><a href="[^"]*">([^<]*)</a></h3>', html)
+    assert sorted(headings) == ["Cadena de Márkov", "LSTM (recomendado)", "RNN simple"]
+    blank = client.get("/comparar", params={"nombre": "   "})
+    assert blank.status_code == 422 and "Escribe un nombre." in blank.text
+
+
 def test_try_a_name_scores_it_with_every_model(client):
     html = client.get("/comparar", params={"nombre": "Tulum"}).text
     assert html.count('class="puntaje"') == 3
@@ -177,7 +185,11 @@ def test_cross_validation_table_comes_first_best_recipe_first(client):
     page = client.get("/comparar").text
     table = page[page.index('id="tabla-cv"'):page.index("</table>", page.index('id="tabla-cv"'))]
     assert page.index('id="tabla-cv"') < page.index('id="tabla-modelos"')
-    assert table.index("servido") < table.index("anterior")
+    # what is served, first; every other recipe measured, folded away below it
+    assert "servido" in table and "anterior" not in table
+    history = page[page.index('id="tabla-cv-historial"'):]
+    assert "anterior" in history.split("</table>")[0]
+    assert page.rindex("<details", 0, page.index('id="tabla-cv-historial"')) > page.index('id="tabla-cv"')
     assert "1.490 ± 0.030" in table and "1.470 · 1.480 · 1.490 · 1.500 · 1.510" in table
     # the commentary quotes the served recipe's cross-validation, not the checkpoint's own 3.0
     assert "La LSTM predice la siguiente letra de un nombre que nunca vio con 1.490" in page

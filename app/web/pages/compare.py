@@ -8,7 +8,6 @@ drawn here. "Prueba un nombre" scores a name with every model through ``app.web.
 from __future__ import annotations
 
 import math
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -19,10 +18,10 @@ from app.generation.sampling import SamplingError
 from app.lm.base import model_order
 from app.web.pages.charts import Series, line_chart
 from app.web.pages.error import error_page
-from app.web.pages.home import templates
+from app.web.pages.home import permalink, templates
 from app.web.pages.mapa import CREDIT, mapa_svg
 from app.web.pages.sorpresa import cells
-from app.web.pages.textos import MENSAJES
+from app.web.pages.textos import MENSAJES, etiqueta
 from app.web.published import cv_rows, load_report, with_cross_validation
 from app.web.registry import Registry
 from app.web.schemas import SCORE_NAME_MAX
@@ -249,10 +248,10 @@ def score_everywhere(registry: Registry, nombre: str) -> tuple[list[dict], list[
                      if unknown else "hace falta un nombre")
             errors.setdefault(error, []).append(name)
             continue
-        results.append({"model": name, "nll_per_char": scored.nll_per_char,
+        results.append({"model": name, "etiqueta": etiqueta(registry.models[name], registry.default),
+                        "estado": scored.estado, "nll_per_char": scored.nll_per_char,
                         "percentile": scored.percentile, "n_reference": scored.n_reference,
-                        "cells": cells(scored),
-                        "enlace": f"/nombre/{quote(nombre, safe='')}?model={quote(name)}"})
+                        "cells": cells(scored), "enlace": permalink(nombre, name)})
     if len(errors) == 1 and not results:
         return [], [f"Ningún modelo puede calificarlo: {next(iter(errors))}."]
     return results, [f"No se puede calificar con {', '.join(models)}: {error}."
@@ -315,6 +314,7 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     report = load_report(registry.folder)
     if report:   # every figure on the page, the table's included, is the published CV's
         report = with_cross_validation(report, cv)
+    blank = bool(nombre) and not nombre.strip()   # asked to score only spaces
     nombre = nombre.strip()
     charts = {}
     if report and report["models"]:
@@ -332,13 +332,15 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     too_long = len(nombre) > SCORE_NAME_MAX
     scores, score_errors = (await on_compute_thread(score_everywhere, registry, nombre)
                             if nombre and not too_long else ([], []))
-    rejected = too_long or bool(score_errors and not scores)   # too long, or no model knows it
+    # too long, only spaces, or no model knows it
+    rejected = too_long or blank or bool(score_errors and not scores)
     models = report["models"] if report else []
     reference = next((m for m in models if m["name"] == "lstm"), models[0] if models else None)
     other_split = {m["name"] for m in models if reference and m.get("split") != reference["split"]}
     context = {
         "report": report,
-        "cv": cv,
+        "cv": [row for row in cv if row.get("served")],
+        "cv_historial": [row for row in cv if not row.get("served")],
         "charts": {k: Markup(v) for k, v in charts.items()},  # noqa: S704 - built with escape()
         "comentario": comentario(report) if report else [],
         "resumen": resumen(report) if report else [],
@@ -347,6 +349,7 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         "scores": scores,
         "score_errors": score_errors,
         "too_long": too_long,
+        "en_blanco": blank,
         "rechazado": rejected,
         "other_split": other_split,
         "fidelidad": fidelity_rows(report),
