@@ -374,6 +374,14 @@ def test_without_javascript_everything_but_copying_works(open_page, server):
     assert page.locator("#nombres li", has_text="pedido para Sonora").count() == 3
     assert page.locator("#descargar-txt").get_attribute("href").startswith("/api/names?")
     assert page.locator("button", has_text="Copiar").count() == 0
+    # and the list: a model by state and a state, chosen in the form from a plain model's page
+    page.goto(server + "/?model=lstm&n=3")
+    page.locator("#por-estado summary").click()
+    page.select_option("#model", "lstm_estado")
+    page.select_option("#estado-elegido", "Yucatán")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Inventar nombres").click()
+    assert page.locator("#nombres li", has_text="pedido para Yucatán").count() == 3
 
 
 def test_copy_and_favourites(open_page):

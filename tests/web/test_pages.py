@@ -177,9 +177,10 @@ def test_state_selector_and_map(state_client, client):
     oaxaca = parse_qs(urlsplit(dict((b, a) for a, b in links)["Oaxaca"].replace("&amp;", "&")).query)
     assert oaxaca["estado"] == ["Oaxaca"] and oaxaca["model"] == ["lstm_estado"] and "nueva" in oaxaca
     assert html.count('class="estado fuera"') == 29 and 'aria-current="true"' in html
-    # an unconditioned model: the list is disabled; no conditioned model at all: no list
+    # an unconditioned model: the list still works without JavaScript (the script disables
+    # it), since the form may switch to a model by state; no conditioned model at all: no list
     plain = state_client.get("/", params={"model": "lstm"}).text
-    assert "disabled" in re.search(r'<select id="estado-elegido"[^>]*>', plain).group(0)
+    assert "disabled" not in re.search(r'<select id="estado-elegido"[^>]*>', plain).group(0)
     assert "estado-elegido" not in client.get("/").text
     wrong = state_client.get("/", params={"model": "lstm", "estado": "Oaxaca"})
     assert wrong.status_code == 422 and "no distingue estados" in wrong.text
@@ -247,6 +248,13 @@ def test_a_real_name_written_otherwise_links_to_its_spelling(client):
     html = client.get("/nombre/tepic", params={"model": "lstm"}).text
     assert 'Es un municipio real, que se escribe «<a href="/nombre/Tepic?model=lstm">Tepic</a>»' in html
     assert "se escribe" not in client.get("/nombre/Tepic", params={"model": "lstm"}).text
+
+
+def test_every_page_names_an_icon_that_is_served(client):
+    for path in ("/", "/comparar", "/nombre/Tulum", "/no-existe"):
+        icon = re.search(r'<link rel="icon" href="([^"]+)"', client.get(path).text).group(1)
+        served = client.get(icon)
+        assert served.status_code == 200 and served.headers["content-type"].startswith("image/svg")
 
 
 def test_a_names_own_page_explains_bad_input(client):

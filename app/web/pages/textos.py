@@ -33,9 +33,9 @@ MENSAJES = {
     "top_k": f"Top-k: escribe un número entero del 1 al {TOP_K_MAX}, o déjalo vacío.",
     "max_length": f"Largo máximo: escribe un número entero del 1 al {MAX_LENGTH_LIMIT}.",
     "novel": "Solo nombres nuevos: marca o desmarca la casilla.",
-    "estado": "Estado: elige uno de la lista o «todo México».",
-    "unknown_state": "Estado: «{value}» no es un estado de la lista; elige uno o «todo México».",
-    "not_conditioned": "Estado: el modelo {model} no distingue estados; elige «todo México» o "
+    "estado": "Estado: elige uno de la lista o «todos los estados».",
+    "unknown_state": "Estado: «{value}» no es un estado de la lista; elige uno o «todos los estados».",
+    "not_conditioned": "Estado: el modelo {model} no distingue estados; elige «todos los estados» o "
                        "un modelo entrenado por estado ({conditioned}).",
     "sin_modelos": "No hay ningún modelo cargado, así que no se pueden inventar nombres ahora.",
     "desconocido": "Algo salió mal con esos datos; revisa el formulario.",
