@@ -27,8 +27,8 @@ and policy in the round (on shared cores its second thread can cost more than it
 
 Then (unless --no-wall) real `python -m app.train --model lstm --members 1 --jobs n` runs (one
 model, not the cross-fitted ensemble) in a subprocess, ``--wall-runs`` for each n with the order
-of the n alternating, and their process wall time to the best epoch (validation and checkpoint
-saves included) and in all, min / median / max.
+of the n alternating: their process wall time to the best epoch (validation and checkpoint
+saves included) and in all, min / median / max, and every run's best validation NLL.
 
 PyTorch is not a dependency of the product; for the comparison, install its CPU build (a wheel
 on this machine's disk) into the environment that runs this script:
@@ -43,6 +43,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -398,23 +399,26 @@ def measure(kind: str, rounds: int, threads: list[int], with_torch: bool) -> dic
 
 def time_to_best(kind: str, jobs: int) -> dict:
     """Process wall time of `python -m app.train --model KIND --members 1 --jobs JOBS` until its
-    best epoch's checkpoint was written (its last "saved" line), and until it exited."""
+    best epoch's checkpoint was written (its last "saved" line), and until it exited, and the
+    best validation NLL it reports. The child runs unbuffered (-u), so each line arrives as it
+    is printed and the time to the best epoch is when it was saved."""
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "app.train", "--model", kind, "--members", "1",
-                                 "--jobs", str(jobs), "--quiet",
+        proc = subprocess.Popen([sys.executable, "-u", "-m", "app.train", "--model", kind,
+                                 "--members", "1", "--jobs", str(jobs), "--quiet",
                                  "--out", str(Path(tmp) / f"{kind}.npz")],
                                 cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        best_at, last = None, ""
+        best_at, best = None, None
         for line in proc.stdout:
             if line.rstrip().endswith("saved"):
                 best_at = time.perf_counter() - started
-            last = line.strip() or last
+            best = re.match(r"best validation NLL ([\d.]+) nats/char at epoch (\d+)", line) or best
         proc.wait()
         total = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"app.train exited with {proc.returncode}")
-    return {"to_best": best_at, "total": total, "last": last}
+    if proc.returncode != 0 or best is None:
+        raise RuntimeError(f"app.train exited with {proc.returncode}"
+                           + ("" if best else ", without a best validation NLL"))
+    return {"to_best": best_at, "total": total, "val_nll": float(best[1]), "epoch": int(best[2])}
 
 
 def spread(values, digits: int = 2) -> str:
@@ -470,12 +474,13 @@ def report_threads(speeds: dict, n: int, threads: list[int]) -> None:
 
 
 def report_walls(walls: dict[int, list[dict]]) -> None:
-    """Wall times of the real training runs."""
+    """Wall times of the real training runs, and every run's best validation NLL."""
     for n, runs in walls.items():
         print(f"python -m app.train --model lstm --members 1 --jobs {n}, {len(runs)} runs: best "
               f"epoch's checkpoint written after {spread([w['to_best'] for w in runs])} s of "
               f"process wall time, exit after {spread([w['total'] for w in runs])} s\n"
-              f"  ({runs[-1]['last']})")
+              "  best validation NLL of each run: "
+              + ", ".join(f"{w['val_nll']:.4f} (epoch {w['epoch']})" for w in runs))
 
 
 def main(argv: list[str] | None = None) -> int:
