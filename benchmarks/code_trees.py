@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,10 +31,13 @@ def export(ref: str) -> Path:
 
 class Worker:
     """``script --worker`` run on the code tree at ``path`` (first on its import path): each line
-    written to it is answered with one line of JSON."""
+    written to it is answered with one line of JSON. ``env`` changes the worker's environment
+    from this process's: a variable given None is unset (for what a library reads once, when
+    the process starts, such as OMP_WAIT_POLICY)."""
 
-    def __init__(self, script: Path, path: Path):
-        env = {**os.environ, "PYTHONPATH": str(path)}
+    def __init__(self, script: Path, path: Path, env: Mapping[str, str | None] | None = None):
+        changed = {**os.environ, "PYTHONPATH": str(path), **(env or {})}
+        env = {name: value for name, value in changed.items() if value is not None}
         self.process = subprocess.Popen([sys.executable, str(script), "--worker"], cwd=path,
                                         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True)

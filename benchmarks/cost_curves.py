@@ -12,11 +12,12 @@ with a fixed float32 matmul's GFLOP/s measured in every round as the machine ref
    ensemble, and with the served lstm (``--model``, one student network) when it is another model.
 2. A sampling step (µs, thread CPU time) at 10 and 1,000 rows against the hidden size, for an
    LSTM like the served one (embedding 64, one layer) with random weights: a step's cost does
-   not depend on what the weights learnt, and random weights never end a name, so every row
-   runs all 41 steps.
+   not depend on what the weights learnt, and their end token is made impossible (left alone,
+   random weights end about half the rows early), so every row runs all 41 steps.
 3. The same step against the number of ensemble members (1x160 each, stacked, ``app.lm.stacked``).
 4. Seconds per training epoch (whole epochs, the default LSTM configuration of ``app.train``
-   with only ``--hidden`` changed, one BLAS thread) against the hidden size.
+   with only ``--hidden`` changed, one BLAS thread, after an untimed warm-up epoch) against the
+   hidden size.
 
 One BLAS thread throughout, as the service runs (the nearest-name search of 500 names or more
 uses both cores). The plot is one SVG of four panels (log y axes) drawn with ``app.web.pages.charts``.
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere: make `app` importable
     sys.path.insert(0, str(ROOT))
 
-from app.data.corpus import DEFAULT_NAMES, length_bucketed_batches  # noqa: E402
+from app.data.corpus import BOUNDARY, DEFAULT_NAMES, length_bucketed_batches  # noqa: E402
 from app.data.gazetteer import load_gazetteer  # noqa: E402
 from app.generation.drawing import draw  # noqa: E402
 from app.generation.sampling import sample_names  # noqa: E402
@@ -90,16 +91,20 @@ def step_us(model, rows: int) -> float:
 
 
 def random_lstm(hidden: int, seed: int, vocab) -> NeuralLM:
-    """A read-only LSTM like the served one (embedding 64, one layer) with random weights."""
+    """A read-only LSTM like the served one (embedding 64, one layer) with random weights that
+    never end a name: a draw drops the rows that ended, and random weights end ~46 % of them
+    before 41 steps, so a step would be timed on fewer rows than it says."""
     config = network.ModelConfig(kind="lstm", vocab_size=len(vocab), hidden=hidden, embed=64)
     params = network.init_params(config, np.random.default_rng(seed))
+    params["out.b"][vocab.index[BOUNDARY]] = -1e4   # the end token's probability: exp(-1e4) = 0
     for p in params.values():
         p.flags.writeable = False   # as loaded from a checkpoint: step tables built once
     return NeuralLM(config, params, vocab)
 
 
 class EpochTimer:
-    """Whole training epochs of ``app.train``'s default LSTM with another hidden size."""
+    """Whole training epochs of ``app.train``'s default LSTM with another hidden size, after an
+    untimed warm-up epoch (the first one allocates the step's work buffers)."""
 
     def __init__(self, hidden: int):
         cfg = resolve_config(build_parser().parse_args(["--model", "lstm", "--hidden", str(hidden)]))
@@ -108,15 +113,26 @@ class EpochTimer:
         encoded = self.trainer.train_encoded
         self.norm = sum(len(ids) + 1 for ids in encoded) / math.ceil(len(encoded) / cfg.batch_size)
         self.work = Workspace()
+        self.train(*self.batches(0))   # warm-up: epoch 0, as app.train's numbering starts at 1
         self.epoch = 0
 
     def seconds(self) -> float:
-        """Wall seconds of the next epoch: every batch, loss, gradients, clipping, Adam."""
-        t, cfg, model = self.trainer, self.trainer.cfg, self.trainer.model
+        """Wall seconds of the next epoch (its batches drawn before the clock starts)."""
         self.epoch += 1
-        rng = np.random.default_rng([cfg.seed, self.epoch])
-        batches = length_bucketed_batches(t.train_encoded, cfg.batch_size, rng)
+        batches, rng = self.batches(self.epoch)
         start = time.perf_counter()
+        self.train(batches, rng)
+        return time.perf_counter() - start
+
+    def batches(self, epoch: int) -> tuple[list, np.random.Generator]:
+        """Epoch ``epoch``'s batches as app.train draws them, and the generator for its dropout."""
+        cfg = self.trainer.cfg
+        rng = np.random.default_rng([cfg.seed, epoch])
+        return length_bucketed_batches(self.trainer.train_encoded, cfg.batch_size, rng), rng
+
+    def train(self, batches: list, rng: np.random.Generator) -> None:
+        """A training step on every batch: loss, gradients, clipping, Adam, weight average."""
+        t, cfg, model = self.trainer, self.trainer.cfg, self.trainer.model
         for batch in batches:
             _, grads, _ = network.loss_and_grads(model.config, model.params, batch,
                                                  norm=self.norm, rng=rng, work=self.work)
@@ -124,7 +140,6 @@ class EpochTimer:
             t.optimizer.step(model.params, grads)
             if t.average:
                 t.average.update(model.params)
-        return time.perf_counter() - start
 
 
 def reference_gflops() -> float:

@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +52,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def on_core(core: int | None) -> Iterator[None]:
+    """Run the body on ``core`` alone (None: wherever it runs now), then give back the earlier
+    affinity: every process started later inherits this one's, so a pin left in place would
+    put the unpinned servers and their wrk on that core too."""
+    if core is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def start_server(models: Path, workers: int, port: int, core: int | None = None
@@ -145,11 +163,12 @@ def main() -> None:
     median_ms(model, 10, 5)  # warm-up
 
     pinning = (os.cpu_count() or 1) >= 2
-    if pinning:
-        os.sched_setaffinity(0, {SERVER_CORE})   # in-process times on the server's core
 
     def in_process_ms() -> float:
-        return median_ms(model, 10, 100)[0]   # wall ms; ~0.5 s: long enough to ride out a blip
+        """Wall ms for 10 names on the pinned server's core; ~0.5 s: long enough to ride out
+        a blip."""
+        with on_core(SERVER_CORE if pinning else None):
+            return median_ms(model, 10, 100)[0]
 
     print(f"in-process median for 10 names ({DEFAULT_MODEL}): {in_process_ms():.2f} ms; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

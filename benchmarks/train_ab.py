@@ -16,45 +16,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
 from code_trees import ROOT, Worker, export
 
 
 def worker() -> None:
-    """Serve steps for the code tree on PYTHONPATH: a first line ``KIND THREADS``, then an
-    ``EPOCH`` line is answered with that epoch's number of batches, and each ``EPOCH BATCH``
-    line with the seconds the step took and its characters."""
-    from threadpoolctl import threadpool_limits
-
+    """train_speed's engine worker (``train_speed.worker``) for the code tree on PYTHONPATH."""
     # the package of the tree on PYTHONPATH, imported before train_speed puts this one first
     importlib.import_module("app")
-    train_speed = importlib.import_module("train_speed")
-
-    kind, threads = sys.stdin.readline().split()
-    trainer = train_speed.default_trainer(kind)
-    run = train_speed.NumpyRun(kind, train_speed.loss_norm(trainer))
-    run.use_threads(int(threads))
-    epochs: dict[int, list] = {}
-    with threadpool_limits(limits=1, user_api="blas"):   # as app.train trains
-        for batch in train_speed.epoch_batches(trainer, 0)[:train_speed.WARMUP_BATCHES]:
-            run.step(batch)
-        print(json.dumps("ready"), flush=True)
-        for line in sys.stdin:
-            epoch, *k = map(int, line.split())
-            if epoch not in epochs:
-                epochs = {epoch: train_speed.epoch_batches(trainer, epoch)}
-            if not k:
-                print(json.dumps(len(epochs[epoch])), flush=True)
-                continue
-            batch = epochs[epoch][k[0]]
-            started = time.perf_counter()
-            run.step(batch)
-            print(json.dumps([time.perf_counter() - started, batch.n_tokens]), flush=True)
+    importlib.import_module("train_speed").worker()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for label, tree in (("this tree", ROOT), (args.ref, exported)):
             sides[label] = Worker(Path(__file__), tree)
-            sides[label].ask(f"{args.model} {args.threads}")   # "ready" after its warm-up
+            sides[label].ask(f"numpy {args.model}")
+            sides[label].ask(f"threads {args.threads}")   # "ready" after its warm-up
         speeds: dict[str, list[float]] = {label: [] for label in sides}
         ratios, reference = [], []
         for r in range(args.rounds):

@@ -6,21 +6,29 @@ For the default configurations of ``app.train`` (so it follows the tuning), each
 one whole training epoch (every batch, length-bucketed and shuffled as ``app.train`` does for
 that epoch) per engine: numpy with n threads (its main thread and, from n = 2, the step's
 helper thread, with BLAS on one thread each, as `app.train --jobs n` trains one model) and
-PyTorch with n threads (``torch.set_num_threads``), on the same batches, for each n. The
-engines take turns batch by batch (who goes first alternating), so load drift on a shared
-machine hits both; each round also times a fixed float32 matmul (GFLOP/s on one thread) as a
-reference for how fast the machine was, and the same matmul on two threads at once (how much
-of a second core there was: x2.0 a whole one, x1.0 none). At one thread a third engine takes
-its turns too: numpy's step reduced to its own matrix products (recorded in a real step,
-replayed on the same arrays), the floor under the step and so the ceiling on its ratio to
-PyTorch. Printed: chars/s min / median / max per engine, and the ratios of each round (min /
-median / max); at 2 threads also the ratio to PyTorch at whichever of its thread counts was
-faster in the round (on shared cores its second thread can cost more than it brings).
+PyTorch with n threads (``torch.set_num_threads``, fused AdamW where it has it), on the same
+batches, for each n (the order of the n alternating from round to round). PyTorch is timed at
+its best: once with OMP_WAIT_POLICY=PASSIVE (idle threads sleep) and once with it unset
+(libgomp's default, which spins them a while first), each engine in a worker process of its
+own, since OpenMP reads the policy once, when it starts. The engines take turns batch by batch
+(the order reversed every other batch), so load drift on a shared machine hits all of them;
+each times its own step inside its process, the pipe to it outside the timed region, and a
+short pause after every turn lets a spinning engine's threads settle before the next one's.
+Each round also times a fixed float32 matmul (GFLOP/s on one thread) as a reference for how
+fast the machine was, and the same matmul on two threads at once (how much of a second core
+there was: x2.0 a whole one, x1.0 none). At one thread another engine takes its turns too:
+numpy's step reduced to its own matrix products (recorded in a real step, replayed on the same
+arrays), the floor under the step and so the ceiling on its ratio to PyTorch.
+
+Printed per thread count: chars/s min / median / max per engine (and policy), the ratios
+numpy / PyTorch of each round per policy, and, the headline, numpy over PyTorch's faster policy
+in each round (min / median / max); from 2 threads also over PyTorch's fastest thread count
+and policy in the round (on shared cores its second thread can cost more than it brings).
 
 Then (unless --no-wall) real `python -m app.train --model lstm --members 1 --jobs n` runs (one
 model, not the cross-fitted ensemble) in a subprocess, ``--wall-runs`` for each n with the order
-of the n alternating, and their process wall time to the best epoch (validation and checkpoint
-saves included) and in all, min / median / max.
+of the n alternating: their process wall time to the best epoch (validation and checkpoint
+saves included) and in all, min / median / max, and every run's best validation NLL.
 
 PyTorch is not a dependency of the product; for the comparison, install its CPU build (a wheel
 on this machine's disk) into the environment that runs this script:
@@ -31,8 +39,11 @@ on this machine's disk) into the environment that runs this script:
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -42,6 +53,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from code_trees import Worker
 from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +71,12 @@ KINDS = ("lstm", "rnn")
 WARMUP_BATCHES = 5
 TORCH_HINT = "pip install torch==2.13.0"
 REFERENCE_N = 256   # the reference matmul: (N, N) @ (N, N) in float32 on one thread
+# OMP_WAIT_POLICY of each PyTorch engine; None leaves it unset: libgomp's default
+TORCH_POLICIES = {"passive": "PASSIVE", "default": None}
+# after a parallel region libgomp's default policy keeps the idle threads spinning (~10 ms of
+# CPU measured here at 2 threads): pause this long after every turn, so that no engine's turn is
+# charged for the cores another one's spinning threads still hold
+SETTLE_SECONDS = 0.02
 
 
 def default_trainer(kind: str) -> Trainer:
@@ -144,6 +162,9 @@ class NumpyRun:
         self.workspaces: dict[int, Workspace] = {}
         self.use_threads(1)
 
+    def describe(self) -> str:
+        return f"numpy {np.__version__}"
+
     def use_threads(self, n: int) -> None:
         """Train as `app.train --jobs n` trains one model: with a helper thread from n = 2."""
         if n not in self.workspaces:
@@ -188,21 +209,26 @@ class MatmulsAlone(NumpyRun):
 
 # --- PyTorch (optional) ------------------------------------------------------------------------
 
-def import_torch():
-    """torch, or None when it is not installed."""
-    # idle OpenMP threads must sleep, not spin: on shared cores spinning makes torch 10-60x slower
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+def torch_installed() -> bool:
+    """Whether PyTorch can be imported (only its engines' worker processes import it)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def fused_adamw(torch, groups, lr: float):
+    """AdamW, fused into one kernel over all parameters where this torch has that on the CPU
+    (2.4 on; a few % faster a step here): the reference to beat should be at its best."""
     try:
-        import torch
-    except ImportError:
-        return None
-    return torch
+        return torch.optim.AdamW(groups, lr=lr, fused=True)
+    except RuntimeError:   # an older torch, whose fused AdamW is for CUDA only
+        return torch.optim.AdamW(groups, lr=lr)
 
 
 class TorchRun:
     """The same model, loss and optimiser in PyTorch: same sizes, dropout places and batches."""
 
-    def __init__(self, torch, kind: str, norm: float):
+    def __init__(self, kind: str, norm: float):
+        import torch
+
         nn = torch.nn
         trainer = default_trainer(kind)
         self.torch, self.cfg, self.norm = torch, trainer.cfg, norm
@@ -223,11 +249,18 @@ class TorchRun:
         # decoupled decay on matrices only, like app.nn.optim.Adam
         groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": self.cfg.weight_decay},
                   {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
-        self.optimizer = torch.optim.AdamW(groups, lr=self.cfg.lr)
+        self.optimizer = fused_adamw(torch, groups, self.cfg.lr)
         self.live = nn.ModuleList(modules)
         self.average = (torch.optim.swa_utils.AveragedModel(
             self.live, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(self.cfg.ema))
             if self.cfg.ema else None)
+
+    def describe(self) -> str:
+        policy = os.environ.get("OMP_WAIT_POLICY")
+        return (f"torch {self.torch.__version__}, "
+                f"{'fused ' if self.optimizer.defaults['fused'] else ''}AdamW, "
+                + (f"OMP_WAIT_POLICY={policy}" if policy is not None
+                   else "OMP_WAIT_POLICY unset (libgomp's default)"))
 
     def use_threads(self, n: int) -> None:
         self.torch.set_num_threads(n)
@@ -256,83 +289,198 @@ class TorchRun:
             self.average.update_parameters(self.live)
 
 
+RUNS = {"numpy": NumpyRun, "matmuls": MatmulsAlone, "torch": TorchRun}
+
+
+# --- the engines' worker processes -------------------------------------------------------------
+
+def serve(run, trainer: Trainer) -> None:
+    """Answer the lines on stdin, one line of JSON each, for one engine: ``threads N`` sets it to
+    N threads and warms it up there ("ready"); ``EPOCH`` is answered with the number of batches
+    of training's epoch EPOCH; ``EPOCH K`` with the seconds the step on its batch K took, timed
+    here around the step alone (so the pipe is outside), and the batch's characters."""
+    epochs: dict[int, list] = {}
+    # numpy's BLAS (torch has its own) on one thread, as app.train runs it: numpy's n threads
+    # are its main thread and, from 2, the step's helper thread
+    with threadpool_limits(limits=1, user_api="blas"):
+        for line in sys.stdin:
+            command, *k = line.split()
+            if command == "threads":
+                run.use_threads(int(k[0]))
+                for batch in epoch_batches(trainer, 0)[:WARMUP_BATCHES]:   # untimed warm-up
+                    run.step(run.convert(batch))
+                answer = "ready"
+            else:
+                epoch = int(command)
+                if epoch not in epochs:
+                    epochs = {epoch: epoch_batches(trainer, epoch)}
+                answer = timed_step(run, epochs[epoch][int(k[0])]) if k else len(epochs[epoch])
+            print(json.dumps(answer), flush=True)
+
+
+def timed_step(run, batch) -> list:
+    """[seconds of one training step on ``batch``, its characters]: the conversion is untimed."""
+    converted = run.convert(batch)
+    started = time.perf_counter()
+    run.step(converted)   # CPU only: every op has finished when it returns
+    return [time.perf_counter() - started, batch.n_tokens]
+
+
+def worker() -> None:
+    """Serve one engine: a first line ``RUN KIND`` (a key of RUNS, a model kind) is answered with
+    what the engine is, then the lines of ``serve``."""
+    name, kind = sys.stdin.readline().split()
+    trainer = default_trainer(kind)
+    run = RUNS[name](kind, loss_norm(trainer))
+    print(json.dumps(run.describe()), flush=True)
+    serve(run, trainer)
+
+
+def start_engines(kind: str, with_floor: bool, with_torch: bool
+                  ) -> tuple[dict[str, Worker], dict[str, str]]:
+    """The engines, each in a worker process of its own, by label (numpy, matmuls if asked, a
+    torch engine per policy if asked), and what each one is."""
+    specs = {"numpy": ("numpy", {})}
+    if with_floor:
+        specs["matmuls"] = ("matmuls", {})
+    if with_torch:
+        specs.update({f"torch {policy}": ("torch", {"OMP_WAIT_POLICY": value})
+                      for policy, value in TORCH_POLICIES.items()})
+    engines, described = {}, {}
+    for label, (run, env) in specs.items():
+        engines[label] = Worker(Path(__file__), ROOT, env)
+        described[label] = engines[label].ask(f"{run} {kind}")
+    return engines, described
+
+
 # --- timing ------------------------------------------------------------------------------------
 
-def measure(kind: str, rounds: int, threads: list[int], torch) -> dict:
-    """chars/s per engine and thread count over whole epochs.
+def time_epoch(engines: dict[str, Worker], epoch: int, n_batches: int) -> dict[str, float]:
+    """Seconds of each engine's steps over training's epoch ``epoch``, the engines taking turns
+    batch by batch (the order reversed every other batch), so a change in the machine's load
+    within the epoch hits all of them alike; a settle pause follows every turn."""
+    seconds = dict.fromkeys(engines, 0.0)
+    order = list(engines)
+    for k in range(n_batches):
+        for label in order if k % 2 == 0 else order[::-1]:
+            seconds[label] += engines[label].ask(f"{epoch} {k}")[0]
+            time.sleep(SETTLE_SECONDS)
+    return seconds
 
-    Every engine trains on the same epoch, batch by batch in turns (which engine goes first
-    alternates from batch to batch), so a change in the machine's load within the epoch hits
-    all of them alike; each engine's time is the sum of its own steps.
-    """
+
+def measure(kind: str, rounds: int, threads: list[int], with_torch: bool) -> dict:
+    """chars/s per engine and thread count over whole epochs, one list entry per round; round r
+    is training's epoch r + 1, the same batches for every engine, the thread counts in turn
+    (their order reversed every other round). The matmuls-alone engine runs at one thread."""
     probe = default_trainer(kind)
-    cfg, norm = probe.cfg, loss_norm(probe)
-    engines = {"numpy": NumpyRun(kind, norm)}
-    if torch is not None:
-        engines["torch"] = TorchRun(torch, kind, norm)
-    floor = MatmulsAlone(kind, norm)   # timed at one thread, the step's matmuls' own
-    warmup = epoch_batches(probe, 0)
-    speeds = {(name, n): [] for name in engines for n in threads}
-    ratios: dict[int, list[float]] = {n: [] for n in threads}
+    speeds: dict[tuple[str, int], list[float]] = {}
     reference, second = [], []
-    for r in range(rounds):
-        reference.append(reference_gflops())
-        second.append(second_core())
-        # round r is training's epoch r + 1: the same batches for every engine
-        epoch = epoch_batches(probe, r + 1)
-        n_tokens = sum(b.n_tokens for b in epoch)
-        for n in threads:
-            timed = {**engines, "matmuls": floor} if n == 1 else engines
-            for engine in timed.values():
-                engine.use_threads(n)
-            # numpy's BLAS (torch has its own) on one thread, as app.train runs it: numpy's n
-            # threads are its main thread and, from 2, the step's helper thread
-            with threadpool_limits(limits=1, user_api="blas"):
-                for engine in timed.values():                    # untimed warm-up at n threads
-                    for batch in warmup[:WARMUP_BATCHES]:
-                        engine.step(engine.convert(batch))
-                seconds = dict.fromkeys(timed, 0.0)
-                for k, batch in enumerate(epoch):
-                    for name in (list(timed) if k % 2 == 0 else list(reversed(timed))):
-                        engine = timed[name]
-                        converted = engine.convert(batch)
-                        started = time.perf_counter()
-                        engine.step(converted)   # CPU only: every op has finished when it returns
-                        seconds[name] += time.perf_counter() - started
-            for name in timed:
-                speeds.setdefault((name, n), []).append(n_tokens / seconds[name])
-            if torch is not None:
-                ratios[n].append(seconds["torch"] / seconds["numpy"])
-    return {"kind": kind, "cfg": cfg, "n_tokens": n_tokens, "n_batches": len(epoch),
-            "speeds": speeds, "ratios": ratios, "reference": reference,
+    engines, described = start_engines(kind, 1 in threads, with_torch)
+    try:
+        for r in range(rounds):
+            reference.append(reference_gflops())
+            second.append(second_core())
+            epoch = epoch_batches(probe, r + 1)
+            n_tokens = sum(b.n_tokens for b in epoch)
+            for n in threads if r % 2 == 0 else threads[::-1]:
+                timed = {label: engine for label, engine in engines.items()
+                         if n == 1 or label != "matmuls"}
+                for engine in timed.values():
+                    engine.ask(f"threads {n}")
+                for label, seconds in time_epoch(timed, r + 1, len(epoch)).items():
+                    speeds.setdefault((label, n), []).append(n_tokens / seconds)
+    finally:
+        for engine in engines.values():
+            engine.close()
+    return {"kind": kind, "cfg": probe.cfg, "n_tokens": n_tokens, "n_batches": len(epoch),
+            "speeds": speeds, "described": described, "reference": reference,
             "second_core": second}
 
 
 def time_to_best(kind: str, jobs: int) -> dict:
     """Process wall time of `python -m app.train --model KIND --members 1 --jobs JOBS` until its
-    best epoch's checkpoint was written (its last "saved" line), and until it exited."""
+    best epoch's checkpoint was written (its last "saved" line), and until it exited, and the
+    best validation NLL it reports. The child runs unbuffered (-u), so each line arrives as it
+    is printed and the time to the best epoch is when it was saved."""
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "app.train", "--model", kind, "--members", "1",
-                                 "--jobs", str(jobs), "--quiet",
+        proc = subprocess.Popen([sys.executable, "-u", "-m", "app.train", "--model", kind,
+                                 "--members", "1", "--jobs", str(jobs), "--quiet",
                                  "--out", str(Path(tmp) / f"{kind}.npz")],
                                 cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        best_at, last = None, ""
+        best_at, best = None, None
         for line in proc.stdout:
             if line.rstrip().endswith("saved"):
                 best_at = time.perf_counter() - started
-            last = line.strip() or last
+            best = re.match(r"best validation NLL ([\d.]+) nats/char at epoch (\d+)", line) or best
         proc.wait()
         total = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"app.train exited with {proc.returncode}")
-    return {"to_best": best_at, "total": total, "last": last}
+    if proc.returncode != 0 or best is None:
+        raise RuntimeError(f"app.train exited with {proc.returncode}"
+                           + ("" if best else ", without a best validation NLL"))
+    return {"to_best": best_at, "total": total, "val_nll": float(best[1]), "epoch": int(best[2])}
 
 
 def spread(values, digits: int = 2) -> str:
     """min / median / max: whole numbers from 100 up, else with ``digits`` decimals."""
     return " / ".join(f"{v:,.0f}" if v >= 100 else f"{v:.{digits}f}"
                       for v in (min(values), statistics.median(values), max(values)))
+
+
+def per_round(values) -> str:
+    return " ".join(f"{v:.2f}" for v in values)
+
+
+def quotients(numerators: list[float], denominators: list[float]) -> list[float]:
+    """Round by round, one speed over another."""
+    return [a / b for a, b in zip(numerators, denominators, strict=True)]
+
+
+def fastest_torch(speeds: dict, thread_counts: set[int]) -> list[float]:
+    """PyTorch's chars/s in each round at whichever of its policies and ``thread_counts`` was
+    fastest in that round."""
+    runs = [s for (label, n), s in speeds.items() if label.startswith("torch") and n in thread_counts]
+    return [max(in_round) for in_round in zip(*runs, strict=True)]
+
+
+def report_threads(speeds: dict, n: int, threads: list[int]) -> None:
+    """The chars/s of every engine at n threads and the ratios numpy / PyTorch."""
+    print(f"  {n} thread{'s' * (n > 1)}:")
+    torches = [label for label, k in speeds if k == n and label.startswith("torch")]
+    for label in ("numpy", *torches):
+        print(f"    {label:14s} chars/s {spread(speeds[label, n]):>26s}   "
+              + " ".join(f"{v:,.0f}" for v in speeds[label, n]))
+    numpy_speed = speeds["numpy", n]
+    for label in torches:
+        print(f"    numpy / {label}: {spread(quotients(numpy_speed, speeds[label, n]))} "
+              f"(per round: {per_round(quotients(numpy_speed, speeds[label, n]))})")
+    if torches:
+        headline = quotients(numpy_speed, fastest_torch(speeds, {n}))
+        print(f"    headline, numpy / torch at its faster policy in each round: {spread(headline)} "
+              f"(per round: {per_round(headline)})")
+        fewer = {k for k in threads if k < n}
+        if fewer:   # torch may run slower on more threads: compare with its best too
+            counts = ", ".join(map(str, sorted(fewer | {n})))
+            print(f"    numpy / torch at its fastest of {counts} threads and policies in each "
+                  f"round: {spread(quotients(numpy_speed, fastest_torch(speeds, fewer | {n})))}")
+    if ("matmuls", n) in speeds:
+        floor = speeds["matmuls", n]
+        print(f"    numpy's matmuls alone, replayed: chars/s {spread(floor)}; "
+              f"{spread([100 * v for v in quotients(numpy_speed, floor)])} % of its step")
+        if torches:
+            ceiling = quotients(floor, fastest_torch(speeds, {n}))
+            print(f"    numpy's matmuls alone / torch at its faster policy: {spread(ceiling)} (the "
+                  f"ratio numpy would reach if all but its matmuls were free)")
+
+
+def report_walls(walls: dict[int, list[dict]]) -> None:
+    """Wall times of the real training runs, and every run's best validation NLL."""
+    for n, runs in walls.items():
+        print(f"python -m app.train --model lstm --members 1 --jobs {n}, {len(runs)} runs: best "
+              f"epoch's checkpoint written after {spread([w['to_best'] for w in runs])} s of "
+              f"process wall time, exit after {spread([w['total'] for w in runs])} s\n"
+              "  best validation NLL of each run: "
+              + ", ".join(f"{w['val_nll']:.4f} (epoch {w['epoch']})" for w in runs))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,66 +497,45 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the real training runs (wall time to the best epoch)")
     parser.add_argument("--wall-runs", type=int, default=3,
                         help="real training runs per thread count (default: 3)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        worker()
+        return 0
     if min(args.rounds, args.wall_runs, *args.threads) < 1:
         parser.error("--rounds, --wall-runs and --threads must be >= 1")
 
-    torch = None if args.no_torch else import_torch()
+    with_torch = not args.no_torch and torch_installed()
     print(f"numpy {np.__version__}; machine reference: {REFERENCE_N}^3 float32 matmul on one thread")
-    if torch is not None:
-        print(f"torch {torch.__version__}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
-    elif not args.no_torch:
+    if not with_torch and not args.no_torch:
         print(f"PyTorch is not installed: numpy figures only. To compare: {TORCH_HINT}")
     print("numpy runs its BLAS on one thread, as app.train does; at 2 threads, a helper thread "
           "beside its time loops takes the local derivatives, part of the weight gradients and "
           "half of each Adam update (app.nn.recurrent.Workspace), as "
           "`python -m app.train --jobs 2` does for one model")
     print(f"one training step = forward + backward + clip + Adam + weight average, float32; "
-          f"{args.rounds} rounds of one whole epoch per engine, engines taking turns batch by batch\n")
+          f"{args.rounds} round{'s' * (args.rounds > 1)} of one whole epoch per engine, each "
+          f"engine in its own process, taking turns batch by batch with a "
+          f"{SETTLE_SECONDS * 1000:.0f} ms pause after each turn\n")
     for kind in args.models:
-        r = measure(kind, args.rounds, args.threads, torch)
+        r = measure(kind, args.rounds, args.threads, with_torch)
         print(f"{kind}: {describe(r['cfg'])}; an epoch is {r['n_batches']} batches, "
               f"{r['n_tokens']:,} chars")
+        for label, what in r["described"].items():
+            if label.startswith("torch"):
+                print(f"  {label}: {what}")
         print(f"  machine reference GFLOP/s (min / median / max): {spread(r['reference'])}; "
               f"two at once: x{spread(r['second_core'])} the throughput of one (per round: "
-              f"{' '.join(f'{v:.2f}' for v in r['second_core'])})")
+              f"{per_round(r['second_core'])})")
         for n in args.threads:
-            for name in ("numpy", "torch"):
-                if (name, n) in r["speeds"]:
-                    s = r["speeds"][name, n]
-                    print(f"  {name:5s} {n} thread{'s' if n > 1 else ' '}  chars/s {spread(s):>26s}   "
-                          + " ".join(f"{v:,.0f}" for v in s))
-            if r["ratios"][n]:
-                print(f"  numpy/torch at {n} thread{'s' if n > 1 else ''}: {spread(r['ratios'][n])} "
-                      f"(per round: {' '.join(f'{v:.2f}' for v in r['ratios'][n])})")
-                fewer = [k for k in args.threads if k < n]
-                if fewer:   # torch may run slower on more threads: compare with its best too
-                    best = [max(r["speeds"]["torch", k][i] for k in (*fewer, n))
-                            for i in range(args.rounds)]
-                    against_best = [v / b for v, b in zip(r["speeds"]["numpy", n], best, strict=True)]
-                    print(f"  numpy at {n} threads / torch at its fastest of "
-                          f"{', '.join(map(str, (*fewer, n)))} threads in the round: "
-                          f"{spread(against_best)}")
-            if ("matmuls", n) in r["speeds"]:
-                floor, numpy_speed = r["speeds"]["matmuls", n], r["speeds"]["numpy", n]
-                share = [step / alone for step, alone in zip(numpy_speed, floor, strict=True)]
-                print(f"  numpy's matmuls alone, replayed: chars/s {spread(floor)}; "
-                      f"{spread([100 * v for v in share])} % of its step")
-                if ("torch", n) in r["speeds"]:
-                    ceiling = [alone / t for alone, t in zip(floor, r["speeds"]["torch", n], strict=True)]
-                    print(f"  numpy's matmuls alone / torch: {spread(ceiling)} (the ratio numpy "
-                          f"would reach if all but its matmuls were free)")
+            report_threads(r["speeds"], n, args.threads)
         print()
     walls: dict[int, list[dict]] = {n: [] for n in args.threads}
     for run in range(0 if args.no_wall else args.wall_runs):
         for n in args.threads if run % 2 == 0 else reversed(args.threads):
             walls[n].append(time_to_best("lstm", n))
-    for n, runs in walls.items():
-        if runs:
-            print(f"python -m app.train --model lstm --members 1 --jobs {n}, {len(runs)} runs: best "
-                  f"epoch's checkpoint written after {spread([w['to_best'] for w in runs])} s of "
-                  f"process wall time, exit after {spread([w['total'] for w in runs])} s\n"
-                  f"  ({runs[-1]['last']})")
+    if not args.no_wall:
+        report_walls(walls)
     return 0
 
 
