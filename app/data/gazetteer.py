@@ -88,9 +88,6 @@ class Gazetteer:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def is_real(self, name: str) -> bool:
-        return fold(name) in self.key_set
-
     def spelling(self, name: str) -> str | None:
         """How the real name that ``name`` folds to is written ("tepic" -> "Tepic"), or None."""
         return self._spellings.get(fold(name))

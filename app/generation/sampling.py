@@ -126,7 +126,7 @@ def option_errors(vocab, temperature: float, top_k: int | None, prefix: str,
                                     f"min_length must be from 1 to max_length ({max_length}), "
                                     f"got {filters.min_length}", max_length=max_length))
     folded_vocab = {fold(ch) or ch for ch in vocab.chars}   # fold drops a lone space
-    for field_name, text in (("prefix", prefix), ("suffix", filters.suffix),
+    for field_name, text in (("prefix", prefix), ("suffix", filters.ending),
                              ("contains", filters.contains)):
         if len(text) > max_length:
             errors.append(SamplingError(field_name, f"{field_name}_too_long",

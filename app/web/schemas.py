@@ -18,6 +18,7 @@ N_MAX = 100
 SEED_MAX = 2**32 - 1
 TOP_K_MAX = 1000
 SCORE_NAME_MAX = 64
+ESTADO_MAX = 40
 
 # what each parameter accepts, in words, quoted by every 422
 ALLOWED = {
@@ -35,10 +36,10 @@ ALLOWED = {
                 "knows (case and accents ignored)",
     "novel": "true or false",
     "name": f"1 to {SCORE_NAME_MAX} characters the model knows",
-    "estado": "a state's name or two-digit INEGI code (see /api/estados), case and accents "
-              "ignored, or empty for all of Mexico; only for models conditioned on the state",
+    "estado": f"a state's name or two-digit INEGI code (see /api/estados), case and accents "
+              f"ignored, at most {ESTADO_MAX} characters, or empty for none; only for models "
+              "conditioned on the state",
 }
-ESTADO_MAX = 40
 MODEL_NAME_MAX = 100
 MODEL_DESCRIPTION = ("Model to use: the name of a loaded model (file stem in models/, e.g. lstm or "
                      "rnn). Omitted or empty: the server's default, `default` in /api/models "

@@ -147,8 +147,8 @@ def test_top_k_only_uses_the_k_best_characters(tiny_lstm):
 def test_novel_filter_excludes_real_names_and_reports_shortfall():
     model = ListModel(["Tepic", "Colima", "Tepiquillo"])
     gazetteer = load_gazetteer()
-    assert gazetteer.is_real("Tepic") and gazetteer.is_real("COLIMA")
-    assert not gazetteer.is_real("Tepiquillo")
+    assert gazetteer.spelling("Tepic") and gazetteer.spelling("COLIMA")
+    assert gazetteer.spelling("Tepiquillo") is None
     result = sample_names(model, 3, np.random.default_rng(0), temperature=1.0)
     assert [s.name for s in result.names] == ["Tepiquillo"]
     assert not result.complete and result.draws == max(MIN_DRAWS, DRAWS_PER_NAME * 3)
@@ -356,6 +356,13 @@ def test_an_ending_written_as_the_page_writes_it_means_the_same():
         assert Filters(suffix="-tepec").accepts(name, key) == Filters(suffix="tepec").accepts(name, key)
     assert Filters(suffix="-tepec").accepts("Ocotepec", "ocotepec")
     assert Filters(suffix=" -").accepts("San Juan -Dto. 26 -", fold("San Juan -Dto. 26 -"))
+
+
+def test_an_ending_with_the_pages_hyphen_is_accepted_by_a_model_that_never_saw_one(tiny_lstm):
+    assert "-" not in tiny_lstm.vocab.chars
+    assert option_errors(tiny_lstm.vocab, 0.8, None, "", 40, filters=Filters(suffix="-a")) == []
+    result = sample_names(tiny_lstm, 3, np.random.default_rng(0), filters=Filters(suffix="-a"))
+    assert all(fold(s.name).endswith("a") for s in result.names)
 
 
 @pytest.mark.parametrize(("filters", "field", "code"), [

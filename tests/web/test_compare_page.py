@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from types import SimpleNamespace
 
 import numpy as np
@@ -118,6 +119,9 @@ def test_try_a_name_names_the_models_as_the_page_does_and_asks_for_a_name(client
     assert sorted(headings) == ["Cadena de Márkov", "LSTM (recomendado)", "RNN simple"]
     blank = client.get("/comparar", params={"nombre": "   "})
     assert blank.status_code == 422 and "Escribe un nombre." in blank.text
+    # its limit counts characters as written, as /nombre and /api/score count them
+    accented = client.get("/comparar", params={"nombre": unicodedata.normalize("NFD", "é" * 40)})
+    assert "como máximo" not in accented.text
 
 
 def test_try_a_name_scores_it_with_every_model(client):

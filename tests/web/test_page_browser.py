@@ -109,6 +109,9 @@ def open_page(browser, server):
     contexts, violations = [], []
 
     def add_csp(route):
+        if route.request.resource_type != "document":   # a policy binds documents only; and a
+            route.continue_()   # fetch in flight here (the favicon) can outlive its page
+            return
         response = route.fetch(max_redirects=0)   # the browser follows redirects itself
         route.fulfill(response=response,
                       headers={**response.headers, "content-security-policy": CSP})

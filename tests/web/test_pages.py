@@ -132,7 +132,8 @@ def test_a_message_missing_a_value_fails_instead_of_showing_its_placeholder():
 
 def test_budget_running_out_says_how_many_were_found_and_of_what(client):
     html = client.get("/", params={"n": 5, "seed": 1, "suffix": "ñuu savi ñuu"}).text
-    assert re.search(r"(no se encontró ninguno|solo se encontraron? \d) de 5 que terminen en «-ñuu savi ñuu»", html)
+    assert listed(html) == []   # this seed finds none: the sentence says so, and of what
+    assert "no se encontró ninguno de 5 que terminen en «-ñuu savi ñuu»; prueba otra" in html
 
 
 def test_no_names_no_downloads(client):
@@ -226,7 +227,7 @@ def test_a_state_names_page_scores_it_for_its_state_as_the_list_did(state_client
     links = re.findall(r'<a class="nombre" href="([^"]*)">', page)
     assert links and all("estado=Yucat%C3%A1n" in link.replace("&amp;", "&") for link in links)
     own = state_client.get(links[0].replace("&amp;", "&")).text
-    assert "para Yucatán" in own
+    assert "para Yucatán" in own and "(el estado en que mejor suena)" not in own
     wrong = state_client.get(links[0].replace("&amp;", "&").replace("Yucat%C3%A1n", "Narnia"))
     assert wrong.status_code == 422 and "Narnia" in wrong.text
 
@@ -255,6 +256,29 @@ def test_every_page_names_an_icon_that_is_served(client):
         icon = re.search(r'<link rel="icon" href="([^"]+)"', client.get(path).text).group(1)
         served = client.get(icon)
         assert served.status_code == 200 and served.headers["content-type"].startswith("image/svg")
+
+
+def test_a_names_page_keeps_the_state_asked_for_in_its_links_and_only_that(state_client):
+    def links(html):
+        return [a.replace("&amp;", "&") for a in re.findall(r'<a href="(/nombre/[^"]*)"', html)]
+
+    asked = state_client.get("/nombre/tepic", params={"model": "lstm_estado", "estado": "Sonora"})
+    spelt = [a for a in links(asked.text) if a.startswith("/nombre/Tepic?")]
+    assert spelt == ["/nombre/Tepic?model=lstm_estado&estado=Sonora"]
+    others = [a for a in links(asked.text) if a.startswith("/nombre/tepic?")]
+    assert "/nombre/tepic?model=lstm" in others                      # a plain model: no state
+    unasked = state_client.get("/nombre/tepic", params={"model": "lstm_estado"}).text
+    assert "para " in unasked and "(el estado en que mejor suena)" in unasked
+    assert not [a for a in links(unasked) if "estado=" in a]         # the likeliest is not asked
+
+
+def test_a_names_page_says_what_to_do_with_a_state_it_cannot_use(state_client):
+    plain = state_client.get("/nombre/Tepic", params={"model": "lstm", "estado": "Sonora"})
+    assert plain.status_code == 422 and "quita el estado de la dirección" in plain.text
+    assert "todos los estados" not in plain.text
+    unknown = state_client.get("/nombre/Tepic", params={"model": "lstm_estado", "estado": "Narnia"})
+    assert unknown.status_code == 422 and "«Narnia» no es un estado" in unknown.text
+    assert "todos los estados" not in unknown.text
 
 
 def test_a_names_own_page_explains_bad_input(client):
@@ -335,9 +359,11 @@ def test_the_names_found_short_come_with_advice_for_why_sampling_stopped():
     assert faltantes(0, 10, {}, "budget").startswith("no se encontró ninguno de 10;")
     narrow = {"prefix": "Zz", "suffix": "-tepec", "min_length": "5", "max_length": "5", "top_k": "1"}
     assert faltantes(0, 10, narrow, "budget") == (
-        "no se encontró ninguno de 10 que empiecen con «Zz» y que terminen en «-tepec» y de "
-        "exactamente 5 letras, eligiendo solo entre la letra más probable; prueba un top-k mayor "
+        "no se encontró ninguno de 10 que empiecen con «Zz», que terminen en «-tepec» y de "
+        "exactamente 5 letras, eligiendo siempre la letra más probable; prueba un top-k mayor "
         "o condiciones menos estrictas")
+    assert "de exactamente 1 letra;" in faltantes(0, 3, {"min_length": "1", "max_length": "1"},
+                                                   "budget")
     assert "de 3 letras o menos" in faltantes(2, 10, {"max_length": "3"}, "budget")
     assert "de 4 a 9 letras" in faltantes(2, 10, {"min_length": "4", "max_length": "9"}, "budget")
     assert "entre las 3 letras más probables" in faltantes(2, 10, {"top_k": "3"}, "deadline")

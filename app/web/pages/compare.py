@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from markupsafe import Markup
 
+from app.data.corpus import normalize
 from app.data.gazetteer import load_gazetteer
 from app.generation.sampling import SamplingError
 from app.lm.base import model_order
@@ -315,7 +316,7 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     if report:   # every figure on the page, the table's included, is the published CV's
         report = with_cross_validation(report, cv)
     blank = bool(nombre) and not nombre.strip()   # asked to score only spaces
-    nombre = nombre.strip()
+    nombre = normalize(nombre)   # NFC: its limit counts characters as written
     charts = {}
     if report and report["models"]:
         real = report["real"]
@@ -350,6 +351,7 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         "score_errors": score_errors,
         "too_long": too_long,
         "en_blanco": blank,
+        "mensajes": MENSAJES,
         "rechazado": rejected,
         "other_split": other_split,
         "fidelidad": fidelity_rows(report),

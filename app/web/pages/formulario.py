@@ -3,7 +3,6 @@ repeats a batch (every setting plus the seed used)."""
 
 from __future__ import annotations
 
-import unicodedata
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -11,7 +10,7 @@ from pydantic import ValidationError
 
 from app.data.gazetteer import load_gazetteer
 from app.generation.sampling import SamplingError, option_errors
-from app.web.pages.textos import etiqueta, mensaje
+from app.web.pages.textos import mensaje, mensaje_estado
 from app.web.registry import Registry, UnknownModel
 from app.web.schemas import NamesQuery
 from app.web.service import find_estado
@@ -71,18 +70,10 @@ def revisar(registry: Registry, values: dict[str, str]
         except SamplingError as exc:
             add("estado", mensaje_estado(registry, served, exc))
     for exc in option_errors(served.model.vocab, query.temperature, query.top_k,
-                             unicodedata.normalize("NFC", query.prefix), query.max_length,
+                             query.prefix, query.max_length,   # NFC already (NfcText)
                              filters=query.filters):
         add(exc.field, mensaje(exc.field, exc.code, **exc.context))
     return (None if errors else query), errors
-
-
-def mensaje_estado(registry: Registry, served, exc: SamplingError) -> str:
-    """The Spanish words for a refused ``estado``, the models named as the page names them."""
-    names = {"model": etiqueta(served, registry.default),
-             "conditioned": " o ".join(etiqueta(registry.models[n], registry.default)
-                                       for n in registry.conditioned) or "—"}
-    return mensaje(exc.field, exc.code, **{**exc.context, **names})
 
 
 def consulta(values: dict[str, str], **changes: str) -> str:

@@ -18,11 +18,10 @@ from app.data.gazetteer import Gazetteer, load_gazetteer
 from app.eval.fidelity import NaiveBayes
 from app.generation.sampling import SamplingError
 from app.web.credibility import credibility, cutoffs
-from app.web.pages.formulario import mensaje_estado
 from app.web.pages.home import modelos, permalink, templates
 from app.web.pages.mapa import CREDIT, mapa_svg
 from app.web.pages.sorpresa import cells
-from app.web.pages.textos import MENSAJES, etiqueta, mensaje
+from app.web.pages.textos import MENSAJES, etiqueta, mensaje, mensaje_estado
 from app.web.registry import Registry, UnknownModel
 from app.web.schemas import ESTADO_MAX, MODEL_NAME_MAX, SCORE_NAME_MAX
 from app.web.service import on_compute_thread, score_name
@@ -102,14 +101,12 @@ def refusal(registry: Registry, model: str) -> tuple[int, str] | None:
 def score_refusal(exc: SamplingError, registry: Registry, model: str) -> str:
     """The Spanish words for a name, or a state, that the model cannot score."""
     if exc.field == "estado":
-        return (f"Estado: como máximo {ESTADO_MAX} caracteres." if exc.code == "too_long"
-                else mensaje_estado(registry, registry.get(model), exc))
+        return (MENSAJES["estado_too_long"] if exc.code == "too_long"
+                else mensaje_estado(registry, registry.get(model), exc, "nombre"))
     unknown = exc.context.get("unknown", [])
     if unknown:
         return "El modelo no conoce " + ", ".join(f"«{c}»" for c in unknown) + "."
-    if exc.code == "too_long":
-        return f"El nombre puede tener como máximo {SCORE_NAME_MAX} caracteres."
-    return "Escribe un nombre."
+    return MENSAJES["name_too_long" if exc.code == "too_long" else "name_empty"]
 
 
 @router.get("/nombre/{texto:path}", response_class=HTMLResponse)
@@ -145,15 +142,16 @@ async def nombre(request: Request, texto: str, model: str = "", estado: str = ""
         likely = sounds_like(texto)
         mapa, leyenda = where_map(near, likely, gazetteer)
         written = gazetteer.spelling(texto)   # the real name's spelling, None if not real
+        asked = scored.estado if estado.strip() else None   # as the data names it; links keep it
         context.update({
             "score": scored, "celdas": cells(scored),
             "credibility": credibility(cutoffs(served), scored.nll_per_char),
             "etiqueta": etiqueta(served, registry.default),
-            "escrito": written, "enlace_escrito": permalink(written or texto, model),
+            "escrito": written, "enlace_escrito": permalink(written or texto, model, asked),
             "cercanos": near, "suena": likely,
             "mapa": mapa, "leyenda_mapa": leyenda,
-            "estado_pedido": bool(estado.strip()),
-            "otros": [(m["etiqueta"], permalink(texto, m["name"], scored.estado
+            "estado_pedido": asked is not None,
+            "otros": [(m["etiqueta"], permalink(texto, m["name"], asked
                                                 if registry.models[m["name"]].conditioned else None))
                       for m in modelos(registry) if m["name"] != model],
         })

@@ -3,9 +3,9 @@ sentence that says what was found when sampling stopped short (budget, deadline 
 
 from __future__ import annotations
 
-from app.generation.sampling import MAX_LENGTH_DEFAULT, MAX_LENGTH_LIMIT, TEMPERATURE_MAX
-from app.web.registry import ServedModel
-from app.web.schemas import MODEL_NAME_MAX, N_MAX, SEED_MAX, TOP_K_MAX
+from app.generation.sampling import MAX_LENGTH_DEFAULT, MAX_LENGTH_LIMIT, TEMPERATURE_MAX, SamplingError
+from app.web.registry import Registry, ServedModel
+from app.web.schemas import ESTADO_MAX, MODEL_NAME_MAX, N_MAX, SCORE_NAME_MAX, SEED_MAX, TOP_K_MAX
 
 # keyed by error code first, then by field; {placeholders} are filled from the error's context
 MENSAJES = {
@@ -37,6 +37,14 @@ MENSAJES = {
     "unknown_state": "Estado: «{value}» no es un estado de la lista; elige uno o «todos los estados».",
     "not_conditioned": "Estado: el modelo {model} no distingue estados; elige «todos los estados» o "
                        "un modelo entrenado por estado ({conditioned}).",
+    # a name's own page (/nombre/...) has no list to choose from: its state is in the address
+    "unknown_state_nombre": "Estado: «{value}» no es un estado que conozca este modelo; quita el "
+                            "estado de la dirección o escribe uno de los suyos.",
+    "not_conditioned_nombre": "Estado: el modelo {model} no distingue estados; quita el estado de "
+                              "la dirección o usa un modelo entrenado por estado ({conditioned}).",
+    "estado_too_long": f"Estado: como máximo {ESTADO_MAX} caracteres.",
+    "name_too_long": f"El nombre puede tener como máximo {SCORE_NAME_MAX} caracteres.",
+    "name_empty": "Escribe un nombre.",
     "sin_modelos": "No hay ningún modelo cargado, así que no se pueden inventar nombres ahora.",
     "desconocido": "Algo salió mal con esos datos; revisa el formulario.",
 }
@@ -65,6 +73,17 @@ def etiqueta(served: ServedModel, default: str | None) -> str:
     return f"{label} (recomendado)" if served.name == default else label
 
 
+def mensaje_estado(registry: Registry, served: ServedModel, exc: SamplingError,
+                   page: str = "") -> str:
+    """The Spanish words for a refused ``estado``, the models named as the page names them;
+    ``page`` picks a page's own wording where it has one ("nombre")."""
+    names = {"model": etiqueta(served, registry.default),
+             "conditioned": " o ".join(etiqueta(registry.models[n], registry.default)
+                                       for n in registry.conditioned) or "—"}
+    code = f"{exc.code}_{page}" if f"{exc.code}_{page}" in MENSAJES else exc.code
+    return mensaje(exc.field, code, **{**exc.context, **names})
+
+
 def con_filtros(values: dict[str, str]) -> str:
     """What the names had to meet, as words: "que terminen en «-tepec» y de 8 letras o más"."""
     parts = []
@@ -78,19 +97,19 @@ def con_filtros(values: dict[str, str]) -> str:
     shortest = values.get("min_length") or "1"
     longest = values.get("max_length") or str(MAX_LENGTH_DEFAULT)
     if shortest == longest:
-        parts.append(f"de exactamente {shortest} letras")
+        parts.append(f"de exactamente {shortest} letra{'' if shortest == '1' else 's'}")
     elif shortest != "1" and longest != str(MAX_LENGTH_DEFAULT):
         parts.append(f"de {shortest} a {longest} letras")
     elif shortest != "1":
         parts.append(f"de {shortest} letras o más")
     elif longest != str(MAX_LENGTH_DEFAULT):
         parts.append(f"de {longest} letras o menos")
-    text = " y ".join(parts)
+    text = " y ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
     top_k = values.get("top_k")
     if top_k:
-        among = ("solo entre la letra más probable" if top_k == "1"
-                 else f"solo entre las {top_k} letras más probables")
-        text = f"{text}, eligiendo {among}" if text else f"eligiendo {among}"
+        how = ("siempre la letra más probable" if top_k == "1"
+               else f"solo entre las {top_k} letras más probables")
+        text = f"{text}, eligiendo {how}" if text else f"eligiendo {how}"
     return text
 
 
