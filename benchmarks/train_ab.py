@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             sides[label].ask(f"numpy {args.model}")
             sides[label].ask(f"threads {args.threads}")   # "ready" after its warm-up
         speeds: dict[str, list[float]] = {label: [] for label in sides}
+        probe = train_speed.default_trainer(args.model)   # this tree's batches, for their size
         ratios, reference = [], []
         for r in range(args.rounds):
             reference.append(train_speed.reference_gflops())
@@ -65,14 +66,11 @@ def main(argv: list[str] | None = None) -> int:
             if len(batches) > 1:
                 sys.exit(f"error: the two trees cut epoch {r + 1} into {sorted(batches)} batches; "
                          "train_ab.py compares steps on the same batches only")
-            seconds, chars = dict.fromkeys(sides, 0.0), dict.fromkeys(sides, 0)
-            for k in range(batches.pop()):
-                for label in list(sides)[:: 1 if k % 2 == 0 else -1]:
-                    took, tokens = sides[label].ask(f"{r + 1} {k}")
-                    seconds[label] += took
-                    chars[label] += tokens
+            # numpy leaves no threads spinning: the two sides need no pause between turns
+            seconds = train_speed.time_epoch(sides, r + 1, batches.pop(), settle=0.0)
+            chars = sum(b.n_tokens for b in train_speed.epoch_batches(probe, r + 1))
             for label in sides:
-                speeds[label].append(chars[label] / seconds[label])
+                speeds[label].append(chars / seconds[label])
             ratios.append(seconds[args.ref] / seconds["this tree"])
             print(f"round {r + 1}: " + ", ".join(f"{label} {speeds[label][-1]:,.0f} chars/s"
                                                 for label in sides)

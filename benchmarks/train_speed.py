@@ -14,6 +14,9 @@ own, since OpenMP reads the policy once, when it starts. The engines take turns 
 (the order reversed every other batch), so load drift on a shared machine hits all of them;
 each times its own step inside its process, the pipe to it outside the timed region, and a
 short pause after every turn lets a spinning engine's threads settle before the next one's.
+The pause has a cost too: numpy's helper thread (from 2 threads) sleeps through it and must
+wake for every batch, which a real training run never asks of it, so numpy's 2-thread figure
+here is a pessimistic one (the wall runs below show the real effect of --jobs 2).
 Each round also times a fixed float32 matmul (GFLOP/s on one thread) as a reference for how
 fast the machine was, and the same matmul on two threads at once (how much of a second core
 there was: x2.0 a whole one, x1.0 none). At one thread another engine takes its turns too:
@@ -355,16 +358,19 @@ def start_engines(kind: str, with_floor: bool, with_torch: bool
 
 # --- timing ------------------------------------------------------------------------------------
 
-def time_epoch(engines: dict[str, Worker], epoch: int, n_batches: int) -> dict[str, float]:
+def time_epoch(engines: dict[str, Worker], epoch: int, n_batches: int,
+               settle: float = SETTLE_SECONDS) -> dict[str, float]:
     """Seconds of each engine's steps over training's epoch ``epoch``, the engines taking turns
     batch by batch (the order reversed every other batch), so a change in the machine's load
-    within the epoch hits all of them alike; a settle pause follows every turn."""
+    within the epoch hits all of them alike; a pause of ``settle`` seconds follows every turn
+    (none is needed between engines that leave no threads spinning)."""
     seconds = dict.fromkeys(engines, 0.0)
     order = list(engines)
     for k in range(n_batches):
         for label in order if k % 2 == 0 else order[::-1]:
             seconds[label] += engines[label].ask(f"{epoch} {k}")[0]
-            time.sleep(SETTLE_SECONDS)
+            if settle:
+                time.sleep(settle)
     return seconds
 
 

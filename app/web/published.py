@@ -16,13 +16,21 @@ from pathlib import Path
 CROSS_VALIDATION, CHECKPOINT = "cross_validation", "checkpoint"   # where a val_nll comes from
 
 
+# what the pages read of each file: without it, a file is taken as not generated
+REQUIRED_KEYS = {"report.json": ("models", "real", "temperatures"), "cv.json": ("rows",)}
+
+
 def load_report(folder: Path, name: str = "report.json") -> dict | None:
     """A JSON file of the models folder (the report, the cross-validation table), or None when
-    it has not been generated."""
+    it has not been generated, or is not the object its readers expect (a file edited by hand,
+    cut short)."""
     try:
-        return json.loads((folder / name).read_text("utf-8"))
+        data = json.loads((folder / name).read_text("utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+    if not isinstance(data, dict) or any(key not in data for key in REQUIRED_KEYS.get(name, ())):
+        return None
+    return data
 
 
 def cv_rows(folder: Path) -> list[dict]:

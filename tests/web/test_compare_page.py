@@ -199,6 +199,16 @@ def test_cross_validation_table_comes_first_best_recipe_first(client):
     assert "La LSTM predice la siguiente letra de un nombre que nunca vio con 1.490" in page
 
 
+@pytest.mark.parametrize("text", ["[1, 2]", '{"temperatures": []}', "{"])
+def test_a_malformed_report_never_makes_a_500(tmp_path, text):
+    model = make_tiny_model("lstm")
+    checkpoint.save(tmp_path / "lstm.npz", model.checkpoint(model.metadata))
+    (tmp_path / "report.json").write_text(text)
+    with TestClient(create_app(tmp_path)) as client:
+        assert client.get("/api/report").status_code in (200, 404)
+        assert client.get("/comparar").status_code == 200
+
+
 def test_without_a_report_the_page_says_how_to_make_one(tmp_path):
     model = make_tiny_model("lstm")
     checkpoint.save(tmp_path / "lstm.npz", model.checkpoint(model.metadata))
