@@ -449,6 +449,11 @@ def fastest_torch(speeds: dict, thread_counts: set[int]) -> list[float]:
     return [max(in_round) for in_round in zip(*runs, strict=True)]
 
 
+def show_ratios(what: str, ratios: list[float], note: str = "") -> None:
+    """One printed line: min / median / max of a ratio over rounds, and each round's."""
+    print(f"    {what}: {spread(ratios)} (per round: {per_round(ratios)}){note}")
+
+
 def report_threads(speeds: dict, n: int, threads: list[int]) -> None:
     """The chars/s of every engine at n threads and the ratios numpy / PyTorch."""
     print(f"  {n} thread{'s' * (n > 1)}:")
@@ -458,25 +463,23 @@ def report_threads(speeds: dict, n: int, threads: list[int]) -> None:
               + " ".join(f"{v:,.0f}" for v in speeds[label, n]))
     numpy_speed = speeds["numpy", n]
     for label in torches:
-        print(f"    numpy / {label}: {spread(quotients(numpy_speed, speeds[label, n]))} "
-              f"(per round: {per_round(quotients(numpy_speed, speeds[label, n]))})")
+        show_ratios(f"numpy / {label}", quotients(numpy_speed, speeds[label, n]))
     if torches:
-        headline = quotients(numpy_speed, fastest_torch(speeds, {n}))
-        print(f"    headline, numpy / torch at its faster policy in each round: {spread(headline)} "
-              f"(per round: {per_round(headline)})")
+        show_ratios("headline, numpy / torch at its faster policy in each round",
+                    quotients(numpy_speed, fastest_torch(speeds, {n})))
         fewer = {k for k in threads if k < n}
         if fewer:   # torch may run slower on more threads: compare with its best too
             counts = ", ".join(map(str, sorted(fewer | {n})))
-            print(f"    numpy / torch at its fastest of {counts} threads and policies in each "
-                  f"round: {spread(quotients(numpy_speed, fastest_torch(speeds, fewer | {n})))}")
+            show_ratios(f"numpy / torch at its fastest of {counts} threads and policies in each "
+                        "round", quotients(numpy_speed, fastest_torch(speeds, fewer | {n})))
     if ("matmuls", n) in speeds:
         floor = speeds["matmuls", n]
         print(f"    numpy's matmuls alone, replayed: chars/s {spread(floor)}; "
               f"{spread([100 * v for v in quotients(numpy_speed, floor)])} % of its step")
         if torches:
-            ceiling = quotients(floor, fastest_torch(speeds, {n}))
-            print(f"    numpy's matmuls alone / torch at its faster policy: {spread(ceiling)} (the "
-                  f"ratio numpy would reach if all but its matmuls were free)")
+            show_ratios("numpy's matmuls alone / torch at its faster policy",
+                        quotients(floor, fastest_torch(speeds, {n})),
+                        " (the ratio numpy would reach if all but its matmuls were free)")
 
 
 def report_walls(walls: dict[int, list[dict]]) -> None:
