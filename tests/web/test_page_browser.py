@@ -323,6 +323,16 @@ def test_the_map_shows_the_state_of_the_form_whatever_changed_it(open_page):
     assert marked(page) == []
 
 
+def test_the_keyboard_passes_the_map_in_one_tab(open_page):
+    page = open_page("/?model=lstm_estado&estado=Oaxaca&n=2")
+    page.locator("#estado-elegido").focus()
+    page.keyboard.press("Tab")
+    skip = page.locator("a.saltar")
+    assert page.evaluate("document.activeElement.className") == "saltar" and skip.is_visible()
+    page.keyboard.press("Enter")
+    assert page.evaluate("location.hash") == "#titulo-resultados"
+
+
 def test_filters_errors_and_csv_download(open_page):
     page = open_page("/?model=lstm&n=5")
     page.locator("#mas-opciones summary").click()
