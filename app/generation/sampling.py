@@ -97,6 +97,15 @@ class Filters:
                 and fold(self.contains) in key)
 
 
+def well_formed(name: str | None, nll: float) -> bool:
+    """Whether a drawn name can be given at all: finished, not empty, without spaces at its ends
+    or a run of them (no real name has one, and a page shows it as one), without a digit (none
+    has one either: the models learn them from the course list's four «-Dto. 08 -» district
+    notes), and possible under the model (a forced prefix may not be)."""
+    return (name is not None and name != "" and name == name.strip() and "  " not in name
+            and not any(ch.isdigit() for ch in name) and math.isfinite(nll))
+
+
 def option_errors(vocab, temperature: float, top_k: int | None, prefix: str,
                   max_length: int, conditions: list[str] | None = None,
                   estado: int | None = None, filters: Filters = Filters()
@@ -262,10 +271,7 @@ def sample_steps(model, n: int, rng: np.random.Generator, temperature: float = 0
         result.draws += count
         for name, score, c in zip(names, nll, np.zeros(count, int) if cond is None else cond,
                                   strict=True):
-            # unfinished, empty, space-padded or with a run of spaces (no real name has one, and
-            # a page shows it as one), or impossible under the model (a forced prefix)
-            if (name is None or not name or name != name.strip() or "  " in name
-                    or not math.isfinite(score)):
+            if not well_formed(name, score):
                 continue
             key = fold(name)
             if (key in seen or (novel and key in gazetteer.key_set)

@@ -170,6 +170,14 @@ def test_names_with_a_run_of_spaces_are_dropped():
     assert [s.name for s in result.names] == ["San Juan"] and result.draws > 4
 
 
+def test_names_with_a_digit_are_dropped():
+    # the course list's four «-Dto. 08 -» district notes teach the models digits, which no
+    # municipality's name has: «Chav2c» or «Zapotl08» are drawn now and then, never given
+    model = ListModel(["Chav2c", "Tepic", "San Juan Mixtepec -Dto. 22 -", "Zapotl08"])
+    result = sample_names(model, 4, np.random.default_rng(0), temperature=1.0, novel=False)
+    assert [s.name for s in result.names] == ["Tepic"] and result.draws > 4
+
+
 def test_max_length_drops_long_names_instead_of_cutting():
     model = ListModel(["Abcdefghij", "Abc"])
     result = sample_names(model, 2, np.random.default_rng(0), max_length=5, temperature=1.0)
