@@ -23,7 +23,8 @@ from app.generation.sampling import (
     sample_names,
     sample_steps,
 )
-from app.lm.base import names_nll
+from app.lm.base import load_model, names_nll
+from app.paths import ROOT
 from tests.conftest import make_tiny_model, make_tiny_state_model
 from tests.fakes import ListModel
 
@@ -176,6 +177,14 @@ def test_names_with_a_digit_are_dropped():
     model = ListModel(["Chav2c", "Tepic", "San Juan Mixtepec -Dto. 22 -", "Zapotl08"])
     result = sample_names(model, 4, np.random.default_rng(0), temperature=1.0, novel=False)
     assert [s.name for s in result.names] == ["Tepic"] and result.draws > 4
+
+
+def test_a_digit_in_a_prefix_or_filter_is_refused_up_front():
+    # the served models know digits (from those notes), so this is not an unknown character
+    vocab = load_model(ROOT / "models" / "lstm.npz").vocab
+    errors = option_errors(vocab, 0.8, None, "San 2", 40, filters=Filters(suffix="08", contains="26"))
+    assert [(e.field, e.code) for e in errors] == [
+        ("prefix", "prefix_digit"), ("suffix", "suffix_digit"), ("contains", "contains_digit")]
 
 
 def test_max_length_drops_long_names_instead_of_cutting():

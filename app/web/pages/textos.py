@@ -19,6 +19,9 @@ MENSAJES = {
                        "({max_length}).",
     "prefix_unknown_chars": "Empieza con: el modelo no conoce estos caracteres: {chars}.",
     "prefix_spacing": "Empieza con: ningún nombre empieza con un espacio ni tiene dos seguidos.",
+    "prefix_digit": "Empieza con: ningún municipio tiene números en su nombre.",
+    "suffix_digit": "Termina en: ningún municipio tiene números en su nombre.",
+    "contains_digit": "Contiene: ningún municipio tiene números en su nombre.",
     "suffix": f"Termina en: como máximo {MAX_LENGTH_LIMIT} caracteres.",
     "suffix_too_long": "Termina en: no puede tener más letras que el largo máximo "
                        "({max_length}).",
