@@ -144,14 +144,14 @@ def option_errors(vocab, temperature: float, top_k: int | None, prefix: str,
         # the prefix is written as given; the filters compare folded text
         unknown = (vocab.unknown(text) if field_name == "prefix"
                    else [ch for ch in dict.fromkeys(fold(text)) if ch not in folded_vocab])
-        if unknown:
+        if any(ch.isdigit() for ch in text):   # no name with one is ever given (well_formed)
+            errors.append(SamplingError(field_name, f"{field_name}_digit",
+                                        f"{field_name} has a digit: no municipality's name does"))
+        elif unknown:
             shown = ", ".join(repr(ch) for ch in unknown)
             errors.append(SamplingError(field_name, f"{field_name}_unknown_chars",
                                         f"{field_name} has characters the model never saw: "
                                         f"{shown}", unknown=unknown))
-        elif any(ch.isdigit() for ch in text):   # no name with one is ever given (well_formed)
-            errors.append(SamplingError(field_name, f"{field_name}_digit",
-                                        f"{field_name} has a digit: no municipality's name does"))
     if prefix != prefix.lstrip() or "  " in prefix:   # no name could start so (sample_steps)
         errors.append(SamplingError("prefix", "prefix_spacing",
                                     "prefix cannot start with a space or have two spaces in a "

@@ -384,6 +384,7 @@ def test_an_ending_with_the_pages_hyphen_is_accepted_by_a_model_that_never_saw_o
 
 @pytest.mark.parametrize(("filters", "field", "code"), [
     (Filters(suffix="ø"), "suffix", "suffix_unknown_chars"),
+    (Filters(contains="7"), "contains", "contains_digit"),   # a digit, known or not
     (Filters(contains="x" * 41), "contains", "contains_too_long"),
     (Filters(min_length=41), "min_length", "min_over_max"),
 ])

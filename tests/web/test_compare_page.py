@@ -116,7 +116,11 @@ def test_the_models_table_shows_the_published_cross_validation_not_the_checkpoin
 def test_try_a_name_names_the_models_as_the_page_does_and_asks_for_a_name(client):
     html = client.get("/comparar", params={"nombre": "Tulum"}).text
     headings = re.findall(r'<li class="puntaje">\s*<h3><a href="[^"]*">([^<]*)</a></h3>', html)
-    assert sorted(headings) == ["Cadena de Márkov", "LSTM (recomendado)", "RNN simple"]
+    assert headings == ["LSTM (recomendado)", "RNN simple", "Cadena de Márkov"]   # as the form lists them
+    page = client.get("/comparar").text
+    examples = page[page.index("<h3>Ejemplos</h3>"):]
+    assert re.findall(r"<summary>([^<]*)</summary>", examples)[:3] == [
+        "RNN simple", "LSTM (recomendado)", "Cadena de Márkov"]   # the report's order
     blank = client.get("/comparar", params={"nombre": "   "})
     assert blank.status_code == 422 and "Escribe un nombre." in blank.text
     # its limit counts characters as written, as /nombre and /api/score count them
@@ -191,6 +195,7 @@ def test_cross_validation_table_comes_first_best_recipe_first(client):
     assert page.index('id="tabla-cv"') < page.index('id="tabla-modelos"')
     # what is served, first; every other recipe measured, folded away below it
     assert "servido" in table and "anterior" not in table
+    assert '<th scope="row">LSTM (recomendado)</th>' in table   # a served model, as the page names it
     history = page[page.index('id="tabla-cv-historial"'):]
     assert "anterior" in history.split("</table>")[0]
     assert page.rindex("<details", 0, page.index('id="tabla-cv-historial"')) > page.index('id="tabla-cv"')

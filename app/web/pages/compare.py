@@ -19,10 +19,10 @@ from app.generation.sampling import SamplingError
 from app.lm.base import model_order
 from app.web.pages.charts import Series, line_chart
 from app.web.pages.error import error_page
-from app.web.pages.home import permalink, templates
+from app.web.pages.home import modelos, permalink, templates
 from app.web.pages.mapa import CREDIT, mapa_svg
 from app.web.pages.sorpresa import cells
-from app.web.pages.textos import MENSAJES, etiqueta
+from app.web.pages.textos import MENSAJES
 from app.web.published import cv_rows, load_report, with_cross_validation
 from app.web.registry import Registry
 from app.web.schemas import SCORE_NAME_MAX
@@ -236,11 +236,16 @@ def comentario(report: dict) -> list[str]:
     return out
 
 
+def etiquetas(registry: Registry) -> dict[str, str]:
+    """Each served model's name as the page says it ("LSTM (recomendado)"), by file name."""
+    return {m["name"]: m["etiqueta"] for m in modelos(registry)}
+
+
 def score_everywhere(registry: Registry, nombre: str) -> tuple[list[dict], list[str]]:
     """The name scored by every served model (cells, NLL per char, percentile), and the
     Spanish errors of the models that cannot score it, each error said once."""
     results, errors = [], {}
-    for name in sorted(registry.models, key=model_order):
+    for name in (m["name"] for m in modelos(registry)):   # as the form lists them
         try:
             scored = score_name(registry, name, nombre)
         except SamplingError as exc:
@@ -249,7 +254,7 @@ def score_everywhere(registry: Registry, nombre: str) -> tuple[list[dict], list[
                      if unknown else "hace falta un nombre")
             errors.setdefault(error, []).append(name)
             continue
-        results.append({"model": name, "etiqueta": etiqueta(registry.models[name], registry.default),
+        results.append({"model": name, "etiqueta": etiquetas(registry)[name],
                         "estado": scored.estado, "nll_per_char": scored.nll_per_char,
                         "percentile": scored.percentile, "n_reference": scored.n_reference,
                         "cells": cells(scored), "enlace": permalink(nombre, name)})
@@ -352,6 +357,7 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         "too_long": too_long,
         "en_blanco": blank,
         "mensajes": MENSAJES,
+        "etiquetas": etiquetas(registry),
         "rechazado": rejected,
         "other_split": other_split,
         "fidelidad": fidelity_rows(report),
