@@ -245,7 +245,8 @@ def score_everywhere(registry: Registry, nombre: str) -> tuple[list[dict], list[
     """The name scored by every served model (cells, NLL per char, percentile), and the
     Spanish errors of the models that cannot score it, each error said once."""
     results, errors = [], {}
-    for name in (m["name"] for m in modelos(registry)):   # as the form lists them
+    labels = etiquetas(registry)   # in the form's order
+    for name, label in labels.items():
         try:
             scored = score_name(registry, name, nombre)
         except SamplingError as exc:
@@ -254,7 +255,7 @@ def score_everywhere(registry: Registry, nombre: str) -> tuple[list[dict], list[
                      if unknown else "hace falta un nombre")
             errors.setdefault(error, []).append(name)
             continue
-        results.append({"model": name, "etiqueta": etiquetas(registry)[name],
+        results.append({"model": name, "etiqueta": label,
                         "estado": scored.estado, "nll_per_char": scored.nll_per_char,
                         "percentile": scored.percentile, "n_reference": scored.n_reference,
                         "cells": cells(scored), "enlace": permalink(nombre, name)})

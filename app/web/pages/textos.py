@@ -99,13 +99,14 @@ def con_filtros(values: dict[str, str]) -> str:
         parts.append(f"que contengan «{values['contains'].strip()}»")
     shortest = values.get("min_length") or "1"
     longest = values.get("max_length") or str(MAX_LENGTH_DEFAULT)
+    floor, cap = shortest != "1", longest != str(MAX_LENGTH_DEFAULT)   # set away from defaults
     if shortest == longest:
         parts.append(f"de exactamente {shortest} letra{'' if shortest == '1' else 's'}")
-    elif shortest != "1" and longest != str(MAX_LENGTH_DEFAULT):
+    elif floor and cap:
         parts.append(f"de {shortest} a {longest} letras")
-    elif shortest != "1":
+    elif floor:
         parts.append(f"de {shortest} letras o más")
-    elif longest != str(MAX_LENGTH_DEFAULT):
+    elif cap:
         parts.append(f"de {longest} letras o menos")
     text = " y ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
     top_k = values.get("top_k")
