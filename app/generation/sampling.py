@@ -156,6 +156,11 @@ def option_errors(vocab, temperature: float, top_k: int | None, prefix: str,
         errors.append(SamplingError("prefix", "prefix_spacing",
                                     "prefix cannot start with a space or have two spaces in a "
                                     "row: no name does"))
+    if prefix[:1].islower():   # nor with a lowercase letter: the model would follow it anyway
+        suggestion = prefix[0].upper() + prefix[1:]
+        errors.append(SamplingError("prefix", "prefix_lowercase",
+                                    f"prefix starts with a lowercase letter: every name starts "
+                                    f"with a capital; try {suggestion!r}", suggestion=suggestion))
     return errors
 
 
@@ -237,7 +242,7 @@ def sample_steps(model, n: int, rng: np.random.Generator, temperature: float = 0
       T = 1 samples the model as trained, larger T gives wilder names. Allowed: (0, 5].
     top_k: sample only among the k most likely characters at each step (None = all).
     prefix: every name starts with it (after NFC), case and spaces kept; its characters must be
-      in the vocabulary.
+      in the vocabulary, and its first letter a capital, as every real name's is.
     max_length: most characters a name may have (1..64); a name reaching it unfinished is dropped.
     novel: drop names that exist in the real list (folded comparison).
     estado: for a model conditioned on the state, the condition id (index in

@@ -80,7 +80,8 @@ class NamesQuery(BaseModel):
         description="Divides the logits before sampling: near 0 gives the most likely name, "
                     f"1 samples the model as trained, higher is wilder. {ALLOWED['temperature']}.")
     prefix: NfcText = Field("", max_length=MAX_LENGTH_LIMIT,
-                        description="Every name starts with this text, case kept; each character "
+                        description="Every name starts with this text, case kept (so it starts "
+                                    "with a capital, as every real name does); each character "
                                     "must be in the model's vocabulary and it may not be longer "
                                     "than max_length. Empty: no prefix.")
     seed: Annotated[int | None, EmptyMeansDefault()] = Field(

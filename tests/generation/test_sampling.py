@@ -220,6 +220,8 @@ def test_nearest_real_name_with_state():
     ({"prefix": " "}, "prefix", "prefix_spacing"),
     ({"prefix": " San"}, "prefix", "prefix_spacing"),
     ({"prefix": "San  "}, "prefix", "prefix_spacing"),
+    ({"prefix": "san "}, "prefix", "prefix_lowercase"),
+    ({"prefix": "tla"}, "prefix", "prefix_lowercase"),
     ({"temperature": 0.0}, "temperature", "out_of_range"),
     ({"temperature": float("nan")}, "temperature", "out_of_range"),
     ({"temperature": 5.5}, "temperature", "out_of_range"),
@@ -231,6 +233,12 @@ def test_bad_options_name_the_field(tiny_lstm, options, field, code):
         sample_names(tiny_lstm, 3, np.random.default_rng(0), **options)
     assert (caught.value.field, caught.value.code) == (field, code)
     assert field in str(caught.value)
+
+
+def test_a_lowercase_prefix_is_refused_with_the_capitalised_one_to_try(tiny_lstm):
+    with pytest.raises(SamplingError) as caught:
+        sample_names(tiny_lstm, 3, np.random.default_rng(0), prefix="san ")
+    assert caught.value.context == {"suggestion": "San "}
 
 
 def test_state_conditioned_model_samples_with_a_random_state_per_name():

@@ -174,6 +174,11 @@ def test_prefix_no_name_could_start_with_is_refused(client, prefix):
     assert "space" in message
 
 
+def test_a_lowercase_prefix_is_refused_suggesting_the_capital(client):
+    message = detail_for(client.get("/api/names", params={"prefix": "san "}), "prefix")
+    assert "lowercase" in message and "'San '" in message
+
+
 def test_unknown_model_is_404_listing_available(client):
     for url in ("/api/names?model=gpt", "/api/score?name=Tepic&model=gpt"):
         response = client.get(url)

@@ -110,6 +110,12 @@ def test_a_prefix_no_name_starts_with_is_explained_in_spanish(client):
     assert "ningún nombre empieza con un espacio ni tiene dos seguidos" in response.text
 
 
+def test_a_lowercase_prefix_is_explained_with_the_capital_to_write(client):
+    response = client.get("/", params={"prefix": "san ", "n": 2})
+    assert response.status_code == 422
+    assert "todo municipio empieza con mayúscula; escribe «San »" in response.text
+
+
 def test_unknown_model_is_a_404_in_spanish(client):
     missing = client.get("/?model=gpt")
     assert missing.status_code == 404 and "Modelo: elige uno" in missing.text

@@ -19,6 +19,7 @@ MENSAJES = {
                        "({max_length}).",
     "prefix_unknown_chars": "Empieza con: el modelo no conoce estos caracteres: {chars}.",
     "prefix_spacing": "Empieza con: ningún nombre empieza con un espacio ni tiene dos seguidos.",
+    "prefix_lowercase": "Empieza con: todo municipio empieza con mayúscula; escribe «{suggestion}».",
     "prefix_digit": "Empieza con: ningún municipio tiene números en su nombre.",
     "suffix_digit": "Termina en: ningún municipio tiene números en su nombre.",
     "contains_digit": "Contiene: ningún municipio tiene números en su nombre.",
