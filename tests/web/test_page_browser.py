@@ -290,12 +290,12 @@ def test_map_chooses_the_state_with_a_click_and_with_the_keyboard(open_page):
     page.wait_for_function("() => location.search.includes('estado=Oaxaca')")
     assert page.locator("#model").input_value() == "lstm_estado"
     assert page.locator("#estado-elegido").input_value() == "Oaxaca"
-    assert page.locator("#nombres li", has_text="pedido para Oaxaca").count() == 4
+    assert page.locator("#nombres li", has_text="inventado para Oaxaca").count() == 4
 
     page.locator('#mapa-estados a[data-estado="Yucatán"]').focus()
     page.keyboard.press("Enter")
     page.wait_for_function("() => location.search.includes('estado=Yucat')")
-    assert page.locator("#nombres li", has_text="pedido para Yucatán").count() == 4
+    assert page.locator("#nombres li", has_text="inventado para Yucatán").count() == 4
     assert page.locator('#mapa-estados a[aria-current="true"]').get_attribute(
         "data-estado") == "Yucatán"
 
@@ -384,7 +384,7 @@ def test_without_javascript_everything_but_copying_works(open_page, server):
     with page.expect_navigation():
         page.locator('#mapa-estados a[data-estado="Sonora"]').click()
     assert settings(page.url)["estado"] == "Sonora"
-    assert page.locator("#nombres li", has_text="pedido para Sonora").count() == 3
+    assert page.locator("#nombres li", has_text="inventado para Sonora").count() == 3
     assert page.locator("#descargar-txt").get_attribute("href").startswith("/api/names?")
     assert page.locator("button", has_text="Copiar").count() == 0
     # and the list: a model by state and a state, chosen in the form from a plain model's page
@@ -394,7 +394,7 @@ def test_without_javascript_everything_but_copying_works(open_page, server):
     page.select_option("#estado-elegido", "Yucatán")
     with page.expect_navigation():
         page.get_by_role("button", name="Inventar nombres").click()
-    assert page.locator("#nombres li", has_text="pedido para Yucatán").count() == 3
+    assert page.locator("#nombres li", has_text="inventado para Yucatán").count() == 3
 
 
 def test_copy_and_favourites(open_page):

@@ -175,7 +175,7 @@ def test_state_selector_and_map(state_client, client):
     html = state_client.get("/", params={"model": "lstm_estado", "n": 3, "seed": 1,
                                          "estado": "31"}).text
     assert '<option value="Yucatán" selected>' in html and "· Yucatán ·" in html
-    assert html.count("pedido para Yucatán") == 3
+    assert html.count("inventado para Yucatán") == 3
     select = re.search(r'<select id="estado-elegido"[^>]*>', html).group(0)
     assert "disabled" not in select
     # a link per state the model knows, choosing it with that model; the others are greyed
