@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from app.data.corpus import fold
 from app.data.gazetteer import load_gazetteer
 from app.main import create_app
-from app.web.pages import compare, nombre
+from app.web.pages import compare, nombre, textos
 from app.web.pages.textos import MENSAJES, faltantes, mensaje
 from app.web.registry import serve_model
 from tests.fakes import ListModel
@@ -218,6 +218,14 @@ def test_the_map_keeps_the_likeliest_state_visible_where_a_near_name_lies_too():
     assert "Puebla: suena a este estado (56 %); ahí está Ocotepec" in svg
     apart = str(nombre.where_map(near, [("Oaxaca", 0.4)], gazetteer)[0])
     assert 'class="estado suena"' in apart and "marcado suena" not in apart
+
+
+def test_sounds_like_never_says_0_or_100_percent(client):
+    html = client.get("/nombre/Marachi", params={"model": "lstm"}).text
+    listed = re.findall(r"<li>[^<:]+: ([^<]+)</li>", html.split("¿De qué estado suena?")[1])
+    assert listed and "0 %" not in listed and "100 %" not in listed
+    assert [textos.porcentaje(p) for p in (0.0004, 0.004, 0.006, 0.5, 0.994, 0.996)] == [
+        "menos de 1 %", "menos de 1 %", "1 %", "50 %", "99 %", "más de 99 %"]
 
 
 def test_the_maps_legend_names_only_the_colours_on_it(client):

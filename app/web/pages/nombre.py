@@ -21,7 +21,7 @@ from app.web.credibility import credibility, cutoffs
 from app.web.pages.home import modelos, permalink, templates
 from app.web.pages.mapa import CREDIT, mapa_svg
 from app.web.pages.sorpresa import cells
-from app.web.pages.textos import MENSAJES, etiqueta, mensaje, mensaje_estado
+from app.web.pages.textos import MENSAJES, etiqueta, mensaje, mensaje_estado, porcentaje
 from app.web.registry import Registry, UnknownModel
 from app.web.schemas import ESTADO_MAX, MODEL_NAME_MAX, SCORE_NAME_MAX
 from app.web.service import on_compute_thread, score_name
@@ -81,7 +81,7 @@ def where_map(near: list[dict], likely: list[tuple[str, float]],
             notes[estado] = f"{notes[estado]}; {text}" if estado in notes else text
     if top_state:
         classes[top_state] = "marcado suena" if top_state in classes else "suena"
-        note = f"suena a este estado ({100 * top_p:.0f} %)"
+        note = f"suena a este estado ({porcentaje(top_p)})"
         notes[top_state] = f"{note}; {notes[top_state]}" if top_state in notes else note
     svg = Markup(mapa_svg(names, "Dónde están los municipios parecidos", "mapa-nombre",  # noqa: S704
                           classes=classes, notes=notes))
@@ -148,7 +148,7 @@ async def nombre(request: Request, texto: str, model: str = "", estado: str = ""
             "credibility": credibility(cutoffs(served), scored.nll_per_char),
             "etiqueta": etiqueta(served, registry.default),
             "escrito": written, "enlace_escrito": permalink(written or texto, model, asked),
-            "cercanos": near, "suena": likely,
+            "cercanos": near, "suena": [(state, porcentaje(p)) for state, p in likely],
             "mapa": mapa, "leyenda_mapa": leyenda,
             "estado_pedido": asked is not None,
             "otros": [(m["etiqueta"], permalink(texto, m["name"], asked

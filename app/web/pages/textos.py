@@ -70,6 +70,15 @@ def mensaje(field: str, code: str = "", **context) -> str:
     return template.format(**context)
 
 
+def porcentaje(p: float) -> str:
+    """A probability as a whole percentage that never claims certainty: «menos de 1 %» rather
+    than «0 %», «más de 99 %» rather than «100 %»."""
+    value = round(100 * p)
+    if value < 1:
+        return "menos de 1 %"
+    return "más de 99 %" if value > 99 else f"{value} %"
+
+
 def etiqueta(served: ServedModel, default: str | None) -> str:
     """"LSTM (recomendado)", "Cadena de Márkov", ...; the file name for unknown kinds."""
     kind = getattr(served.model, "family", served.model.kind)   # an ensemble of LSTMs is an lstm
