@@ -34,9 +34,12 @@ def load_report(folder: Path, name: str = "report.json") -> dict | None:
 
 
 def cv_rows(folder: Path) -> list[dict]:
-    """The cross-validated recipes (``python -m app.cv --publish``), best first."""
+    """The cross-validated recipes (``python -m app.cv --publish``), best first, each with the
+    name it is served as (rows published before ``served_as`` existed: their model's)."""
     table = load_report(folder, "cv.json") or {}
-    return sorted(table.get("rows", []), key=lambda row: row["mean"])
+    rows = [{**row, "served_as": row.get("served_as") or row["model"]}
+            for row in table.get("rows", [])]
+    return sorted(rows, key=lambda row: row["mean"])
 
 
 def held_out_nll(name: str, own_nll: float | None, distilled: bool,
@@ -44,7 +47,7 @@ def held_out_nll(name: str, own_nll: float | None, distilled: bool,
     """(NLL per character on unseen names, where it comes from) for the served model ``name``:
     its recipe's cross-validation mean if published (``--served``), else the checkpoint's own
     figure, except a student's, which is no NLL on names at all: (None, None)."""
-    served = {row.get("served_as", row["model"]): row["mean"] for row in rows if row.get("served")}
+    served = {row["served_as"]: row["mean"] for row in rows if row.get("served")}
     if name in served:
         return served[name], CROSS_VALIDATION
     if distilled or own_nll is None:

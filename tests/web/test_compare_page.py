@@ -273,3 +273,24 @@ def test_a_students_own_figure_is_never_shown_as_an_nll():
         == [1.449, 1.51]
     assert [m["val_nll"] for m in published.with_cross_validation({"models": models}, [])["models"]] \
         == [None, 1.51]
+
+
+def test_a_cv_row_published_before_served_as_existed_is_named_by_its_model(tmp_path):
+    # as the committed rnn-7 row is written: served, with no served_as key
+    (tmp_path / "cv.json").write_text(json.dumps({"rows": [
+        {"label": "rnn-7", "model": "rnn", "served": True, "mean": 1.608, "sd": 0.02}]}))
+    (row,) = published.cv_rows(tmp_path)
+    assert row["served_as"] == "rnn"
+    assert published.held_out_nll("rnn", 1.7, False, [row]) == (1.608, "cross_validation")
+
+
+def test_only_figures_from_another_validation_than_the_lstms_are_starred():
+    cv_figure = {"val_nll_source": "cross_validation"}
+    models = [{"name": "lstm", "split": "distilled from mezcla.npz", **cv_figure},
+              {"name": "rnn", "split": "7-fold cross-fitting", **cv_figure},
+              {"name": "markov", "split": "7-fold cross-fitting", "val_nll_source": "checkpoint"},
+              {"name": "lstm_estado", "split": "stratified by state", "val_nll_source": "checkpoint"}]
+    # the same published folds make lstm's and rnn's figures comparable whatever their checkpoints
+    assert compare.other_validation(models) == {"markov", "lstm_estado"}
+    own = [{**m, "val_nll_source": "checkpoint"} for m in models]
+    assert compare.other_validation(own) == {"rnn", "markov", "lstm_estado"}

@@ -23,7 +23,7 @@ from app.web.pages.home import modelos, permalink, templates
 from app.web.pages.mapa import CREDIT, mapa_svg
 from app.web.pages.sorpresa import cells
 from app.web.pages.textos import MENSAJES
-from app.web.published import cv_rows, load_report, with_cross_validation
+from app.web.published import CROSS_VALIDATION, cv_rows, load_report, with_cross_validation
 from app.web.registry import Registry
 from app.web.schemas import SCORE_NAME_MAX
 from app.web.service import on_compute_thread, score_name
@@ -312,6 +312,17 @@ def fidelity_rows(report: dict | None) -> list[tuple[str, dict]]:
         (m["name"], m) for m in fidelity["models"]]
 
 
+def other_validation(models: list[dict]) -> set[str]:
+    """The models whose NLL was measured on other names than the lstm's (the table stars them):
+    figures from the published cross-validation share its folds, a checkpoint's own figure is
+    on its split."""
+    def validation(m: dict) -> str | None:
+        return CROSS_VALIDATION if m.get("val_nll_source") == CROSS_VALIDATION else m.get("split")
+
+    reference = next((m for m in models if m["name"] == "lstm"), models[0] if models else None)
+    return {m["name"] for m in models if validation(m) != validation(reference)}
+
+
 @router.get("/comparar", response_class=HTMLResponse, include_in_schema=False)
 async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     registry: Registry = request.app.state.registry
@@ -342,8 +353,7 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     # too long, only spaces, or no model knows it
     rejected = too_long or blank or bool(score_errors and not scores)
     models = report["models"] if report else []
-    reference = next((m for m in models if m["name"] == "lstm"), models[0] if models else None)
-    other_split = {m["name"] for m in models if reference and m.get("split") != reference["split"]}
+    other_split = other_validation(models)
     context = {
         "report": report,
         "cv": [row for row in cv if row.get("served")],
