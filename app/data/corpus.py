@@ -231,8 +231,9 @@ class Vocabulary:
         return len(self.chars)
 
     def unknown(self, text: str) -> list[str]:
-        """Characters of ``text`` the vocabulary lacks, in order of first appearance."""
-        return list(dict.fromkeys(ch for ch in text if ch not in self.index))
+        """Characters of ``text`` the vocabulary lacks, in order of first appearance; the
+        boundary token is one of them: it is no character of a name."""
+        return list(dict.fromkeys(ch for ch in text if ch not in self.index or ch == BOUNDARY))
 
     def encode(self, text: str) -> list[int]:
         return [self.index[ch] for ch in text]

@@ -134,7 +134,7 @@ def option_errors(vocab, temperature: float, top_k: int | None, prefix: str,
         errors.append(SamplingError("min_length", "min_over_max",
                                     f"min_length must be from 1 to max_length ({max_length}), "
                                     f"got {filters.min_length}", max_length=max_length))
-    folded_vocab = {fold(ch) or ch for ch in vocab.chars}   # fold drops a lone space
+    folded_vocab = {fold(ch) or ch for ch in vocab.chars[1:]}   # fold drops a lone space
     for field_name, text in (("prefix", prefix), ("suffix", filters.ending),
                              ("contains", filters.contains)):
         if len(text) > max_length:

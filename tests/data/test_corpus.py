@@ -58,6 +58,7 @@ def test_vocabulary_round_trip_and_unknown_characters():
     assert vocab.decode(vocab.encode("Tepic")) == "Tepic"
     assert vocab.encode("Ñ")[0] != 0  # id 0 is the boundary token
     assert vocab.unknown("Zapopán") == ["Z", "a", "o", "á", "n"]
+    assert vocab.unknown("Tep\nic") == ["\n"]   # the boundary token is no character of a name
 
 
 def test_fold_ignores_case_and_accents():

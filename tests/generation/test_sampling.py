@@ -216,6 +216,9 @@ def test_nearest_real_name_with_state():
 
 @pytest.mark.parametrize(("options", "field", "code"), [
     ({"prefix": "T<"}, "prefix", "prefix_unknown_chars"),
+    ({"prefix": "San\n"}, "prefix", "prefix_unknown_chars"),
+    ({"filters": Filters(contains="a\nb")}, "contains", "contains_unknown_chars"),
+    ({"filters": Filters(suffix="a\nb")}, "suffix", "suffix_unknown_chars"),
     ({"prefix": "Tulum", "max_length": 3}, "prefix", "prefix_too_long"),
     ({"prefix": " "}, "prefix", "prefix_spacing"),
     ({"prefix": " San"}, "prefix", "prefix_spacing"),

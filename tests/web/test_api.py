@@ -174,6 +174,13 @@ def test_prefix_no_name_could_start_with_is_refused(client, prefix):
     assert "space" in message
 
 
+@pytest.mark.parametrize(("path", "field"), [("/api/names?prefix=San%0A", "prefix"),
+                                             ("/api/names?contains=a%0Ab", "contains"),
+                                             ("/api/score?name=San%0AJuan", "name")])
+def test_a_line_break_is_no_letter(client, path, field):
+    assert "'\\n'" in detail_for(client.get(path), field)
+
+
 def test_a_lowercase_prefix_is_refused_suggesting_the_capital(client):
     message = detail_for(client.get("/api/names", params={"prefix": "san "}), "prefix")
     assert "lowercase" in message and "'San '" in message

@@ -136,6 +136,11 @@ def test_a_message_missing_a_value_fails_instead_of_showing_its_placeholder():
         "Modelo: elige uno de los modelos cargados (lstm, rnn).")
 
 
+def test_an_invisible_character_is_named_by_its_code_point():
+    assert mensaje("prefix", "prefix_unknown_chars", unknown=["\u200f", "<", "\n", "\x00"]) == (
+        "Empieza con: el modelo no conoce estos caracteres: U+200F, «<», U+000A, U+0000.")
+
+
 def test_budget_running_out_says_how_many_were_found_and_of_what(client):
     html = client.get("/", params={"n": 5, "seed": 1, "suffix": "ñuu savi ñuu"}).text
     assert listed(html) == []   # this seed finds none: the sentence says so, and of what

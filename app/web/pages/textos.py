@@ -65,7 +65,9 @@ def mensaje(field: str, code: str = "", **context) -> str:
     """The Spanish text for an error. Raises KeyError when its template needs a value that
     ``context`` lacks: a bug to fix, never a {placeholder} to show."""
     if "unknown" in context:
-        context["chars"] = ", ".join(f"«{ch}»" for ch in context["unknown"])
+        context["chars"] = ", ".join(f"«{ch}»" if ch.isprintable() and not ch.isspace()
+                                     else f"U+{ord(ch):04X}"   # invisible between «»
+                                     for ch in context["unknown"])
     template = MENSAJES.get(code) or MENSAJES.get(field) or MENSAJES["desconocido"]
     return template.format(**context)
 
