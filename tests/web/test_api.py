@@ -202,7 +202,7 @@ def test_score_places_name_among_real_ones(client):
 
 
 def test_limits_count_characters_as_written_not_their_decomposed_code_points(client):
-    name = "Hué" * 21                                     # 63 characters, 84 code points in NFD
+    name = "Hué" * 33                                     # 99 characters, 132 code points in NFD
     decomposed = unicodedata.normalize("NFD", name)
     scored = client.get("/api/score", params={"name": decomposed, "model": "lstm"})
     assert scored.status_code == 200 and scored.json()["name"] == name
@@ -210,13 +210,25 @@ def test_limits_count_characters_as_written_not_their_decomposed_code_points(cli
                                              "contains": unicodedata.normalize("NFD", "é" * 40)})
     assert names.status_code == 200
     too_long = client.get("/api/score", params={"name": decomposed + "xx", "model": "lstm"})
-    assert "at most 64 characters" in detail_for(too_long, "name")
+    assert "at most 100 characters" in detail_for(too_long, "name")
+
+
+def test_the_longest_real_name_can_be_scored(client):
+    gazetteer = load_gazetteer()
+    longest = max(gazetteer.names, key=len)   # 76 characters
+    registry = client.app.state.registry
+    registry.models["lista"] = serve_model("lista", ListModel([longest]), gazetteer)
+    try:
+        scored = client.get("/api/score", params={"name": longest, "model": "lista"})
+        assert scored.status_code == 200 and scored.json()["name"] == longest
+    finally:
+        del registry.models["lista"]
 
 
 def test_score_errors(client):
     assert "'#'" in detail_for(client.get("/api/score", params={"name": "Te#pic"}), "name")
     assert "required" in detail_for(client.get("/api/score"), "name").lower()
-    assert "1 to 64" in detail_for(client.get("/api/score", params={"name": "a" * 65}), "name")
+    assert "1 to 100" in detail_for(client.get("/api/score", params={"name": "a" * 101}), "name")
     assert "empty" in detail_for(client.get("/api/score", params={"name": "   "}), "name")
 
 

@@ -151,7 +151,7 @@ def test_try_a_name_with_unknown_characters_or_markup_says_it_once(client):
 
 
 @pytest.mark.parametrize(("nombre", "error"), [
-    ("a" * 65, "El nombre puede tener como máximo 64 caracteres."),
+    ("a" * 101, "El nombre puede tener como máximo 100 caracteres."),
     ("😀", "Ningún modelo puede calificarlo: no conoce «😀»."),
 ], ids=["65-characters", "emoji"])
 def test_a_name_no_model_can_score_is_a_422(client, nombre, error):

@@ -308,8 +308,8 @@ def test_a_names_own_page_explains_bad_input(client):
     slash = client.get("/nombre/Tulum/Tepic")
     assert slash.status_code == 422 and "El modelo no conoce «/»." in slash.text
     long = client.get("/nombre/" + "a" * 5000)
-    assert long.status_code == 422 and "como máximo 64 caracteres" in long.text
-    assert "a" * 64 + "…" in long.text and "a" * 65 not in long.text   # not echoed back whole
+    assert long.status_code == 422 and "como máximo 100 caracteres" in long.text
+    assert "a" * 100 + "…" in long.text and "a" * 101 not in long.text   # not echoed back whole
 
 
 def test_a_names_page_caps_the_model_as_the_api_does(client):
