@@ -134,6 +134,10 @@ def option_errors(vocab, temperature: float, top_k: int | None, prefix: str,
         errors.append(SamplingError("min_length", "min_over_max",
                                     f"min_length must be from 1 to max_length ({max_length}), "
                                     f"got {filters.min_length}", max_length=max_length))
+    if filters.suffix.strip() and not filters.ending.strip("-"):   # "-" alone: no name ends so
+        errors.append(SamplingError("suffix", "suffix_hyphen_only",
+                                    "suffix is only a hyphen: write the ending after it, as in "
+                                    "'-tepec'"))
     folded_vocab = {fold(ch) or ch for ch in vocab.chars[1:]}   # fold drops a lone space
     for field_name, text in (("prefix", prefix), ("suffix", filters.ending),
                              ("contains", filters.contains)):
@@ -146,7 +150,7 @@ def option_errors(vocab, temperature: float, top_k: int | None, prefix: str,
                    else [ch for ch in dict.fromkeys(fold(text)) if ch not in folded_vocab])
         if any(ch.isdigit() for ch in text):   # no name with one is ever given (well_formed)
             errors.append(SamplingError(field_name, f"{field_name}_digit",
-                                        f"{field_name} has a digit: no municipality's name does"))
+                                        f"{field_name} has a digit: no name given ever has one"))
         elif unknown:
             shown = ", ".join(repr(ch) for ch in unknown)
             errors.append(SamplingError(field_name, f"{field_name}_unknown_chars",

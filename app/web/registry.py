@@ -34,8 +34,8 @@ DESCRIPTIONS = {
 }
 # the same, for models that were also told each name's state
 DESCRIPTIONS_BY_STATE = {
-    "lstm": "LSTM por estado: aprendió cada estado por separado; elige uno en «Estado» y sus "
-            "nombres sonarán a Oaxaca, Yucatán o Sonora.",
+    "lstm": "LSTM por estado: una sola LSTM que sabe de qué estado es cada nombre; elige uno "
+            "en «Estado» para inventar nombres de ese estado.",
     "rnn": "RNN simple por estado: memoria corta, pero sabe de qué estado es cada nombre; "
            "elige uno en «Estado».",
 }

@@ -224,6 +224,8 @@ def test_nearest_real_name_with_state():
     ({"prefix": " San"}, "prefix", "prefix_spacing"),
     ({"prefix": "San  "}, "prefix", "prefix_spacing"),
     ({"prefix": "san "}, "prefix", "prefix_lowercase"),
+    ({"filters": Filters(suffix="-")}, "suffix", "suffix_hyphen_only"),
+    ({"filters": Filters(suffix=" -- ")}, "suffix", "suffix_hyphen_only"),
     ({"prefix": "tla"}, "prefix", "prefix_lowercase"),
     ({"temperature": 0.0}, "temperature", "out_of_range"),
     ({"temperature": float("nan")}, "temperature", "out_of_range"),

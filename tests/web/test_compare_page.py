@@ -100,6 +100,7 @@ def test_page_renders_the_report_table_and_svg_charts(client):
     assert "temperatura</text>" in html and "época</text>" in html     # axis labels
     assert "La LSTM predice la siguiente letra" in html                  # the written comparison
     assert 'id="tabla-fidelidad"' in html and "<td>60</td>" in html and "40.0 %" in html
+    assert "Bayes ingenuo" in html and "naive Bayes" not in html   # the judge, in Spanish
 
 
 def test_the_models_table_shows_the_published_cross_validation_not_the_checkpoints_figure(
@@ -240,17 +241,18 @@ def test_the_commentary_tells_a_student_from_the_networks_its_mezcla_is_made_of(
         model("mezcla", 1.441, gated=True), model("rnn", 1.608)]}
     text = " ".join(compare.comentario(served))
     assert "de un conjunto de LSTM y del n-grama" in text and "0.070 menos que el n-grama" in text
-    assert "queda a 0.020 de ella y 0.050 por debajo del n-grama" in text
+    assert ("queda 0.020 por encima de la de la mezcla servida y 0.050 por debajo de la del "
+            "n-grama") in text
     assert "producto" not in text
     served["models"][2]["product"] = True    # the mezcla also multiplies its two sides
     text = " ".join(compare.comentario(served))
-    assert "y una parte de su producto" in text and "esa mezcla sin el producto" in text
+    assert "y una parte de su producto" in text and "esa mezcla sin su parte del producto, la que más copia" in text
     assert "sin haberlo visto" not in text
     served["models"][0]["out_of_fold"] = True   # it learned what the mezcla says of unseen names
     assert "lo que la mezcla diría sin haberlo visto" in " ".join(compare.comentario(served))
     served["models"][0]["val_nll"] = None   # no published CV for the student: no figure to quote
     text = " ".join(compare.comentario(served))
-    assert "0.070 menos que el n-grama" in text and "queda a" not in text
+    assert "0.070 menos que el n-grama" in text and "Su NLL queda" not in text
     served["models"][0] = model("lstm", 1.489)   # the lstm is one of the mezcla's two sides
     text = " ".join(compare.comentario(served))
     assert "0.048 menos que el mejor de los dos" in text and "destilación" not in text

@@ -116,6 +116,11 @@ def test_a_lowercase_prefix_is_explained_with_the_capital_to_write(client):
     assert "todo municipio empieza con mayúscula; escribe «San »" in response.text
 
 
+def test_an_ending_of_only_a_hyphen_asks_for_the_ending(client):
+    response = client.get("/", params={"suffix": "-", "n": 2})
+    assert response.status_code == 422 and "escribe la terminación después del guion" in response.text
+
+
 def test_unknown_model_is_a_404_in_spanish(client):
     missing = client.get("/?model=gpt")
     assert missing.status_code == 404 and "Modelo: elige uno" in missing.text
@@ -144,7 +149,7 @@ def test_an_invisible_character_is_named_by_its_code_point():
 def test_budget_running_out_says_how_many_were_found_and_of_what(client):
     html = client.get("/", params={"n": 5, "seed": 1, "suffix": "ñuu savi ñuu"}).text
     assert listed(html) == []   # this seed finds none: the sentence says so, and of what
-    assert "no se encontró ninguno de 5 que terminen en «-ñuu savi ñuu»; prueba otra" in html
+    assert "no se encontró ninguno de 5 que terminen en «ñuu savi ñuu»; prueba otra" in html
 
 
 def test_no_names_no_downloads(client):
@@ -379,10 +384,12 @@ def test_the_names_found_short_come_with_advice_for_why_sampling_stopped():
     narrow = {"prefix": "Zz", "suffix": "-tepec", "min_length": "5", "max_length": "5", "top_k": "1"}
     assert faltantes(0, 10, narrow, "budget") == (
         "no se encontró ninguno de 10 que empiecen con «Zz», que terminen en «-tepec» y de "
-        "exactamente 5 letras, eligiendo siempre la letra más probable; prueba un top-k mayor "
+        "exactamente 5 caracteres, eligiendo siempre la letra más probable; prueba un top-k mayor "
         "o condiciones menos estrictas")
-    assert "de exactamente 1 letra;" in faltantes(0, 3, {"min_length": "1", "max_length": "1"},
+    assert "de exactamente 1 carácter;" in faltantes(0, 3, {"min_length": "1", "max_length": "1"},
                                                    "budget")
-    assert "de 3 letras o menos" in faltantes(2, 10, {"max_length": "3"}, "budget")
-    assert "de 4 a 9 letras" in faltantes(2, 10, {"min_length": "4", "max_length": "9"}, "budget")
+    assert "de 3 caracteres o menos" in faltantes(2, 10, {"max_length": "3"}, "budget")
+    assert "de 4 a 9 caracteres" in faltantes(2, 10, {"min_length": "4", "max_length": "9"}, "budget")
     assert "entre las 3 letras más probables" in faltantes(2, 10, {"top_k": "3"}, "deadline")
+    # a hyphen marks a word's ending, never an ending of several words (spaces count as characters)
+    assert "que terminen en «de Juárez»" in faltantes(0, 3, {"suffix": "de Juárez"}, "budget")

@@ -22,7 +22,7 @@ from app.web.pages.error import error_page
 from app.web.pages.home import modelos, permalink, templates
 from app.web.pages.mapa import CREDIT, mapa_svg
 from app.web.pages.sorpresa import cells
-from app.web.pages.textos import MENSAJES
+from app.web.pages.textos import JUEZ, MENSAJES
 from app.web.published import CROSS_VALIDATION, cv_rows, load_report, with_cross_validation
 from app.web.registry import Registry
 from app.web.schemas import SCORE_NAME_MAX
@@ -202,15 +202,16 @@ def comentario(report: dict) -> list[str]:
                    f"{'el n-grama' if against_ngram else 'el mejor de los dos'}: se equivocan "
                    f"en lugares distintos, y donde uno duda el otro suele acertar.")
         if student and lstm["val_nll"]:
-            which = "esa mezcla sin el producto, que copia más" if mezcla.get("product") else "esa mezcla"
+            which = ("esa mezcla sin su parte del producto, la que más copia" if mezcla.get("product")
+                     else "esa mezcla")
             if lstm.get("out_of_fold"):
-                which += (" (en cada nombre real, lo que la mezcla diría sin haberlo visto, "
-                          "para que no aprenda a copiarlo)")
-            out.append(f"La LSTM servida es una sola red entrenada para imitar, letra por letra, "
-                       f"{which} (destilación): queda a "
-                       f"{lstm['val_nll'] - mezcla['val_nll']:.3f} de ella y "
-                       f"{markov['val_nll'] - lstm['val_nll']:.3f} por debajo del n-grama, con "
-                       f"el costo de muestreo de una sola red.")
+                which += ("; en cada nombre real imita lo que la mezcla diría sin haberlo visto, "
+                          "para no aprender a copiarlo")
+            out.append(f"La LSTM servida es una sola red entrenada para imitar letra por letra "
+                       f"(destilación) {which}. Su NLL queda "
+                       f"{lstm['val_nll'] - mezcla['val_nll']:.3f} por encima de la de la mezcla "
+                       f"servida y {markov['val_nll'] - lstm['val_nll']:.3f} por debajo de la del "
+                       f"n-grama, con el costo de muestreo de una sola red.")
     costs = [m for m in (rnn, lstm, markov) if m and m["train_seconds"] is not None]
     if len(costs) >= 2:
         parts = [f"{m['name']}, {m['n_params']:,} parámetros"
@@ -368,6 +369,7 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         "too_long": too_long,
         "en_blanco": blank,
         "mensajes": MENSAJES,
+        "juez": JUEZ,
         "etiquetas": etiquetas(registry),
         "rechazado": rejected,
         "other_split": other_split,

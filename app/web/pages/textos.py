@@ -3,9 +3,14 @@ sentence that says what was found when sampling stopped short (budget, deadline 
 
 from __future__ import annotations
 
+from app.eval.fidelity import ORDERS
 from app.generation.sampling import MAX_LENGTH_DEFAULT, MAX_LENGTH_LIMIT, TEMPERATURE_MAX, SamplingError
 from app.web.registry import Registry, ServedModel
 from app.web.schemas import ESTADO_MAX, MODEL_NAME_MAX, N_MAX, SCORE_NAME_MAX, SEED_MAX, TOP_K_MAX
+
+# /comparar's state judge (app.eval.fidelity), described as the report's English one is
+JUEZ = (f"un clasificador de Bayes ingenuo que cuenta los grupos de {min(ORDERS)} a "
+        f"{max(ORDERS)} letras de los municipios de cada estado, sin preferir ninguno")
 
 # keyed by error code first, then by field; {placeholders} are filled from the error's context
 MENSAJES = {
@@ -20,12 +25,13 @@ MENSAJES = {
     "prefix_unknown_chars": "Empieza con: el modelo no conoce estos caracteres: {chars}.",
     "prefix_spacing": "Empieza con: ningún nombre empieza con un espacio ni tiene dos seguidos.",
     "prefix_lowercase": "Empieza con: todo municipio empieza con mayúscula; escribe «{suggestion}».",
-    "prefix_digit": "Empieza con: ningún municipio tiene números en su nombre.",
-    "suffix_digit": "Termina en: ningún municipio tiene números en su nombre.",
-    "contains_digit": "Contiene: ningún municipio tiene números en su nombre.",
+    "prefix_digit": "Empieza con: un nombre inventado nunca lleva números.",
+    "suffix_digit": "Termina en: un nombre inventado nunca lleva números.",
+    "contains_digit": "Contiene: un nombre inventado nunca lleva números.",
     "suffix": f"Termina en: como máximo {MAX_LENGTH_LIMIT} caracteres.",
     "suffix_too_long": "Termina en: no puede tener más letras que el largo máximo "
                        "({max_length}).",
+    "suffix_hyphen_only": "Termina en: escribe la terminación después del guion, como «-tepec».",
     "suffix_unknown_chars": "Termina en: el modelo no conoce estos caracteres: {chars}.",
     "contains": f"Contiene: como máximo {MAX_LENGTH_LIMIT} caracteres.",
     "contains_too_long": "Contiene: no puede tener más letras que el largo máximo "
@@ -100,26 +106,27 @@ def mensaje_estado(registry: Registry, served: ServedModel, exc: SamplingError,
 
 
 def con_filtros(values: dict[str, str]) -> str:
-    """What the names had to meet, as words: "que terminen en «-tepec» y de 8 letras o más"."""
+    """What the names had to meet, as words: "que terminen en «-tepec» y de 8 caracteres o más"."""
     parts = []
     if values.get("prefix"):
         parts.append(f"que empiecen con «{values['prefix']}»")
     if values.get("suffix", "").strip():
         suffix = values["suffix"].strip()
-        parts.append(f"que terminen en «{suffix if suffix[0] in '- ' else '-' + suffix}»")
+        one_word = suffix[0] not in "- " and " " not in suffix
+        parts.append(f"que terminen en «{'-' + suffix if one_word else suffix}»")
     if values.get("contains", "").strip():
         parts.append(f"que contengan «{values['contains'].strip()}»")
     shortest = values.get("min_length") or "1"
     longest = values.get("max_length") or str(MAX_LENGTH_DEFAULT)
     floor, cap = shortest != "1", longest != str(MAX_LENGTH_DEFAULT)   # set away from defaults
     if shortest == longest:
-        parts.append(f"de exactamente {shortest} letra{'' if shortest == '1' else 's'}")
+        parts.append(f"de exactamente {shortest} {'carácter' if shortest == '1' else 'caracteres'}")
     elif floor and cap:
-        parts.append(f"de {shortest} a {longest} letras")
+        parts.append(f"de {shortest} a {longest} caracteres")
     elif floor:
-        parts.append(f"de {shortest} letras o más")
+        parts.append(f"de {shortest} caracteres o más")
     elif cap:
-        parts.append(f"de {longest} letras o menos")
+        parts.append(f"de {longest} caracteres o menos")
     text = " y ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
     top_k = values.get("top_k")
     if top_k:
