@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.web.disconnect import watch_disconnect
-from app.web.export import MEDIA_TYPES, download, wanted_format
+from app.web.export import FORMAT_NAME, MEDIA_TYPES, download, wanted_format
 from app.web.published import cv_rows
 from app.web.registry import Registry
 from app.web.scheduler import Scheduler
@@ -25,6 +25,7 @@ from app.web.schemas import (
     MODEL_NAME_MAX,
     NFC,
     SCORE_NAME_MAX,
+    EmptyMeansDefault,
     EstadosResponse,
     Failure,
     Health,
@@ -73,9 +74,11 @@ RegistryDep = Annotated[Registry, Depends(get_registry)]
           "description": "The names as JSON, or as a CSV or text file to download."}})
 async def names(query: Annotated[NamesQuery, Query()], registry: RegistryDep, request: Request,
                 response: Response,
-                format: Annotated[Literal["json", "csv", "txt"] | None, Query(
-                    description="json (default), csv or txt (one name per line); without it "
-                                "an Accept header of text/csv or text/plain chooses.")] = None,
+                format: Annotated[Literal["json", "csv", "txt"] | None, FORMAT_NAME,
+                                  EmptyMeansDefault(), Query(
+                    description="json (default), csv or txt (one name per line); "
+                                "without it (or empty) the Accept header chooses, by its "
+                                "q-values.")] = None,
                 ) -> NamesResponse | Response:
     """Invent names with a model. Random output: sent with `Cache-Control: no-store`.
 

@@ -9,26 +9,63 @@ import csv
 import io
 
 from fastapi.responses import Response
+from pydantic import BeforeValidator
 
 from app.web.schemas import NamesResponse
 
 MEDIA_TYPES = {"csv": "text/csv", "txt": "text/plain"}
+
+
+def _format_name(value):
+    """The ``format`` parameter; empty (as a form sends a blank field) is not given."""
+    return None if value == "" else value
+
+
+FORMAT_NAME = BeforeValidator(_format_name)
 CSV_COLUMNS = ["name", "novel", "nll_per_char", "estado", "nearest", "nearest_estado",
                "nearest_distance"]
 
 
 def wanted_format(format_param: str | None, accept: str) -> str:
-    """``json``, ``csv`` or ``txt``: the ``format`` parameter, else the first of text/csv or
-    text/plain that the Accept header names (JSON when it names neither)."""
+    """``json``, ``csv`` or ``txt``: the ``format`` parameter, else the one the Accept header
+    weighs highest (q, from the most specific range that names it; a tie goes to the range
+    named first, then to JSON); JSON when the header accepts none of them."""
     if format_param:
         return format_param
-    for media in (part.split(";")[0].strip() for part in accept.split(",")):
-        for fmt, media_type in MEDIA_TYPES.items():
-            if media == media_type:
-                return fmt
-        if media in ("application/json", "*/*"):
-            return "json"
-    return "json"
+    ranges = [_media_range(part) for part in accept.split(",") if part.strip()]
+    best, chosen = (0.0, 0), "json"
+    for fmt, media_type in {"json": "application/json", **MEDIA_TYPES}.items():
+        matches = [(specificity, q, -position)
+                   for position, (media, q) in enumerate(ranges)
+                   if (specificity := _specificity(media, media_type)) is not None]
+        if matches:
+            _, q, first = max(matches)   # the most specific range decides its q
+            if (q, first) > best:
+                best, chosen = (q, first), fmt
+    return chosen
+
+
+def _media_range(part: str) -> tuple[str, float]:
+    """("text/csv", 0.5) from " text/csv;q=0.5"; a q that is no number counts as 0."""
+    media, *params = (p.strip() for p in part.split(";"))
+    q = 1.0
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "q":
+            try:
+                q = float(value)
+            except ValueError:
+                q = 0.0
+    return media.lower(), q
+
+
+def _specificity(media: str, media_type: str) -> int | None:
+    """How closely a range names a type: 2 exactly, 1 as type/*, 0 as */*, None not at all."""
+    if media == media_type:
+        return 2
+    if media == media_type.split("/")[0] + "/*":
+        return 1
+    return 0 if media == "*/*" else None
 
 
 def as_csv(batch: NamesResponse) -> str:

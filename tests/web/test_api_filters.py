@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from app.data.corpus import fold
 from app.main import create_app
+from app.web import export
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +77,22 @@ def test_text_by_parameter_or_by_accept_header(client):
     assert client.get("/api/names", params=params, headers={"Accept": "text/csv"}).text \
         .startswith("name,novel,")
     assert client.get("/api/names", params={"format": "xml"}).status_code == 422
+
+
+def test_a_blank_format_means_the_default(client):
+    blank = client.get("/api/names", params={"n": 2, "format": ""}, headers={"Accept": "text/csv"})
+    assert blank.headers["content-type"].startswith("text/csv")   # as if not given
+    assert client.get("/api/names", params={"n": 2, "format": ""}).headers[
+        "content-type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(("accept", "chosen"), [
+    ("text/plain;q=0.1, application/json", "json"),   # the client prefers JSON
+    ("text/csv;q=0", "json"),                          # CSV refused: the default
+    ("text/plain, text/csv;q=0.5", "txt"),
+    ("text/*", "csv"), ("*/*", "json"), ("", "json"), ("image/png", "json"),
+    ("text/csv, application/json", "csv"),             # a tie: the first named
+    ("text/csv;q=0.3, */*;q=0.5", "json"),             # any type, preferred to CSV
+])
+def test_the_accept_header_is_weighed_by_its_q_values(accept, chosen):
+    assert export.wanted_format(None, accept) == chosen
