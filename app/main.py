@@ -102,7 +102,10 @@ async def client_gone(request: Request, exc: ClientGone) -> Response:
 
 async def http_error(request: Request, exc: HTTPException) -> Response:
     """An unknown address or method: FastAPI's JSON under /api/ and on the probes, a Spanish
-    page elsewhere."""
+    page elsewhere. A 405's Allow lists HEAD beside GET: ``HeadAsGet`` answers it wherever GET is."""
+    allow = (exc.headers or {}).get("Allow", "")
+    if "GET" in allow.split(", ") and "HEAD" not in allow:
+        exc = HTTPException(exc.status_code, exc.detail, {**exc.headers, "Allow": f"{allow}, HEAD"})
     if answers_json(request.url.path):
         return await http_exception_handler(request, exc)
     return status_page(request, exc.status_code, exc.headers)

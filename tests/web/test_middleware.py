@@ -32,6 +32,12 @@ def test_head_works_wherever_get_does(client, path):
     assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"]
 
 
+@pytest.mark.parametrize("path", ["/api/names", "/", "/healthz"])
+def test_a_method_not_allowed_lists_head_beside_get(client, path):
+    refused = client.post(path)
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
+
+
 @pytest.mark.parametrize("path", [*GET_ROUTES, "/api/names?n=500", "/nowhere",
                                   "/api/names?model=gpt"])
 def test_every_response_carries_the_security_headers(client, path):
