@@ -63,9 +63,9 @@ function rellenarFormulario(params) {
     if (!campo.name || campo.type === "hidden" || campo.type === "submit") continue;
     const valor = params.get(campo.name) ?? defectos.get(campo.name) ?? "";
     if (campo.type === "checkbox") campo.checked = valor !== "false";
+    else if (campo === temperatura) ponerTemperatura(valor);
     else campo.value = valor;
   }
-  temperaturaValor.value = Number(temperatura.value).toFixed(2);
   actualizarEstado();
 }
 
@@ -167,8 +167,30 @@ if (mapa) {
   });
 }
 
+// the slider has notches every PASO; a temperature between them (0.123, or 0.01 below the
+// first), which the URL may ask for, is kept as it is (step "any") until the slider is moved,
+// so that the form sends again the temperature of the names on screen (as templates/index.html)
+const PASO = 0.05;
+function enMuesca(valor) {
+  const muescas = valor / PASO;
+  return valor >= PASO && Math.abs(muescas - Math.round(muescas)) < 1e-9;
+}
+function ponerTemperatura(texto) {
+  const valor = Number(texto);
+  const muesca = texto !== "" && enMuesca(valor);
+  temperatura.step = muesca ? String(PASO) : "any";
+  temperatura.min = muesca ? String(PASO) : "0";
+  temperatura.value = texto;
+  temperaturaValor.value = muesca ? valor.toFixed(2) : (Number.isFinite(valor) ? String(valor) : texto);
+}
+
 let espera = null;
 temperatura.addEventListener("input", () => {
+  if (temperatura.step === "any") {   // moved: back to the notches, from the nearest one
+    const valor = Math.round(Number(temperatura.value) / PASO) * PASO;
+    temperatura.step = temperatura.min = String(PASO);
+    temperatura.value = Math.min(Number(temperatura.max), Math.max(PASO, valor)).toFixed(2);
+  }
   temperaturaValor.value = Number(temperatura.value).toFixed(2);
   clearTimeout(espera);
   // one request once the slider rests, with the seed on screen: only the temperature changes

@@ -283,6 +283,21 @@ def test_slider_reaches_the_apis_range_and_asks_once_per_rest(open_page):
     assert len(requests) == 1 and settings(page.url)["seed"] == "2"
 
 
+def test_a_temperature_between_notches_is_sent_again_as_it_was(open_page):
+    page = open_page("/?temperature=0.123&n=3&seed=2")
+    assert page.locator("#temperatura-valor").text_content() == "0.123"
+    page.locator("#mas-opciones summary").click()
+    with page.expect_request(lambda r: "/?" in r.url) as asked:
+        page.locator("#repetir").click()   # «Usar esta semilla»: the same names, so the same T
+    assert settings(asked.value.url)["temperature"] == "0.123"
+    page.get_by_label("Temperatura").focus()
+    with page.expect_request(lambda r: "/?" in r.url) as moved:
+        page.keyboard.press("ArrowRight")   # moved: back on the notches
+    temperature = float(settings(moved.value.url)["temperature"])
+    assert temperature >= 0.05 and abs(temperature * 20 - round(temperature * 20)) < 1e-9
+    assert page.locator("#temperatura-valor").text_content() == f"{temperature:.2f}"
+
+
 def test_map_chooses_the_state_with_a_click_and_with_the_keyboard(open_page):
     page = open_page("/?model=lstm&n=4")
     page.locator("#por-estado summary").click()

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from app.data.corpus import fold
 from app.data.gazetteer import load_gazetteer
 from app.main import create_app
-from app.web.pages import compare, nombre, textos
+from app.web.pages import compare, home, nombre, textos
 from app.web.pages.textos import MENSAJES, faltantes, mensaje
 from app.web.registry import serve_model
 from tests.fakes import ListModel
@@ -119,6 +119,16 @@ def test_a_lowercase_prefix_is_explained_with_the_capital_to_write(client):
 def test_an_ending_of_only_a_hyphen_asks_for_the_ending(client):
     response = client.get("/", params={"suffix": "-", "n": 2})
     assert response.status_code == 422 and "escribe la terminación después del guion" in response.text
+
+
+def test_a_temperature_between_the_sliders_notches_is_kept_as_asked(client):
+    html = client.get("/", params={"temperature": "0.123", "n": 2, "seed": 1}).text
+    slider = re.search(r'<input id="temperature"[^>]*>', html).group(0)
+    assert 'step="any"' in slider and 'value="0.123"' in slider
+    assert '<output id="temperatura-valor" for="temperature">0.123</output>' in html
+    assert home.temperature_slider("0.8") == {"step": "0.05", "min": "0.05", "shown": "0.80"}
+    assert home.temperature_slider("0.01")["step"] == "any"   # below the first notch
+    assert home.temperature_slider("abc")["shown"] == "abc"   # refused, shown as written
 
 
 def test_unknown_model_is_a_404_in_spanish(client):

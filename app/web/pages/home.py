@@ -85,6 +85,23 @@ def estado_elegido(text: str) -> str:
     return estado.name if estado else ""
 
 
+SLIDER_STEP = 0.05   # the temperature slider's notches (static/app.js snaps to them too)
+
+
+def temperature_slider(text: str) -> dict[str, str]:
+    """The slider's step, min and the number shown beside it for a temperature as written. A
+    valid one between the notches (0.123, or 0.01 below the first) is kept as it is, step "any",
+    so that what the form sends again is the temperature of the names on screen."""
+    try:
+        value = float(text)
+    except ValueError:
+        return {"step": f"{SLIDER_STEP:g}", "min": f"{SLIDER_STEP:g}", "shown": text}
+    notches = value / SLIDER_STEP
+    if value >= SLIDER_STEP and abs(notches - round(notches)) < 1e-9:
+        return {"step": f"{SLIDER_STEP:g}", "min": f"{SLIDER_STEP:g}", "shown": f"{value:.2f}"}
+    return {"step": "any", "min": "0", "shown": f"{value:g}"}
+
+
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request) -> Response:
     """Form plus results; random output, so never cached."""
@@ -122,6 +139,7 @@ async def index(request: Request) -> Response:
         "mapa": state_map(registry, values, elegido),
         "credito_mapa": CREDIT,
         "values": values,
+        "deslizador": temperature_slider(values["temperature"]),
         "defectos": consulta(form_defaults(registry)),
         "result": result,
         "items": items(registry, result) if result else [],
