@@ -313,6 +313,7 @@ def test_a_names_page_says_what_to_do_with_a_state_it_cannot_use(state_client):
     unknown = state_client.get("/nombre/Tepic", params={"model": "lstm_estado", "estado": "Narnia"})
     assert unknown.status_code == 422 and "«Narnia» no es un estado" in unknown.text
     assert "todos los estados" not in unknown.text
+    assert re.search(r"escribe uno de los suyos: [^.]*Yucatán", unknown.text)   # which they are
 
 
 def test_a_names_own_page_explains_bad_input(client):

@@ -49,7 +49,7 @@ MENSAJES = {
                        "un modelo entrenado por estado ({conditioned}).",
     # a name's own page (/nombre/...) has no list to choose from: its state is in the address
     "unknown_state_nombre": "Estado: «{value}» no es un estado que conozca este modelo; quita el "
-                            "estado de la dirección o escribe uno de los suyos.",
+                            "estado de la dirección o escribe uno de los suyos: {validos}.",
     "not_conditioned_nombre": "Estado: el modelo {model} no distingue estados; quita el estado de "
                               "la dirección o usa un modelo entrenado por estado ({conditioned}).",
     "estado_too_long": f"Estado: como máximo {ESTADO_MAX} caracteres.",
@@ -70,6 +70,8 @@ ETIQUETAS = {
 def mensaje(field: str, code: str = "", **context) -> str:
     """The Spanish text for an error. Raises KeyError when its template needs a value that
     ``context`` lacks: a bug to fix, never a {placeholder} to show."""
+    if "valid" in context:
+        context["validos"] = ", ".join(context["valid"])
     if "unknown" in context:
         context["chars"] = ", ".join(f"«{ch}»" if ch.isprintable() and not ch.isspace()
                                      else f"U+{ord(ch):04X}"   # invisible between «»
