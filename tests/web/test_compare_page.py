@@ -87,16 +87,18 @@ def test_page_renders_the_report_table_and_svg_charts(client):
     assert page.status_code == 200
     html = page.text
     assert 'id="tabla-modelos"' in html and 'id="tabla-muestras"' in html
-    for name in ("lstm", "markov"):
-        assert f'<th scope="row">{name}</th>' in html
+    for label in ("LSTM (recomendado)", "Cadena de Márkov"):   # named as the form names them
+        assert f'<th scope="row">{label}</th>' in html
     # validated on another split: marked, with the note saying why
-    assert '<th scope="row">rnn*</th>' in html and "otra partición" in html
+    assert '<th scope="row">RNN simple*</th>' in html and "otra partición" in html
     # training curves, n-gram order, novelty and length against temperature
     assert html.count("<svg") == 4
     for title in ("NLL por carácter durante el entrenamiento", "según el orden del n-grama",
                   "Nombres nuevos según la temperatura", "Longitud media según la temperatura"):
         assert title in html
-    assert "lstm validación" in html and "lstm entrenamiento" in html  # legend entries
+    assert "LSTM (recomendado) validación" in html   # legend entries
+    assert "LSTM (recomendado) entrenamiento" in html
+    assert "Cadena de Márkov: NLL según el orden del n-grama" in html
     assert "temperatura</text>" in html and "época</text>" in html     # axis labels
     assert "La LSTM predice la siguiente letra" in html                  # the written comparison
     assert 'id="tabla-fidelidad"' in html and "<td>60</td>" in html and "40.0 %" in html
@@ -106,12 +108,12 @@ def test_page_renders_the_report_table_and_svg_charts(client):
 def test_the_models_table_shows_the_published_cross_validation_not_the_checkpoints_figure(
         client, compare_folder):
     table = client.get("/comparar").text.split('id="tabla-modelos"')[1].split("</table>")[0]
-    rows = dict(re.findall(r'<th scope="row">(\w+)\*?</th>\s*<td>[^<]*</td>\s*<td>([^<]*)</td>',
+    rows = dict(re.findall(r'<th scope="row">([^<*]+)\*?</th>\s*<td>[^<]*</td>\s*<td>([^<]*)</td>',
                            table))
     own = json.loads((compare_folder / "report.json").read_text())
     markov = next(m for m in own["models"] if m["name"] == "markov")
-    assert rows["lstm"] == "1.490"                          # the served row of cv.json
-    assert rows["markov"] == f"{markov['val_nll']:.3f}"     # no CV published: its own figure
+    assert rows["LSTM (recomendado)"] == "1.490"           # the served row of cv.json
+    assert rows["Cadena de Márkov"] == f"{markov['val_nll']:.3f}"   # no CV published: its own
 
 
 def test_try_a_name_names_the_models_as_the_page_does_and_asks_for_a_name(client):
@@ -154,7 +156,7 @@ def test_try_a_name_with_unknown_characters_or_markup_says_it_once(client):
 @pytest.mark.parametrize(("nombre", "error"), [
     ("a" * 101, "El nombre puede tener como máximo 100 caracteres."),
     ("😀", "Ningún modelo puede calificarlo: no conoce «😀»."),
-], ids=["65-characters", "emoji"])
+], ids=["101-characters", "emoji"])
 def test_a_name_no_model_can_score_is_a_422(client, nombre, error):
     response = client.get("/comparar", params={"nombre": nombre})
     assert response.status_code == 422 and error in response.text
@@ -262,9 +264,10 @@ def test_a_students_training_curve_says_it_measures_the_distance_to_its_teacher(
     student = make_tiny_model("lstm")
     student.metadata = {**student.metadata, "distillation": {"teacher_kind": "mezcla"},
                         "history": [{"epoch": e, "train_nll": 2.0, "val_nll": 1.9} for e in (1, 2)]}
-    registry = SimpleNamespace(models={"lstm": ServedModel("lstm", student, np.array([]))})
+    registry = SimpleNamespace(models={"lstm": ServedModel("lstm", student, np.array([]))},
+                               default="lstm")
     svg = compare.training_chart(registry)
-    assert "lstm validación contra su maestra" in svg
+    assert "LSTM (recomendado) validación contra su maestra" in svg
 
 
 def test_a_students_own_figure_is_never_shown_as_an_nll():

@@ -63,6 +63,11 @@ def pct(share: float) -> str:
     return f"{100 * share:.0f} %"
 
 
+def called(model: dict, labels: dict[str, str] | None) -> str:
+    """A report's model as the page names it ("LSTM (recomendado)"), else by its file name."""
+    return (labels or {}).get(model["name"], model["name"])
+
+
 def color_for(name: str, names: list[str]) -> str:
     if name in COLORS:
         return COLORS[name]
@@ -75,27 +80,28 @@ def training_chart(registry: Registry) -> str | None:
     the models fitted without epochs (n-gram, mixture) appear as a flat solid line at their
     validation NLL, labelled so. The y-axis is fitted to the data that matter (see Y_SPAN)."""
     names = sorted(registry.models, key=model_order)
+    labels = etiquetas(registry)
     curves, flat = [], []
     for name in names:
-        served = registry.models[name]
+        served, label = registry.models[name], labels[name]
         history = [h for h in served.model.metadata.get("history", []) if "epoch" in h]
         color = color_for(name, names)
         if history:
             # a student's epochs measure its distance to its teacher, not NLL on real names
             against = " contra su maestra" if "distillation" in served.model.metadata else ""
-            curves.append(Series(f"{name} validación{against}",
+            curves.append(Series(f"{label} validación{against}",
                                  [(h["epoch"], h["val_nll"]) for h in history], color,
                                  markers=len(history) <= 15))
-            curves.append(Series(f"{name} entrenamiento{against}",
+            curves.append(Series(f"{label} entrenamiento{against}",
                                  [(h["epoch"], h["train_nll"]) for h in history], color,
                                  dashed=True, markers=False, in_legend=False))
         elif served.model.metadata.get("metrics", {}).get("val_nll") is not None:
-            flat.append((name, served.model.metadata["metrics"]["val_nll"], color))
+            flat.append((label, served.model.metadata["metrics"]["val_nll"], color))
     if not curves:
         return None
     epochs = [x for s in curves for x, _ in s.points]
-    for name, val_nll, color in flat:
-        curves.append(Series(f"{name} validación (sin épocas)",
+    for label, val_nll, color in flat:
+        curves.append(Series(f"{label} validación (sin épocas)",
                              [(min(epochs), val_nll), (max(epochs), val_nll)], color,
                              markers=False))
     curves.append(Series("discontinua: entrenamiento", [], "#5F584F", dashed=True))
@@ -109,11 +115,12 @@ def training_chart(registry: Registry) -> str | None:
 
 
 def temperature_chart(report: dict, key: str, title: str, y_label: str, chart_id: str,
-                      percent: bool = False, reference: tuple[str, float] | None = None) -> str:
+                      percent: bool = False, reference: tuple[str, float] | None = None,
+                      labels: dict[str, str] | None = None) -> str:
     """One line per model of a sampling metric against temperature."""
     names = [m["name"] for m in report["models"]]
     scale = 100.0 if percent else 1.0
-    series = [Series(m["name"], [(s["temperature"], s[key] * scale) for s in m["sampling"]
+    series = [Series(called(m, labels), [(s["temperature"], s[key] * scale) for s in m["sampling"]
                                  if s[key] is not None], color_for(m["name"], names))
               for m in report["models"]]
     if reference is not None:
@@ -135,7 +142,8 @@ def order_chart(registry: Registry) -> str | None:
                 [Series("validación", [(h["order"], h["val_nll"]) for h in history], color),
                  Series("entrenamiento", [(h["order"], h["train_nll"]) for h in history], color,
                         dashed=True)],
-                f"{name}: NLL según el orden del n-grama", "orden n (contexto de n-1 letras)",
+                f"{etiquetas(registry)[name]}: NLL según el orden del n-grama",
+                "orden n (contexto de n-1 letras)",
                 "NLL (nats por carácter)", y_format="{:.2f}".format, chart_id="orden",
                 integer_x=True)
     return None
@@ -145,8 +153,9 @@ def _at(model: dict, temperature: float) -> dict | None:
     return next((s for s in model["sampling"] if s["temperature"] == temperature), None)
 
 
-def comentario(report: dict) -> list[str]:
-    """A short Spanish reading of the report, every claim carrying its number."""
+def comentario(report: dict, labels: dict[str, str] | None = None) -> list[str]:
+    """A short Spanish reading of the report, every claim carrying its number; ``labels``
+    names the models as the page does."""
     by_name = {m["name"]: m for m in report["models"]}
     rnn, lstm, markov, mezcla = (by_name.get(k) for k in ("rnn", "lstm", "markov", "mezcla"))
     real = report["real"]
@@ -214,7 +223,7 @@ def comentario(report: dict) -> list[str]:
                        f"n-grama, con el costo de muestreo de una sola red.")
     costs = [m for m in (rnn, lstm, markov) if m and m["train_seconds"] is not None]
     if len(costs) >= 2:
-        parts = [f"{m['name']}, {m['n_params']:,} parámetros"
+        parts = [f"{called(m, labels)}, {m['n_params']:,} parámetros"
                  f"{' (conteos)' if m['kind'] == 'markov' else ''} y {m['train_seconds']:.1f} s"
                  for m in costs]
         out.append("Costo de entrenamiento en esta máquina de 2 núcleos: " + "; ".join(parts) +
@@ -224,7 +233,7 @@ def comentario(report: dict) -> list[str]:
     if temps:
         m = next((x for x in temps if x["name"] == "lstm"), temps[0])
         cold, hot = _at(m, 0.5), _at(m, 1.2)
-        out.append(f"La temperatura cambia credibilidad por novedad. Con {m['name']} a 0.5 el "
+        out.append(f"La temperatura cambia credibilidad por novedad. Con {called(m, labels)} a 0.5 el "
                    f"{pct(cold['novelty_rate'])} de las muestras es nuevo y el "
                    f"{pct(cold['distinct_rate'])} distinto: gana lo más típico, y los nombres se "
                    f"alargan ({cold['mean_length']:.1f} caracteres, "
@@ -266,7 +275,7 @@ def score_everywhere(registry: Registry, nombre: str) -> tuple[list[dict], list[
                      for error, models in errors.items()]
 
 
-def fidelity_map(report: dict | None) -> dict | None:
+def fidelity_map(report: dict | None, labels: dict[str, str] | None = None) -> dict | None:
     """The judge's hit rate per state for the first conditioned model, as a shaded map."""
     models = ((report or {}).get("fidelity") or {}).get("models") or []
     per_state = models[0].get("per_label") if models else None
@@ -275,7 +284,7 @@ def fidelity_map(report: dict | None) -> dict | None:
     shade = {estado: f"nivel-{sum(rate >= b for b in FIDELITY_BOUNDS)}"
              for estado, rate in per_state.items()}
     names = {e.code: e.name for e in load_gazetteer().estados if e.name in per_state}
-    svg = mapa_svg(names, f"Acierto del juez por estado, nombres de {models[0]['name']}",
+    svg = mapa_svg(names, f"Acierto del juez por estado, nombres de {called(models[0], labels)}",
                    "mapa-fidelidad", classes=shade,
                    notes={e: f"{100 * r:.0f} % reconocidos" for e, r in per_state.items()})
     return {"model": models[0]["name"], "svg": Markup(svg),  # noqa: S704 - built with escape()
@@ -283,13 +292,13 @@ def fidelity_map(report: dict | None) -> dict | None:
             "bounds": [f"{100 * b:.0f} %" for b in FIDELITY_BOUNDS]}
 
 
-def resumen(report: dict) -> list[str]:
+def resumen(report: dict, labels: dict[str, str] | None = None) -> list[str]:
     """Three short lines for people in a hurry, each with its number."""
     models = [m for m in report["models"] if m.get("val_nll") is not None]
     out = []
     if models:
         best = min(models, key=lambda m: m["val_nll"])
-        out.append(f"El que mejor predice nombres que nunca vio: {best['name']} "
+        out.append(f"El que mejor predice nombres que nunca vio: {called(best, labels)} "
                    f"({best['val_nll']:.3f} nats por carácter; menos es mejor).")
     lstm = next((m for m in report["models"] if m["name"] == "lstm"), None)
     warm = lstm and _at(lstm, 0.8)
@@ -299,8 +308,8 @@ def resumen(report: dict) -> list[str]:
     timed = [m for m in models if m.get("train_seconds") is not None]
     if len(timed) >= 2:
         fast, slow = min(timed, key=lambda m: m["train_seconds"]), max(timed, key=lambda m: m["train_seconds"])
-        out.append(f"Entrenar cuesta de {fast['train_seconds']:.1f} s ({fast['name']}) a "
-                   f"{slow['train_seconds']:.1f} s ({slow['name']}) en 2 núcleos.")
+        out.append(f"Entrenar cuesta de {fast['train_seconds']:.1f} s ({called(fast, labels)}) a "
+                   f"{slow['train_seconds']:.1f} s ({called(slow, labels)}) en 2 núcleos.")
     return out
 
 
@@ -330,6 +339,7 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
     if not registry.models:
         return error_page(request, 503, "Comparar modelos", MENSAJES["sin_modelos"])
     cv = cv_rows(registry.folder)
+    labels = etiquetas(registry)
     report = load_report(registry.folder)
     if report:   # every figure on the page, the table's included, is the published CV's
         report = with_cross_validation(report, cv)
@@ -340,11 +350,11 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         real = report["real"]
         charts["novedad"] = temperature_chart(report, "novelty_rate", "Nombres nuevos según la "
                                               "temperatura", "% de nuevos",
-                                              "novedad", percent=True)
+                                              "novedad", percent=True, labels=labels)
         charts["longitud"] = temperature_chart(report, "mean_length", "Longitud media según la "
                                                "temperatura", "caracteres", "longitud",
                                                reference=("nombres reales",
-                                                          real["mean_length"]))
+                                                          real["mean_length"]), labels=labels)
     for key, svg in (("curvas", training_chart(registry)), ("orden", order_chart(registry))):
         if svg:
             charts[key] = svg
@@ -360,8 +370,8 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         "cv": [row for row in cv if row.get("served")],
         "cv_historial": [row for row in cv if not row.get("served")],
         "charts": {k: Markup(v) for k, v in charts.items()},  # noqa: S704 - built with escape()
-        "comentario": comentario(report) if report else [],
-        "resumen": resumen(report) if report else [],
+        "comentario": comentario(report, labels) if report else [],
+        "resumen": resumen(report, labels) if report else [],
         "nombre": nombre,
         "nombre_max": SCORE_NAME_MAX,
         "scores": scores,
@@ -370,11 +380,11 @@ async def comparar(request: Request, nombre: str = "") -> HTMLResponse:
         "en_blanco": blank,
         "mensajes": MENSAJES,
         "juez": JUEZ,
-        "etiquetas": etiquetas(registry),
+        "etiquetas": labels,
         "rechazado": rejected,
         "other_split": other_split,
         "fidelidad": fidelity_rows(report),
-        "mapa_fidelidad": fidelity_map(report),
+        "mapa_fidelidad": fidelity_map(report, labels),
         "credito_mapa": CREDIT,
         "models": list(registry.models),
     }
