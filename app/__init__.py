@@ -9,6 +9,7 @@ Floors, each importing only those below it (tests/test_layers.py checks it):
     nn/                the from-scratch numpy math: RNN and LSTM cells, the network, optimisers
     data/              the names: corpus, vocabulary, folds, gazetteer
     paths.py, flags.py where files live · how every CLI checks its flags (FlagError, Range)
+    console.py         how a CLI writes its results (a closed pipe or a full disk: no traceback)
 
 The modules at this level are the entry points: ``python -m app`` (and ``app.main:app`` for uvicorn),
 ``app.train``, ``app.sample``, ``app.cv``, ``app.mixture``, ``app.distill``, ``app.evaluate``,

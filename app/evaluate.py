@@ -18,6 +18,7 @@ import math
 import sys
 from pathlib import Path
 
+from app.console import write_lines
 from app.data.corpus import DataError, read_corpus
 from app.lm.base import load_model, names_nll, scorable
 from app.lm.checkpoint import CheckpointError
@@ -83,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.model} gives a NLL of {scores['nll_per_char']} on these names: its "
               f"weights are broken (NaN or infinite); retrain it", file=sys.stderr)
         return 2
-    print(json.dumps(scores, ensure_ascii=False, indent=2, allow_nan=False))
-    return 0
+    return write_lines([json.dumps(scores, ensure_ascii=False, indent=2, allow_nan=False)],
+                       "the scores")
 
 
 if __name__ == "__main__":

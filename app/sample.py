@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app.console import write_lines
+from app.flags import SEED
 from app.generation.deadline import Deadline
 from app.generation.sampling import (
     MAX_LENGTH_DEFAULT,
@@ -63,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.n <= MAX_NAMES:
         parser.error(f"-n must be between 1 and {MAX_NAMES}, got {args.n}")
-    if args.seed is not None and args.seed < 0:
-        parser.error(f"--seed must be >= 0, got {args.seed}")
+    if args.seed is not None and args.seed not in SEED:
+        parser.error(f"--seed must be in {SEED}, got {args.seed}")
     if not 0 < args.deadline <= DEADLINE_MAX:   # also false for nan
         parser.error(f"--deadline must be > 0 and <= {DEADLINE_MAX:g} seconds, got {args.deadline}")
     try:
@@ -80,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for sampled in result.names:
-        print(sampled.name)
+    if write_lines((sampled.name for sampled in result.names), "the names"):
+        return 1
     if not result.complete:
         why = (f"the {args.deadline:g} s deadline passed" if result.stopped == "deadline"
                else "the draw budget ran out")

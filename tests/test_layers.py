@@ -9,7 +9,7 @@ import app
 
 APP = Path(app.__file__).parent
 # lower floors first; the modules directly in app/ are the entry points, above everything
-FLOORS = [("paths", "flags"), ("data",), ("nn",), ("lm",), ("generation",), ("training", "eval"), ("web",)]
+FLOORS = [("paths", "flags", "console"), ("data",), ("nn",), ("lm",), ("generation",), ("training", "eval"), ("web",)]
 ENTRY_POINTS = len(FLOORS)
 
 

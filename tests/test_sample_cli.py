@@ -39,10 +39,13 @@ def test_top_k_and_no_novel_flags(capsys, lstm_file):
 @pytest.mark.parametrize(("argv", "expected"), [
     (["--temperature", "0"], "--temperature: temperature must be > 0"),
     (["--temperature", "nan"], "--temperature"),
-    (["--prefix", "<b>"], "never saw: '<', '>'"),
+    (["--prefix", "T<b>"], "never saw: '<', '>'"),
     (["--max-length", "65"], "--max-length"),
     (["-n", "0"], "-n must be between 1"),
-    (["--seed", "-4"], "--seed must be >= 0"),
+    (["--seed", "-4"], "--seed must be in [0, 4294967295], got -4"),
+    (["--seed", "4294967296"], "--seed must be in [0, 4294967295]"),
+    (["--prefix=-Ma"], "--prefix: prefix must start with a capital letter"),
+    (["--prefix", "¿Ma"], "--prefix: prefix must start with a capital letter"),
     (["--deadline", "0"], "--deadline must be > 0 and <= 3600 seconds"),
     (["--deadline", "nan"], "--deadline must be > 0"),
 ])
@@ -68,3 +71,15 @@ def test_a_deadline_prints_what_was_found_and_says_so(capsys, lstm_file):
                            "--seed", "1", "--deadline", "0.01")
     assert code == 0 and len(names) < 10000
     assert f"found {len(names)} of 10000 names" in err and "the 0.01 s deadline passed" in err
+
+
+@pytest.mark.parametrize(("shell", "expected"), [
+    ("| head -1", ""),                                   # a reader that stops: a quiet end
+    ("> /dev/full", "error: cannot write the names: "),  # a full disk: one line, no traceback
+])
+def test_output_that_cannot_be_written_is_no_traceback(lstm_file, shell, expected):
+    command = f"{sys.executable} -m app.sample --model {lstm_file} -n 3000 --seed 1 {shell}"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True,
+                            text=True, timeout=120)
+    assert "Traceback" not in result.stderr and expected in result.stderr
+    assert result.returncode == (0 if expected == "" else 1)

@@ -134,6 +134,15 @@ def option_errors(vocab, temperature: float, top_k: int | None, prefix: str,
         errors.append(SamplingError("min_length", "min_over_max",
                                     f"min_length must be from 1 to max_length ({max_length}), "
                                     f"got {filters.min_length}", max_length=max_length))
+    first = prefix[:1]   # every real name starts with a capital letter: the model would follow
+    if first.islower():  # anything else, and give names no municipality could have
+        suggestion = first.upper() + prefix[1:]
+        errors.append(SamplingError("prefix", "prefix_lowercase",
+                                    f"prefix starts with a lowercase letter: every name starts "
+                                    f"with a capital; try {suggestion!r}", suggestion=suggestion))
+    elif first and not (first.isupper() or first.isspace() or first.isdigit()):   # own messages
+        errors.append(SamplingError("prefix", "prefix_start",
+                                    "prefix must start with a capital letter, as every name does"))
     if filters.suffix.strip() and not filters.ending.strip("-"):   # "-" alone: no name ends so
         errors.append(SamplingError("suffix", "suffix_hyphen_only",
                                     "suffix is only a hyphen: write the ending after it, as in "
@@ -160,11 +169,6 @@ def option_errors(vocab, temperature: float, top_k: int | None, prefix: str,
         errors.append(SamplingError("prefix", "prefix_spacing",
                                     "prefix cannot start with a space or have two spaces in a "
                                     "row: no name does"))
-    if prefix[:1].islower():   # nor with a lowercase letter: the model would follow it anyway
-        suggestion = prefix[0].upper() + prefix[1:]
-        errors.append(SamplingError("prefix", "prefix_lowercase",
-                                    f"prefix starts with a lowercase letter: every name starts "
-                                    f"with a capital; try {suggestion!r}", suggestion=suggestion))
     return errors
 
 

@@ -25,6 +25,7 @@ MENSAJES = {
     "prefix_unknown_chars": "Empieza con: el modelo no conoce estos caracteres: {chars}.",
     "prefix_spacing": "Empieza con: ningún nombre empieza con un espacio ni tiene dos seguidos.",
     "prefix_lowercase": "Empieza con: todo municipio empieza con mayúscula; escribe «{suggestion}».",
+    "prefix_start": "Empieza con: todo municipio empieza con una letra mayúscula.",
     "prefix_digit": "Empieza con: un nombre inventado nunca lleva números.",
     "suffix_digit": "Termina en: un nombre inventado nunca lleva números.",
     "contains_digit": "Contiene: un nombre inventado nunca lleva números.",
