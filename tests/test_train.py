@@ -142,6 +142,19 @@ def test_too_few_names_and_non_utf8_files_exit_2(tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("kind", ["markov", "lstm"])
+def test_validation_names_none_of_which_can_be_scored_exit_2(tmp_path, capsys, kind):
+    # every name has letters of its own: no held-out name is in the training vocabulary
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWX"
+    names = tmp_path / "own_letters.txt"
+    names.write_text("".join(f"{a}{b.lower()}\n" for a, b in zip(letters[::2], letters[1::2],
+                                                                  strict=True)), encoding="utf-8")
+    epochs = ["--epochs", "1"] if kind == "lstm" else []
+    code = train.main(["--model", kind, "--members", "1", "--data", str(names), *epochs,
+                       "--out", str(tmp_path / "x.npz"), "--quiet"])
+    assert code == 2 and "no validation name can be scored" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("file_name, content", [
     ("held_out.txt", "Tepic\nZzyzx€\n"),
     ("held_out.csv", "cve_ent,estado,cve_mun,municipio\n18,Nayarit,017,Tepic\n18,Nayarit,099,Zzyzx€\n"),

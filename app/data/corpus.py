@@ -32,6 +32,11 @@ class DataError(ValueError):
     """The names file cannot be used; the message says why, for people."""
 
 
+# a validation set of names all with a character no training name has cannot measure a model
+NO_SCORABLE_VALIDATION = ("no validation name can be scored: every one has characters that no "
+                          "training name has; use more names or another --val-fraction")
+
+
 def normalize(name: str) -> str:
     """NFC with surrounding whitespace removed; accents, ñ, ü, punctuation and case kept."""
     return unicodedata.normalize("NFC", name.strip())

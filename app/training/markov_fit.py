@@ -8,7 +8,15 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, fields
 
-from app.data.corpus import Vocabulary, data_sha256, learned_rows, read_corpus, split_names
+from app.data.corpus import (
+    NO_SCORABLE_VALIDATION,
+    DataError,
+    Vocabulary,
+    data_sha256,
+    learned_rows,
+    read_corpus,
+    split_names,
+)
 from app.data.folds import describe, kfold
 from app.flags import FlagError, flag
 from app.lm import checkpoint
@@ -32,6 +40,7 @@ def order_scores(folds: list[tuple[list[list[int]], list[list[int]]]], vocab: Vo
     """Training and held-out NLL of every order, each pooled over (train, held-out) pairs of
     encoded names: the gap between the two is how much an order memorises."""
     def pooled(pairs: list[tuple[MarkovLM, list[list[int]]]]) -> float:
+        pairs = [(model, encoded) for model, encoded in pairs if encoded]   # a fold may have none
         tokens = [sum(len(ids) + 1 for ids in encoded) for _, encoded in pairs]
         return sum(mean_nll(m, e) * n for (m, e), n in zip(pairs, tokens, strict=True)) / sum(tokens)
 
@@ -76,6 +85,8 @@ def train(cfg: MarkovTrainConfig, data, out, log=print) -> MarkovLM:
 
     pairs = [(counted(s.train), [vocab.encode(n) for n in s.val if not vocab.unknown(n)])
              for s in splits]
+    if not any(held_out for _, held_out in pairs):
+        raise DataError(NO_SCORABLE_VALIDATION)
     history = order_scores(pairs, vocab, orders, log)
     best = min(history, key=lambda record: record["val_nll"])
     fit_started = time.perf_counter()

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from app.data.corpus import (
+    NO_SCORABLE_VALIDATION,
     DataError,
     Split,
     Vocabulary,
@@ -105,6 +106,8 @@ class Trainer:
         self.extra_metadata: dict = {}   # saved in every checkpoint (app.distill's summary)
         val = [(vocab.encode(corpus.names[i]), cond_ids and cond_ids[i])
                for i in self.split.val_index if not vocab.unknown(corpus.names[i])]
+        if not val:
+            raise DataError(NO_SCORABLE_VALIDATION)
         self.n_val_names = len(val)
         self.val_skipped = len(self.split.val) - len(val)
         self.val_batches = length_bucketed_batches(
