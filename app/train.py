@@ -88,6 +88,9 @@ def _run(args: argparse.Namespace) -> int:
                   f"({trainer.seconds:.1f} s of training)")
             outcome = promote.replace_if_better(run, out, nll_scorer(trainer.val_batches),
                                                 force=args.force)
+    except DataError as exc:   # found only once training starts (Trainer.run)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted: {_saved_state(run, out)}", file=sys.stderr)
         return 130

@@ -106,8 +106,6 @@ class Trainer:
         self.extra_metadata: dict = {}   # saved in every checkpoint (app.distill's summary)
         val = [(vocab.encode(corpus.names[i]), cond_ids and cond_ids[i])
                for i in self.split.val_index if not vocab.unknown(corpus.names[i])]
-        if not val:
-            raise DataError(NO_SCORABLE_VALIDATION)
         self.n_val_names = len(val)
         self.val_skipped = len(self.split.val) - len(val)
         self.val_batches = length_bucketed_batches(
@@ -130,6 +128,8 @@ class Trainer:
         self.history, self.best, self.seconds = saved.history, saved.best, saved.seconds
 
     def run(self) -> dict:
+        if not self.n_val_names:   # nothing would measure the epochs (a student's: set by now)
+            raise DataError(NO_SCORABLE_VALIDATION)
         cfg, model = self.cfg, self.model
         n_tokens = sum(len(ids) + 1 for ids in self.train_encoded)
         n_batches = math.ceil(len(self.train_encoded) / cfg.batch_size)
