@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import socket
 
 import uvicorn
 
@@ -33,6 +35,20 @@ def check_environment(parser: argparse.ArgumentParser) -> None:
     if not folder.is_dir():
         parser.error(f"no such models folder: {folder} (${MODELS_DIR_ENV}, else models/, names "
                      f"the folder of the *.npz checkpoints to serve)")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        parser.error(f"cannot read the models folder {folder} (permission denied)")
+
+
+def check_host(parser: argparse.ArgumentParser, host: str, port: int) -> None:
+    """``parser.error`` (exit 2) for a --host uvicorn could not listen on, before any model
+    loads; an empty one would listen on every interface, not on one."""
+    if not host.strip():
+        parser.error("--host must be an address or a host name, such as 127.0.0.1 (or 0.0.0.0 "
+                     "for every interface)")
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        parser.error(f"--host: cannot listen on {host!r} ({exc})")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="worker processes, 1 or more; the app is stateless, so add one per "
                              "core (default: %(default)s)")
     args = parse_checked(parser, argv, RANGES)
+    check_host(parser, args.host, args.port)
     check_environment(parser)
     uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers,
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)

@@ -30,11 +30,23 @@ def test_the_flags_reach_uvicorn(started):
     (["--port", "99999"], "--port must be in [1, 65535], got 99999"),
     (["--port", "0"], "--port must be in [1, 65535], got 0"),
     (["--workers", "0"], "--workers must be in [1, inf), got 0"),
+    (["--host", ""], "--host must be an address or a host name"),   # "" would listen everywhere
+    (["--host", "999.1.1.1"], "--host: cannot listen on '999.1.1.1'"),
 ])
 def test_a_bad_flag_exits_2_without_starting(started, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:
         serve.main(argv)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert started == []
+
+
+def test_an_unreadable_models_folder_exits_2_without_starting(started, monkeypatch, capsys,
+                                                             tmp_path):
+    monkeypatch.setenv(MODELS_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(serve.os, "access", lambda path, mode: False)   # as if mode 000
+    with pytest.raises(SystemExit) as exit_:
+        serve.main([])
+    assert exit_.value.code == 2 and f"cannot read the models folder {tmp_path}" in capsys.readouterr().err
     assert started == []
 
 
