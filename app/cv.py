@@ -35,10 +35,11 @@ from pathlib import Path
 
 from app.data.corpus import DEFAULT_NAMES, Corpus, DataError, read_corpus
 from app.data.folds import MAX_FOLDS, MIN_FOLDS, kfold
-from app.flags import flag
+from app.flags import SEED, flag, parse_checked
 from app.lm.base import load_model, names_nll, scorable
 from app.lm.checkpoint import CheckpointError, atomic_write
 from app.paths import MODELS_DIR, RUNS_DIR
+from app.training.config import RANGES
 
 CV_DIR = RUNS_DIR / "cv"
 PUBLISHED = MODELS_DIR / "cv.json"
@@ -264,9 +265,12 @@ def main(argv: list[str] | None = None) -> int:
                              "with this description of the recipe (in Spanish, for the page)")
     parser.add_argument("--served", action="store_true",
                         help="with --publish: these are the recipes of the models in models/")
-    args = parser.parse_args(argv)
-    if args.seed < 0 or args.jobs < 1:
-        parser.error("--seed must be >= 0 and --jobs >= 1")
+    args = parse_checked(parser, argv, {"seed": SEED, "jobs": RANGES["jobs"]})
+    if args.label is not None and (Path(args.label).name != args.label
+                                   or args.label in ("", ".", "..")):   # it names a folder
+        parser.error(f"--label must be a plain folder name, got {args.label!r}")   # in runs/cv/
+    if args.served and not args.publish:
+        parser.error("--served needs --publish: it marks published rows as the served recipes")
     if not MIN_FOLDS <= args.folds <= MAX_FOLDS:   # before the data is read
         parser.error(f"--folds must be from {MIN_FOLDS} to {MAX_FOLDS}, got {args.folds}")
     if args.served and "lstm" in args.model:   # its row would take the student's place
@@ -275,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     flags, mixture_flags, distill_flags = (split_flags(parser, flag(name), getattr(args, name))
                                            for name in ("train_flags", "mixture_flags",
                                                         "distill_flags"))
+    if flags and set(args.model) == {"markov"}:
+        parser.error("--train-flags: no neural recipe among markov; they go to app.train for "
+                     "the neural ones")
     label = args.label or "-".join(["k" + str(args.folds), "s" + str(args.seed), Path(args.data).stem,
                                     *(f.lstrip("-") for f in flags + mixture_flags)])
     try:

@@ -94,3 +94,18 @@ def test_a_fold_count_out_of_range_exits_2_before_the_data_is_read(capsys, monke
         cv.main(["--model", "markov", "--folds", folds])
     assert exit_.value.code == 2
     assert f"--folds must be from 2 to 20, got {folds}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--label", "../../etc"], "--label must be a plain folder name, got '../../etc'"),
+    (["--label", "/tmp/x"], "--label must be a plain folder name"),
+    (["--seed", "4294967296"], "--seed must be in [0, 4294967295], got 4294967296"),
+    (["--jobs", "1000"], "--jobs must be in [1, 64], got 1000"),
+    (["--served"], "--served needs --publish"),
+    (["--train-flags", "--hidden 5"], "--train-flags: no neural recipe among markov"),
+])
+def test_options_that_would_go_astray_exit_2_before_any_run(capsys, monkeypatch, argv, message):
+    monkeypatch.setattr(cv, "run", lambda *args, **kwargs: pytest.fail("cross-validation ran"))
+    with pytest.raises(SystemExit) as exit_:
+        cv.main(["--model", "markov", *argv])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
