@@ -123,6 +123,7 @@ def test_interrupted_training_keeps_the_old_weights(names_file, tmp_path, monkey
     (["--condition", "none", "--cond-embed", "5", "--epochs", "1"], "--cond-embed does not apply"),
     (["--locked-dropout", "--dropout", "0", "--epochs", "1"],
      "--locked-dropout does not apply with --dropout 0"),
+    (["--members", "3", "--val-fraction", "0.3"], "--val-fraction does not apply with --members > 1"),
 ])
 def test_bad_input_is_a_message_and_exit_code_2(names_file, tmp_path, capsys, args, message):
     argv = ["--data", str(names_file), "--out", str(tmp_path / "x.npz"), *TINY, *args]
@@ -140,6 +141,14 @@ def test_too_few_names_and_non_utf8_files_exit_2(tmp_path, capsys):
     for path, message in ((few, "too few distinct names"), (latin1, "not UTF-8")):
         assert train.main(["--data", str(path), "--out", str(tmp_path / "x.npz"), "--quiet"]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_the_ngram_refuses_a_validation_fraction_its_folds_would_ignore(names_file, tmp_path,
+                                                                       capsys):
+    argv = ["--model", "markov", "--data", str(names_file), "--out", str(tmp_path / "x.npz"),
+            "--val-fraction", "0.3"]
+    assert train.main(argv) == 2
+    assert "--val-fraction does not apply with --members > 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kind", ["markov", "lstm"])

@@ -66,6 +66,9 @@ FIXED_ON_RESUME = ("hidden", "layers", "embed", "dropout", "condition", "cond_em
                    "embed_dropout", "student")
 
 
+# with members, each holds out its own fold: a validation fraction would split nothing
+VAL_FRACTION_IDLE = "with --members > 1 (each member holds out its own fold; use --members 1)"
+
 # flags that shape nothing unless another setting is on: refused (as --model markov refuses the
 # neural ones) rather than ignored; each with when it applies and why
 APPLIES: dict[str, tuple[Callable[[TrainConfig], bool], str]] = {
@@ -73,6 +76,7 @@ APPLIES: dict[str, tuple[Callable[[TrainConfig], bool], str]] = {
                    "without --condition estado (it is the size of the state embedding)"),
     "locked_dropout": (lambda cfg: cfg.dropout > 0,
                        "with --dropout 0 (it shares the dropout masks across time steps)"),
+    "val_fraction": (lambda cfg: cfg.members == 1, VAL_FRACTION_IDLE),
 }
 
 # the maxima keep a model within what numpy can train on one machine (a larger one would

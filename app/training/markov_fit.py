@@ -21,7 +21,7 @@ from app.data.folds import describe, kfold
 from app.flags import FlagError, flag
 from app.lm import checkpoint
 from app.lm.markov import MarkovLM, mean_nll
-from app.training.config import TrainConfig, given_flags
+from app.training.config import VAL_FRACTION_IDLE, TrainConfig, given_flags
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,8 @@ def config_from_flags(args) -> MarkovTrainConfig:
                         f"--data, --out, --force, --members, --val-fraction, --seed and "
                         f"--repeats)")
     given, defaults = given_flags(args), TrainConfig()
+    if "val_fraction" in given and given.get("members", defaults.members) > 1:
+        raise FlagError(f"--val-fraction does not apply {VAL_FRACTION_IDLE}")
     return MarkovTrainConfig(val_fraction=given.get("val_fraction", defaults.val_fraction),
                              seed=given.get("seed", defaults.seed),
                              members=given.get("members", defaults.members),
