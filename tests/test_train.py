@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from app import evaluate, train
+from app.flags import FlagError
+from app.training.config import resolve_config
 from app.data.corpus import DEFAULT_NAMES, read_names
 from app.lm import checkpoint
 from app.lm.base import load_checkpoint, load_model, names_nll
@@ -229,7 +231,7 @@ def test_resume_refuses_a_checkpoint_of_another_kind(names_file, tmp_path, capsy
     out = tmp_path / "model.npz"
     assert _train(names_file, out, "--model", "rnn", "--epochs", "1") == 0
     assert _train(names_file, out, "--model", "lstm", "--epochs", "2", "--resume") == 2
-    assert "holds a rnn model, not lstm" in capsys.readouterr().err
+    assert "--resume continues a rnn run, not lstm" in capsys.readouterr().err
 
 
 def test_names_too_long_to_learn_are_refused_before_training(tmp_path, capsys):
@@ -286,3 +288,10 @@ def test_evaluate_scores_each_name_under_its_own_state_for_a_conditioned_model(t
     assert evaluate.main(["--model", str(path), "--names", str(plain)]) == 2
     err = capsys.readouterr().err
     assert "is conditioned on the state" in err and "estado column" in err and "Traceback" not in err
+
+
+def test_resuming_a_run_of_another_kind_is_refused_whatever_its_members():
+    args = train.build_parser().parse_args(["--model", "lstm", "--resume"])
+    resumed = {"model": "rnn", "members": 7, "hidden": 192}   # a cross-fitted RNN ensemble's run
+    with pytest.raises(FlagError, match="--resume continues a rnn run, not lstm"):
+        resolve_config(args, resumed)

@@ -232,6 +232,9 @@ def resolve_config(args: argparse.Namespace, resumed: dict | None = None) -> Tra
     given = given_flags(args)
     values = {**KIND_DEFAULTS[args.model], **(resumed or {}), **given, "model": args.model}
     if resumed is not None:
+        if resumed.get("model", args.model) != args.model:   # its hyperparameters are its kind's
+            raise FlagError(f"--resume continues a {resumed['model']} run, not {args.model}: "
+                            f"give --model {resumed['model']} or start a new run without --resume")
         conflicts = [f"{flag(k)} {given[k]} (it has {resumed[k]})" for k in FIXED_ON_RESUME
                      if k in given and k in resumed and given[k] != resumed[k]]
         if conflicts:
