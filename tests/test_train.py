@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from app import evaluate, train
-from app.flags import FlagError
-from app.training.config import resolve_config
 from app.data.corpus import DEFAULT_NAMES, read_names
+from app.flags import FlagError
 from app.lm import checkpoint
 from app.lm.base import load_checkpoint, load_model, names_nll
 from app.nn import network, recurrent
 from app.training import trainer
+from app.training.config import resolve_config
 from tests.conftest import TINY_TRAIN_FLAGS as TINY
 from tests.conftest import make_tiny_model, make_tiny_state_model
 from tests.conftest import train_tiny as _train
