@@ -190,7 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.models.is_dir():
         parser.error(f"--models {args.models}: no such folder")
     from app.lm.base import load_models
-    models = load_models(args.models)
+    models = load_models(args.models, log=lambda line: print(line, file=sys.stderr))
+    if not any(getattr(model, "conditions", None) for model in models.values()):
+        print(f"error: no state-conditioned model in {args.models} (train one with "
+              f"python -m app.train --condition estado)", file=sys.stderr)
+        return 2
     report = fidelity_report(models, per_state=args.per_state, temperature=args.temperature)
     print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else markdown(report))
     return 0

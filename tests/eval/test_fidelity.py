@@ -98,3 +98,16 @@ def test_bad_flags_exit_2_before_any_model_is_judged(capsys, monkeypatch, argv, 
     with pytest.raises(SystemExit) as exit_:
         fidelity.main(argv)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_folder_without_a_state_model_is_an_error_naming_what_was_skipped(capsys, monkeypatch,
+                                                                           tmp_path,
+                                                                           tiny_models_folder):
+    monkeypatch.setattr(fidelity, "fidelity_report", lambda *args, **kwargs: pytest.fail("judged"))
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    assert fidelity.main(["--models", str(tmp_path), "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""   # --json's output stays JSON: what was skipped goes to stderr
+    assert "skipped: " in err and "bad.npz" in err
+    assert f"no state-conditioned model in {tmp_path}" in err
+    assert fidelity.main(["--models", str(tiny_models_folder)]) == 2   # lstm, rnn: not by state
