@@ -109,9 +109,16 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
 def check_archive(path: Path) -> None:
     """Refuse a file that is not an npz archive, or whose arrays would take more than
     MAX_ARRAY_BYTES, from the sizes its zip and .npy headers declare: before any is allocated."""
+    if not path.exists():
+        raise FileNotFoundError(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:   # is_zipfile would say "not a zip" of a file it cannot open
+        raise CheckpointError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     if not zipfile.is_zipfile(path):
-        if not path.exists():
-            raise FileNotFoundError(path)
         raise CheckpointError(f"{path}: not an npz archive (a zip file of .npy arrays)")
     with zipfile.ZipFile(path) as archive:
         members = archive.infolist()

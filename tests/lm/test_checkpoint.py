@@ -73,6 +73,23 @@ def test_a_file_that_is_not_an_npz_is_a_clear_error(tmp_path, content):
     assert "pickle" not in str(err.value)
 
 
+def test_a_folder_or_an_unreadable_file_says_so_not_that_it_is_no_npz(tmp_path, monkeypatch):
+    with pytest.raises(CheckpointError, match="is a folder, not a checkpoint file"):
+        load_model(tmp_path)
+    path = tmp_path / "locked.npz"
+    _save_tiny(path)
+    real_open = open
+
+    def denied(file, *args, **kwargs):   # as a file of mode 000 for a user who is not root
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", denied)
+    with pytest.raises(CheckpointError, match="cannot read it: Permission denied"):
+        load_model(path)
+
+
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_a_checkpoint_with_a_non_finite_weight_is_refused_with_the_reason(tmp_path, value):
     path = tmp_path / "diverged.npz"
