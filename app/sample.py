@@ -20,6 +20,7 @@ from app.generation.sampling import (
     MAX_LENGTH_DEFAULT,
     MAX_LENGTH_LIMIT,
     TEMPERATURE_MAX,
+    TOP_K_MAX,
     SamplingError,
     resolve_estado,
     sample_names,
@@ -43,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"divides the logits: near 0 gives the most likely name, 1 samples "
                         f"the model as trained, up to {TEMPERATURE_MAX} is wilder "
                         "(default: %(default)s)")
-    p.add_argument("--top-k", type=int, help="sample only among the k most likely characters")
+    p.add_argument("--top-k", type=int, help=f"sample only among the k most likely characters "
+                                             f"(1 to {TOP_K_MAX})")
     p.add_argument("--prefix", default="", help="every name starts with this text (case kept)")
     p.add_argument("--max-length", type=int, default=MAX_LENGTH_DEFAULT,
                    help=f"longest name, 1..{MAX_LENGTH_LIMIT}; longer draws are dropped "
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.n <= MAX_NAMES:
         parser.error(f"-n must be between 1 and {MAX_NAMES}, got {args.n}")
+    if args.top_k is not None and not 1 <= args.top_k <= TOP_K_MAX:
+        parser.error(f"--top-k must be from 1 to {TOP_K_MAX}, got {args.top_k}")
     if args.seed is not None and args.seed not in SEED:
         parser.error(f"--seed must be in {SEED}, got {args.seed}")
     if not 0 < args.deadline <= DEADLINE_MAX:   # also false for nan

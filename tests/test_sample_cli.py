@@ -44,6 +44,7 @@ def test_top_k_and_no_novel_flags(capsys, lstm_file):
     (["-n", "0"], "-n must be between 1"),
     (["--seed", "-4"], "--seed must be in [0, 4294967295], got -4"),
     (["--seed", "4294967296"], "--seed must be in [0, 4294967295]"),
+    (["--top-k", "1001"], "--top-k must be from 1 to 1000, got 1001"),
     (["--prefix=-Ma"], "--prefix: prefix must start with a capital letter"),
     (["--prefix", "¿Ma"], "--prefix: prefix must start with a capital letter"),
     (["--deadline", "0"], "--deadline must be > 0 and <= 3600 seconds"),

@@ -36,6 +36,7 @@ from app.generation.drawing import draw_steps, run_to_end
 MAX_LENGTH_DEFAULT = 40
 MAX_LENGTH_LIMIT = 64
 TEMPERATURE_MAX = 5.0
+TOP_K_MAX = 1000      # more than any vocabulary: the largest k that means something
 DRAWS_PER_NAME = 20   # budget: at most this many draws per requested name ...
 MIN_DRAWS = 256       # ... and never fewer than this, so small requests can survive bad luck
 ROUND_MAX = 8192      # rows drawn at once: keeps one step short (a deadline is checked between

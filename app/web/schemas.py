@@ -13,11 +13,16 @@ from pydantic import BaseModel, BeforeValidator, Field, GetJsonSchemaHandler, mo
 from pydantic_core import CoreSchema
 
 from app.data.corpus import MAX_NAME_LENGTH
-from app.generation.sampling import MAX_LENGTH_DEFAULT, MAX_LENGTH_LIMIT, TEMPERATURE_MAX, Filters
+from app.generation.sampling import (
+    MAX_LENGTH_DEFAULT,
+    MAX_LENGTH_LIMIT,
+    TEMPERATURE_MAX,
+    TOP_K_MAX,
+    Filters,
+)
 
 N_MAX = 100
 SEED_MAX = 2**32 - 1
-TOP_K_MAX = 1000
 SCORE_NAME_MAX = MAX_NAME_LENGTH   # any name a list may hold: the longest real one has 76
 ESTADO_MAX = 40
 
