@@ -279,9 +279,16 @@ def main(argv: list[str] | None = None) -> int:
     flags, mixture_flags, distill_flags = (split_flags(parser, flag(name), getattr(args, name))
                                            for name in ("train_flags", "mixture_flags",
                                                         "distill_flags"))
-    if flags and set(args.model) == {"markov"}:
-        parser.error("--train-flags: no neural recipe among markov; they go to app.train for "
-                     "the neural ones")
+    trained = {m for stage in stages(args.model, args.teacher, not args.teachers) for m in stage}
+    idle = [(flags, "--train-flags", "a neural recipe", trained & set(NEURAL)),
+            (mixture_flags, "--mixture-flags", "the mezcla recipe", "mezcla" in trained),
+            (distill_flags, "--distill-flags", "the alumno recipe", "alumno" in trained),
+            (args.teachers, "--teachers", "the alumno recipe", "alumno" in trained),
+            (args.teacher != "mezcla", "--teacher", "the alumno recipe", "alumno" in trained)]
+    for given, option, needs, applies in idle:   # refused rather than silently ignored
+        if given and not applies:
+            parser.error(f"{option} does nothing here: it is for {needs}, and this run "
+                         f"trains {', '.join(sorted(trained))}")
     label = args.label or "-".join(["k" + str(args.folds), "s" + str(args.seed), Path(args.data).stem,
                                     *(f.lstrip("-") for f in flags + mixture_flags)])
     try:

@@ -102,7 +102,11 @@ def test_a_fold_count_out_of_range_exits_2_before_the_data_is_read(capsys, monke
     (["--seed", "4294967296"], "--seed must be in [0, 4294967295], got 4294967296"),
     (["--jobs", "1000"], "--jobs must be in [1, 64], got 1000"),
     (["--served"], "--served needs --publish"),
-    (["--train-flags", "--hidden 5"], "--train-flags: no neural recipe among markov"),
+    (["--train-flags", "--hidden 5"], "--train-flags does nothing here: it is for a neural recipe"),
+    (["--mixture-flags", "--weight scalar"], "--mixture-flags does nothing here"),
+    (["--teachers", "base"], "--teachers does nothing here: it is for the alumno recipe"),
+    (["--teacher", "lstm"], "--teacher does nothing here"),
+    (["--distill-flags", "--samples 10"], "--distill-flags does nothing here"),
 ])
 def test_options_that_would_go_astray_exit_2_before_any_run(capsys, monkeypatch, argv, message):
     monkeypatch.setattr(cv, "run", lambda *args, **kwargs: pytest.fail("cross-validation ran"))
