@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true",
                         help="replace --out even if it scores better than this mixture")
     args = parser.parse_args(argv)
+    if args.no_product and args.weight == "scalar":
+        parser.error("--no-product does nothing with --weight scalar: the product term is added "
+                     "to the gate only")
     try:
         return _run(args)
     except KeyboardInterrupt:   # a save is atomic: --out is whole, as it was or replaced

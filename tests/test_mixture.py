@@ -127,3 +127,11 @@ def test_the_cli_refuses_components_of_the_wrong_kind_by_flag(
     err = capsys.readouterr().err
     assert code == 2 and message.format(**paths) in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_no_product_with_one_scalar_weight_is_refused_as_it_would_do_nothing(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        mixture.main(["--neural", "a.npz", "--ngram", "b.npz", "--weight", "scalar",
+                      "--no-product"])
+    assert exit_.value.code == 2
+    assert "--no-product does nothing with --weight scalar" in capsys.readouterr().err
