@@ -14,6 +14,8 @@ from pydantic import BeforeValidator
 from app.web.schemas import NamesResponse
 
 MEDIA_TYPES = {"csv": "text/csv", "txt": "text/plain"}
+CSV_COLUMNS = ["name", "novel", "nll_per_char", "estado", "nearest", "nearest_estado",
+               "nearest_distance"]
 
 
 def _format_name(value):
@@ -22,8 +24,6 @@ def _format_name(value):
 
 
 FORMAT_NAME = BeforeValidator(_format_name)
-CSV_COLUMNS = ["name", "novel", "nll_per_char", "estado", "nearest", "nearest_estado",
-               "nearest_distance"]
 
 
 def wanted_format(format_param: str | None, accept: str) -> str:
