@@ -88,11 +88,13 @@ def training_chart(registry: Registry) -> str | None:
         color = color_for(name, names)
         if history:
             # a student's epochs measure its distance to its teacher, not NLL on real names
-            against = " contra su maestra" if "distillation" in served.model.metadata else ""
-            curves.append(Series(f"{label} validación{against}",
+            # (said instead of «validación», which would not fit the legend's line)
+            shown = (f"{label} contra su maestra" if "distillation" in served.model.metadata
+                     else f"{label} validación")
+            curves.append(Series(shown,
                                  [(h["epoch"], h["val_nll"]) for h in history], color,
                                  markers=len(history) <= 15))
-            curves.append(Series(f"{label} entrenamiento{against}",
+            curves.append(Series(f"{label} entrenamiento",
                                  [(h["epoch"], h["train_nll"]) for h in history], color,
                                  dashed=True, markers=False, in_legend=False))
         elif served.model.metadata.get("metrics", {}).get("val_nll") is not None:
@@ -142,7 +144,7 @@ def order_chart(registry: Registry) -> str | None:
                 [Series("validación", [(h["order"], h["val_nll"]) for h in history], color),
                  Series("entrenamiento", [(h["order"], h["train_nll"]) for h in history], color,
                         dashed=True)],
-                f"{etiquetas(registry)[name]}: NLL según el orden del n-grama",
+                "NLL según el orden del n-grama",
                 "orden n (contexto de n-1 letras)",
                 "NLL (nats por carácter)", y_format="{:.2f}".format, chart_id="orden",
                 integer_x=True)
