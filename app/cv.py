@@ -284,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
             (mixture_flags, "--mixture-flags", "the mezcla recipe", "mezcla" in trained),
             (distill_flags, "--distill-flags", "the alumno recipe", "alumno" in trained),
             (args.teachers, "--teachers", "the alumno recipe", "alumno" in trained),
-            (args.teacher != "mezcla", "--teacher", "the alumno recipe", "alumno" in trained)]
+            (args.teacher != parser.get_default("teacher"), "--teacher", "the alumno recipe",
+             "alumno" in trained)]
     for given, option, needs, applies in idle:   # refused rather than silently ignored
         if given and not applies:
             parser.error(f"{option} does nothing here: it is for {needs}, and this run "

@@ -113,34 +113,39 @@ def check_archive(path: Path) -> None:
         raise FileNotFoundError(path)
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:   # is_zipfile would say "not a zip" of a file it cannot open
+    try:   # opened here: is_zipfile would call a file it cannot open "not a zip"
+        file = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
         raise CheckpointError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path}: not an npz archive (a zip file of .npy arrays)")
-    with zipfile.ZipFile(path) as archive:
-        members = archive.infolist()
-        declared = sum(member.file_size for member in members)
-        if declared > MAX_ARRAY_BYTES:
-            raise CheckpointError(f"{path}: its arrays would take {declared:,} bytes, more than "
-                                  f"the {MAX_ARRAY_BYTES:,} a checkpoint may hold")
-        for member in members:
-            with archive.open(member) as f:
-                read_header = NPY_HEADERS.get(np.lib.format.read_magic(f))
-                if read_header is None:
-                    raise CheckpointError(f"{path}: '{member.filename}' is not a .npy array of "
-                                          "format 1.0 or 2.0")
-                shape, _, dtype = read_header(f)
-                data = member.file_size - f.tell()
-            if dtype.hasobject:
-                raise CheckpointError(f"{path}: '{member.filename}' holds Python objects, which "
-                                      "would need pickle")
-            needed = math.prod(shape) * dtype.itemsize
-            if needed != data:
-                raise CheckpointError(f"{path}: '{member.filename}' declares a {shape} {dtype} "
-                                      f"array ({needed:,} bytes) but holds {data:,} bytes")
+    with file:
+        if not zipfile.is_zipfile(file):
+            raise CheckpointError(f"{path}: not an npz archive (a zip file of .npy arrays)")
+        with zipfile.ZipFile(file) as archive:
+            _check_arrays(path, archive)
+
+
+def _check_arrays(path: Path, archive: zipfile.ZipFile) -> None:
+    """The sizes and headers of ``check_archive``'s arrays, read without loading any."""
+    members = archive.infolist()
+    declared = sum(member.file_size for member in members)
+    if declared > MAX_ARRAY_BYTES:
+        raise CheckpointError(f"{path}: its arrays would take {declared:,} bytes, more than "
+                              f"the {MAX_ARRAY_BYTES:,} a checkpoint may hold")
+    for member in members:
+        with archive.open(member) as f:
+            read_header = NPY_HEADERS.get(np.lib.format.read_magic(f))
+            if read_header is None:
+                raise CheckpointError(f"{path}: '{member.filename}' is not a .npy array of "
+                                      "format 1.0 or 2.0")
+            shape, _, dtype = read_header(f)
+            data = member.file_size - f.tell()
+        if dtype.hasobject:
+            raise CheckpointError(f"{path}: '{member.filename}' holds Python objects, which "
+                                  "would need pickle")
+        needed = math.prod(shape) * dtype.itemsize
+        if needed != data:
+            raise CheckpointError(f"{path}: '{member.filename}' declares a {shape} {dtype} "
+                                  f"array ({needed:,} bytes) but holds {data:,} bytes")
 
 
 def load(path: str | Path, expected_shapes=None) -> Checkpoint:
